@@ -1,0 +1,148 @@
+"""The release pipeline of one environment: a table of contents, nothing clever.
+
+Load the stack's settings and services.yaml, create the providers, build the
+components, export what operators need.
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_github as github
+import pulumi_kubernetes as k8s
+
+from components.config import (
+    PROJECT,
+    SERVICES_FILE_KEY,
+    SETTINGS_KEY,
+    ConfigError,
+    load_services,
+    settings_from_pulumi_config,
+    service_problems,
+    sibling_stack_problems,
+)
+from components.github_access import (
+    HelmRepository,
+    HelmRepositoryArgs,
+    SourceRepository,
+    SourceRepositoryArgs,
+)
+from components.names import repo_slug
+from components.namespaces import Namespaces, NamespacesArgs
+from components.registry import ServiceRegistry, ServiceRegistryArgs
+
+PROJECT_DIR = Path(__file__).parent
+config = pulumi.Config(PROJECT)
+
+try:
+    settings = settings_from_pulumi_config(config.require(SETTINGS_KEY), pulumi.get_stack())
+    services_path = PROJECT_DIR / (config.get(SERVICES_FILE_KEY) or "services.yaml")
+    services_file = load_services(services_path)
+    problems = service_problems(services_file, settings, str(services_path))
+    problems += sibling_stack_problems(settings, pulumi.get_stack(), PROJECT_DIR)
+    if problems:
+        raise ConfigError(problems)
+except ConfigError as err:
+    # RunError ends the program with this message and no Python traceback.
+    raise pulumi.RunError(f"invalid configuration:\n{err}") from None
+
+services = services_file.for_environment(settings.environment)
+source_repos = sorted({s.repo for s in services})
+helm_repos = sorted({s.helm.repo for s in services})
+
+# Providers: created here, passed down, inherited by every child.
+aws_provider = aws.Provider(
+    "aws",
+    region=settings.aws.region,
+    allowed_account_ids=[settings.aws.account_id],
+    default_tags=aws.ProviderDefaultTagsArgs(
+        tags={"managed-by": "release-pipeline", "environment": settings.environment}
+    ),
+)
+k8s_provider = k8s.Provider(
+    "k8s",
+    context=settings.cluster.kube_context,
+    kubeconfig=settings.cluster.kubeconfig,
+)
+github_token = config.require_secret("githubToken")
+github_providers = {
+    owner: github.Provider(f"github-{owner.lower()}", owner=owner, token=github_token)
+    for owner in sorted({repo.split("/")[0] for repo in source_repos + helm_repos})
+}
+
+
+def github_for(repo: str) -> github.Provider:
+    return github_providers[repo.split("/")[0]]
+
+
+namespaces = Namespaces(
+    "namespaces",
+    NamespacesArgs(
+        platform=settings.namespaces,
+        services=tuple(sorted({s.namespace for s in services})),
+    ),
+    opts=pulumi.ResourceOptions(provider=k8s_provider),
+)
+
+# One webhook and one read-only deploy key per source repository, shared by the
+# services that live in it.
+sources = {
+    repo: SourceRepository(
+        repo_slug(repo),
+        SourceRepositoryArgs(
+            repo=repo,
+            environment=settings.environment,
+            events_host=settings.hostnames.events,
+            events_namespace=namespaces.platform["events"],
+            workflows_namespace=namespaces.platform["workflows"],
+        ),
+        opts=pulumi.ResourceOptions(providers=[k8s_provider, github_for(repo)]),
+    )
+    for repo in source_repos
+}
+
+# Write access to this environment's branch of each helm repository, and only that.
+helm_writer_key = config.require_secret("helmWriterPrivateKey")
+helm = {
+    repo: HelmRepository(
+        repo_slug(repo),
+        HelmRepositoryArgs(
+            repo=repo,
+            environment=settings.environment,
+            branch=settings.helm_branch,
+            writer=settings.helm_writer,
+            writer_private_key=helm_writer_key,
+            argocd_namespace=namespaces.platform["argocd"],
+            workflows_namespace=namespaces.platform["workflows"],
+        ),
+        opts=pulumi.ResourceOptions(providers=[k8s_provider, github_for(repo)]),
+    )
+    for repo in helm_repos
+}
+
+registries = {
+    service.name: ServiceRegistry(
+        service.name,
+        ServiceRegistryArgs(
+            service=service,
+            environment=settings.environment,
+            repository_prefix=settings.ecr_prefix,
+            ecr=settings.ecr,
+            identity=settings.identity,
+            cluster_name=settings.cluster.name,
+            build_namespace=namespaces.platform["build"],
+        ),
+        opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+    )
+    for service in services
+}
+
+pulumi.export("environment", settings.environment)
+pulumi.export(
+    "images",
+    {name: registry.repository_url for name, registry in sorted(registries.items())},
+)
+pulumi.export(
+    "webhooks",
+    {repo: source.webhook_url for repo, source in sorted(sources.items())},
+)

@@ -1,0 +1,561 @@
+"""Configuration: the services file and each stack's settings, as typed models.
+
+Owns: the pydantic models of `services.yaml` and of the `release-pipeline:settings`
+object in `Pulumi.<env>.yaml`; loading them from files (strict YAML, line numbers) or
+from Pulumi config; every validation rule, including the ones that span several stacks
+(no two stacks on one cluster); and the list of secret config keys the program reads.
+
+Does not own: secrets. Secret values never enter these models: the program reads them
+with `pulumi.Config.require_secret` so they stay `Output`s marked secret.
+
+Field names are camelCase in YAML (as in Kubernetes and Pulumi config) and snake_case
+in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components import names
+from components.errors import ConfigError, Problem
+from components.yamlsafe import Loaded, load_yaml, load_yaml_file
+
+PROJECT = "release-pipeline"
+SETTINGS_KEY = "settings"
+SERVICES_FILE_KEY = "servicesFile"
+STACKS: tuple[str, ...] = ("dev", "sandbox", "integration", "live")
+Environment = Literal["dev", "sandbox", "integration", "live"]
+
+# Config keys (namespace `release-pipeline`) read with `require_secret`. The offline
+# render substitutes a placeholder for each, since `secure:` values cannot be
+# decrypted without the stack's secrets provider.
+SECRET_CONFIG_KEYS: tuple[str, ...] = (
+    "githubToken",  # GitHub provider: webhooks, deploy keys, rulesets on the repos
+    "helmWriterPrivateKey",  # this environment's GitHub App key (helm repo writes)
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class Model(BaseModel):
+    """Base of every config model: camelCase in YAML, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        str_strip_whitespace=False,
+    )
+
+
+def _dns_label(value: str) -> str:
+    if not names.is_dns1123_label(value):
+        raise ValueError(
+            "must be a DNS-1123 label: lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _github_repo(value: str) -> str:
+    owner_name = value.split("/", 1)
+    if not names.GITHUB_REPO.match(value) or owner_name[1] in {".", ".."}:
+        raise ValueError("must be a GitHub repository as 'owner/name'")
+    return value
+
+
+def _relative_path(value: str) -> str:
+    """A path inside a repository: relative, '/'-separated, no '..', normalised."""
+    if value in {"", "."}:
+        return ""
+    path = PurePosixPath(value)
+    if path.is_absolute() or "\\" in value:
+        raise ValueError("must be a relative path inside the repository (no leading '/')")
+    if ".." in path.parts:
+        raise ValueError("must not contain '..'")
+    if not re.fullmatch(r"[A-Za-z0-9_./-]+", value):
+        raise ValueError("may contain only letters, digits, '_', '-', '.' and '/'")
+    return str(path)
+
+
+def _ecr_name(value: str) -> str:
+    if not names.ECR_REPOSITORY.match(value) or len(value) > 200:
+        raise ValueError(
+            "must be an ECR repository name: lowercase letters, digits, and '.', '_', '-' "
+            "or '/' between them, at most 200 characters"
+        )
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+GithubRepo = Annotated[str, AfterValidator(_github_repo)]
+RelPath = Annotated[str, AfterValidator(_relative_path)]
+EcrName = Annotated[str, AfterValidator(_ecr_name)]
+Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$")]
+Image = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+)(@sha256:[a-f0-9]{64})?$|"
+        r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$",
+        description="a container image pinned by tag or digest ('latest' is refused)",
+    ),
+]
+
+
+def _not_latest(value: str) -> str:
+    tag = value.split("@", 1)[0].rsplit("/", 1)[-1]
+    if tag.endswith(":latest"):
+        raise ValueError("must be pinned: the tag 'latest' moves")
+    return value
+
+
+PinnedImage = Annotated[Image, AfterValidator(_not_latest)]
+
+
+# ------------------------------------------------------------------------ canary
+
+
+class Pause(Model):
+    """A canary pause: without `duration` it waits for a person to promote."""
+
+    duration: Duration | None = None
+
+
+class CanaryStep(Model):
+    """One Argo Rollouts canary step: exactly one of `setWeight` or `pause`."""
+
+    set_weight: int | None = Field(default=None, ge=1, le=100)
+    pause: Pause | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.set_weight is None) == (self.pause is None):
+            raise ValueError("a step is exactly one of 'setWeight' or 'pause'")
+        return self
+
+
+def _increasing_weights(steps: list[CanaryStep]) -> list[CanaryStep]:
+    weights = [s.set_weight for s in steps if s.set_weight is not None]
+    for before, after in zip(weights, weights[1:], strict=False):
+        if after <= before:
+            raise ValueError(
+                f"setWeight values must be strictly increasing within 1..100 "
+                f"({before} is followed by {after})"
+            )
+    return steps
+
+
+CanarySteps = Annotated[list[CanaryStep], AfterValidator(_increasing_weights)]
+
+
+# ---------------------------------------------------------------------- services
+
+
+class SourceTests(Model):
+    """The service's unit tests, run in its own test image before the image build."""
+
+    image: PinnedImage
+    command: list[str] = Field(min_length=1)
+    skip: bool = False
+
+
+class Build(Model):
+    """How the image is built from the service's directory."""
+
+    dockerfile: RelPath = "Dockerfile"
+    context: RelPath = ""
+    args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+
+
+class HelmTarget(Model):
+    """Where the service's chart and values live in the GitOps (helm) repository."""
+
+    repo: GithubRepo
+    path: RelPath = Field(min_length=1)
+    values_file: RelPath | None = None  # default: the stack's `valuesFile`
+    image_tag_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = (
+        "image.tag"
+    )
+
+
+class Service(Model):
+    """One deployable service: where its code is, where its image and chart go."""
+
+    name: DnsLabel
+    repo: GithubRepo
+    path: RelPath = ""  # sub-path in a monorepo; "" for the repository root
+    image_repository: EcrName
+    namespace: DnsLabel
+    project: DnsLabel  # Argo CD AppProject: the team that owns the service
+    helm: HelmTarget
+    environments: list[Environment] = Field(default_factory=lambda: list(STACKS), min_length=1)
+    tests: SourceTests | None = None
+    build: Build = Build()
+    canary: dict[Environment, CanarySteps] = {}
+    trigger_on_push: bool = False
+    slack_channel: str | None = None
+
+    @field_validator("environments")
+    @classmethod
+    def _unique_environments(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an environment twice")
+        return value
+
+
+class ServicesFile(Model):
+    """The whole `services.yaml`."""
+
+    services: list[Service]
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        problems = []
+        for label, key in (("name", "name"), ("image repository", "image_repository")):
+            values = [getattr(s, key) for s in self.services]
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                problems.append(f"{label} used by more than one service: {', '.join(dupes)}")
+        slugs: dict[str, set[str]] = {}
+        for s in self.services:
+            slugs.setdefault(names.repo_slug(s.repo), set()).add(s.repo)
+        clashing = sorted(" and ".join(sorted(r)) for r in slugs.values() if len(r) > 1)
+        if clashing:
+            problems.append(f"repositories whose names differ only in punctuation: {clashing}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def for_environment(self, environment: str) -> list[Service]:
+        """The services deployed in `environment`, sorted by name."""
+        return sorted(
+            (s for s in self.services if environment in s.environments), key=lambda s: s.name
+        )
+
+
+# ---------------------------------------------------------------------- settings
+
+
+class AwsSettings(Model):
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
+    account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")]
+
+
+class ClusterSettings(Model):
+    """The EKS cluster of this stack; exactly one of kubeContext or kubeconfig."""
+
+    name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
+    kube_context: str | None = None
+    kubeconfig: str | None = None  # a path; the file's contents are read at deploy time
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.kube_context is None) == (self.kubeconfig is None):
+            raise ValueError("set exactly one of 'kubeContext' or 'kubeconfig'")
+        return self
+
+
+class PodIdentity(Model):
+    """EKS Pod Identity: the agent add-on maps a ServiceAccount to a role."""
+
+    mode: Literal["pod-identity"] = "pod-identity"
+
+
+class Irsa(Model):
+    """IAM Roles for Service Accounts through the cluster's OIDC provider."""
+
+    mode: Literal["irsa"]
+    oidc_provider_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/.+$")]
+
+
+class EcrSettings(Model):
+    repository_prefix: Annotated[str, Field(pattern=r"^([a-z0-9]+([._-][a-z0-9]+)*)?$")] | None = (
+        None  # default: the environment name
+    )
+    keep_images: int = Field(default=200, ge=1, le=10000)
+    untagged_expire_days: int = Field(default=7, ge=1, le=365)
+    cache_tag: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")] = "buildcache"
+    kms_key_arn: str | None = None  # default: AES256 (AWS-owned key)
+
+
+class GithubSettings(Model):
+    organization: Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]
+
+
+class HelmWriterSettings(Model):
+    """This environment's GitHub App: the only identity allowed onto its helm branch."""
+
+    app_id: int = Field(gt=0)
+    installation_id: int = Field(gt=0)
+
+
+class Hostnames(Model):
+    events: str
+    argocd: str
+    workflows: str
+    rollouts: str
+
+    @field_validator("*")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if not names.is_dns1123_subdomain(value) or "." not in value:
+            raise ValueError("must be a fully qualified lowercase host name")
+        return value
+
+
+class Namespaces(Model):
+    events: DnsLabel = "argo-events"
+    workflows: DnsLabel = "argo"
+    argocd: DnsLabel = "argocd"
+    rollouts: DnsLabel = "argo-rollouts"
+    build: DnsLabel = "argo-build"
+
+
+class SlackSettings(Model):
+    channel: Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class Settings(Model):
+    """`release-pipeline:settings` of one stack: everything that differs per environment."""
+
+    environment: Environment
+    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
+    helm_branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
+    values_file: RelPath = "values.yaml"
+    aws: AwsSettings
+    cluster: ClusterSettings
+    identity: Annotated[PodIdentity | Irsa, Field(discriminator="mode")] = PodIdentity()
+    ecr: EcrSettings = EcrSettings()
+    github: GithubSettings
+    helm_writer: HelmWriterSettings
+    hostnames: Hostnames
+    namespaces: Namespaces = Namespaces()
+    slack: SlackSettings
+    canary: CanarySteps = Field(min_length=1)
+
+    @property
+    def ecr_prefix(self) -> str:
+        return self.environment if self.ecr.repository_prefix is None else self.ecr.repository_prefix
+
+
+# ---------------------------------------------------------------------- loading
+
+# Turns a pydantic error location into (where, field) for a Problem.
+Describe = Callable[[tuple[str | int, ...]], tuple[str, str]]
+
+
+def _problems_from(
+    err: ValidationError, file: str, loaded: Loaded | None, base: tuple[str | int, ...],
+    describe: Describe,
+) -> list[Problem]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        where, field = describe(loc)
+        line = loaded.line_of(base + loc) if loaded else None
+        message = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(Problem(file, line, where, field, message))
+    return problems
+
+
+def _describe_service_loc(
+    data: object,
+) -> Describe:
+    services = data.get("services") if isinstance(data, dict) else None
+
+    def describe(loc: tuple[str | int, ...]) -> tuple[str, str]:
+        if len(loc) >= 2 and loc[0] == "services" and isinstance(loc[1], int):
+            index = loc[1]
+            name = None
+            if isinstance(services, list) and index < len(services):
+                entry = services[index]
+                if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                    name = entry["name"]
+            where = f"service {name!r}" if name else f"service #{index + 1}"
+            return where, ".".join(str(p) for p in loc[2:])
+        return "services file", ".".join(str(p) for p in loc)
+
+    return describe
+
+
+def parse_services(text: str, file: str) -> ServicesFile:
+    """Parse and validate services.yaml text; raise ConfigError with every problem."""
+    loaded, problems = load_yaml(text, file)
+    if loaded is None:
+        raise ConfigError([_name_service(p) for p in problems])
+    data = loaded.data
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(file, 1, "services file", "",
+                                   "must be a mapping with a 'services' list")])
+    try:
+        return ServicesFile.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_problems_from(err, file, loaded, (), _describe_service_loc(data))) from None
+
+
+def _name_service(problem: Problem) -> Problem:
+    """'services.1' (a YAML path) -> 'service #2', as validation errors say it."""
+    match = re.fullmatch(r"services\.(\d+)(?:\.(.*))?", problem.where)
+    if not match:
+        return problem
+    field = ".".join(p for p in (match.group(2), problem.field) if p)
+    return Problem(problem.file, problem.line, f"service #{int(match.group(1)) + 1}", field,
+                   problem.message)
+
+
+def load_services(path: Path) -> ServicesFile:
+    """Read and validate a services file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError([Problem(str(path), None, "services file", "",
+                                   f"cannot read: {err.strerror}")]) from None
+    return parse_services(text, str(path))
+
+
+def _settings_describe(loc: tuple[str | int, ...]) -> tuple[str, str]:
+    return "settings", ".".join(str(p) for p in loc)
+
+
+def parse_settings(data: object, file: str, loaded: Loaded | None = None,
+                   base: tuple[str | int, ...] = ()) -> Settings:
+    """Validate a settings object (from a stack file or from Pulumi config)."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_problems_from(err, file, loaded, base, _settings_describe)) from None
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_settings(project_dir: Path, stack: str) -> Settings:
+    """Read `Pulumi.<stack>.yaml` and validate its settings object."""
+    path = stack_file(project_dir, stack)
+    loaded, problems = load_yaml_file(path)
+    if loaded is None:
+        raise ConfigError(problems)
+    config = loaded.data.get("config") if isinstance(loaded.data, dict) else None
+    key = f"{PROJECT}:{SETTINGS_KEY}"
+    if not isinstance(config, dict) or key not in config:
+        raise ConfigError([Problem(str(path), None, "settings", "",
+                                   f"missing 'config: {key}:'")])
+    settings = parse_settings(config[key], str(path), loaded, ("config", key))
+    if settings.environment != stack:
+        raise ConfigError([Problem(str(path), loaded.line_of(("config", key, "environment")),
+                                   "settings", "environment",
+                                   f"is {settings.environment!r} in the file of stack {stack!r}")])
+    return settings
+
+
+def settings_from_pulumi_config(raw: str | Mapping[str, object], stack: str) -> Settings:
+    """Validate the settings object as Pulumi hands it to the program (JSON)."""
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    return parse_settings(data, f"Pulumi.{stack}.yaml")
+
+
+def cross_stack_problems(settings: Mapping[str, Settings], project_dir: Path) -> list[Problem]:
+    """Rules that span stacks: one cluster per stack, one branch per stack."""
+    problems = []
+    for label, key in (
+        ("cluster", lambda s: (s.aws.account_id, s.aws.region, s.cluster.name)),
+        ("branch", lambda s: s.branch),
+        ("helm branch", lambda s: s.helm_branch),
+    ):
+        owners: dict[object, list[str]] = {}
+        for stack, s in sorted(settings.items()):
+            owners.setdefault(key(s), []).append(stack)
+        for value, stacks in sorted(owners.items(), key=lambda kv: kv[1]):
+            if len(stacks) > 1:
+                why = (
+                    " (they would fight over CRDs, cluster roles and Argo CD)"
+                    if label == "cluster" else ""
+                )
+                for stack in stacks[1:]:
+                    problems.append(Problem(
+                        str(stack_file(project_dir, stack)), None, "settings",
+                        label.replace(" ", ""),
+                        f"same {label} as stack {stacks[0]!r}: {value!r}{why}",
+                    ))
+    return problems
+
+
+def service_problems(services: ServicesFile, settings: Settings, file: str) -> list[Problem]:
+    """Rules that need both files: names that must fit the stack's limits."""
+    problems = []
+    platform = set(settings.namespaces.model_dump().values())
+    for s in services.for_environment(settings.environment):
+        if s.namespace in platform:
+            problems.append(Problem(file, None, f"service {s.name!r}", "namespace",
+                                    f"{s.namespace!r} is a platform namespace of stack "
+                                    f"{settings.environment!r}; use the team's own namespace"))
+        repo = names.ecr_repository_name(settings.ecr_prefix, s.image_repository)
+        if len(repo) > names.ECR_REPOSITORY_MAX:
+            problems.append(Problem(file, None, f"service {s.name!r}", "imageRepository",
+                                    f"ECR name {repo!r} is longer than 256 characters"))
+    return problems
+
+
+def validate_all(stacks: Iterable[str], services_path: Path, project_dir: Path) -> list[Problem]:
+    """Every problem in the services file and the given stacks' settings, at once."""
+    problems: list[Problem] = []
+    services = None
+    try:
+        services = load_services(services_path)
+    except ConfigError as err:
+        problems += err.problems
+    loaded: dict[str, Settings] = {}
+    for stack in stacks:
+        if stack not in STACKS:
+            problems.append(Problem(str(stack_file(project_dir, stack)), None, "stack", "",
+                                    f"unknown stack; expected one of {', '.join(STACKS)}"))
+            continue
+        try:
+            loaded[stack] = load_stack_settings(project_dir, stack)
+        except ConfigError as err:
+            problems += err.problems
+    problems += cross_stack_problems(loaded, project_dir)
+    if services is not None:
+        for settings in loaded.values():
+            problems += service_problems(services, settings, str(services_path))
+    return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.where, p.field, p.message))
+
+
+def sibling_stack_problems(settings: Settings, stack: str, project_dir: Path) -> list[Problem]:
+    """Cross-stack rules for one stack against the other stack files in the project.
+
+    `pulumi up` sees only its own stack's config; reading the sibling
+    `Pulumi.<env>.yaml` files lets it refuse, for example, a second stack on a cluster
+    another stack already owns. A sibling file that does not parse is that stack's
+    problem, reported when it is deployed, and is skipped here.
+    """
+    all_settings = {stack: settings}
+    for other in STACKS:
+        if other == stack or not stack_file(project_dir, other).exists():
+            continue
+        try:
+            all_settings[other] = load_stack_settings(project_dir, other)
+        except ConfigError:
+            continue
+    return [p for p in cross_stack_problems(all_settings, project_dir)
+            if p.file == str(stack_file(project_dir, stack)) or stack in p.message]

@@ -1,0 +1,112 @@
+"""Every version this program deploys, pinned in one place.
+
+Owns: Helm chart versions (argo-helm), the upstream CRD release each chart's
+application version matches, and the container images workflow steps run.
+Does not own: Python dependency pins (`requirements*.txt`).
+
+How to bump (also in the README, "Operating"):
+1. Pick the new chart version in https://github.com/argoproj/argo-helm and read its
+   `appVersion` (`helm show chart argo/<chart> --version <v>`).
+2. Set `ChartPin.version` and `ChartPin.app_version` below; the CRD URLs follow the
+   application version, so CRDs and controllers move together.
+3. Run the tests (the chart values are checked against the chart's own defaults in
+   ../shared/charts, which must be refreshed to the same chart version) and review
+   `python -m components render --stack all` for the diff, then `pulumi preview`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARGO_HELM_REPO = "https://argoproj.github.io/argo-helm"
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """A chart of the argo-helm repository and the upstream release it deploys."""
+
+    chart: str
+    version: str
+    app_version: str  # upstream tag, e.g. "v3.4.4"
+    upstream: str  # GitHub owner/name of the application
+    crd_paths: tuple[str, ...]  # paths of the CRD files in the upstream repo at app_version
+
+    def crd_urls(self) -> tuple[str, ...]:
+        """URLs of the CRD files of exactly this application version."""
+        base = f"https://raw.githubusercontent.com/{self.upstream}/{self.app_version}"
+        return tuple(f"{base}/{path}" for path in self.crd_paths)
+
+
+ARGO_CD = ChartPin(
+    chart="argo-cd",
+    version="10.1.1",
+    app_version="v3.4.4",
+    upstream="argoproj/argo-cd",
+    crd_paths=(
+        "manifests/crds/application-crd.yaml",
+        "manifests/crds/applicationset-crd.yaml",
+        "manifests/crds/appproject-crd.yaml",
+    ),
+)
+ARGO_WORKFLOWS = ChartPin(
+    chart="argo-workflows",
+    version="1.0.18",
+    app_version="v4.0.6",
+    upstream="argoproj/argo-workflows",
+    # The "full" CRDs carry the schema (and CEL rules), so the API server rejects a
+    # malformed WorkflowTemplate at apply time instead of at run time.
+    crd_paths=tuple(
+        f"manifests/base/crds/full/argoproj.io_{kind}.yaml"
+        for kind in (
+            "clusterworkflowtemplates",
+            "cronworkflows",
+            "workflowartifactgctasks",
+            "workfloweventbindings",
+            "workflows",
+            "workflowtaskresults",
+            "workflowtasksets",
+            "workflowtemplates",
+        )
+    ),
+)
+ARGO_EVENTS = ChartPin(
+    chart="argo-events",
+    version="2.4.22",
+    app_version="v1.9.10",
+    upstream="argoproj/argo-events",
+    crd_paths=tuple(
+        f"manifests/base/crds/argoproj.io_{kind}.yaml"
+        for kind in ("eventbus", "eventsources", "sensors")
+    ),
+)
+ARGO_ROLLOUTS = ChartPin(
+    chart="argo-rollouts",
+    version="2.41.0",
+    app_version="v1.9.0",
+    upstream="argoproj/argo-rollouts",
+    crd_paths=tuple(
+        f"manifests/crds/{kind}-crd.yaml"
+        for kind in (
+            "analysis-run",
+            "analysis-template",
+            "cluster-analysis-template",
+            "experiment",
+            "rollout",
+        )
+    ),
+)
+ARGOCD_IMAGE_UPDATER = ChartPin(
+    chart="argocd-image-updater",
+    version="1.2.4",
+    app_version="v1.2.2",
+    upstream="argoproj-labs/argocd-image-updater",
+    crd_paths=("config/crd/bases/argocd-image-updater.argoproj.io_imageupdaters.yaml",),
+)
+
+CHARTS: tuple[ChartPin, ...] = (
+    ARGO_CD,
+    ARGO_EVENTS,
+    ARGO_ROLLOUTS,
+    ARGO_WORKFLOWS,
+    ARGOCD_IMAGE_UPDATER,
+)
