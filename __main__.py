@@ -10,6 +10,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_github as github
 import pulumi_kubernetes as k8s
+from components.github_access import (
+    HelmRepository,
+    HelmRepositoryArgs,
+    SourceRepository,
+    SourceRepositoryArgs,
+)
+from components.registry import ServiceRegistry, ServiceRegistryArgs
 
 from components.config import (
     PROJECT,
@@ -17,19 +24,12 @@ from components.config import (
     SETTINGS_KEY,
     ConfigError,
     load_services,
-    settings_from_pulumi_config,
     service_problems,
+    settings_from_pulumi_config,
     sibling_stack_problems,
-)
-from components.github_access import (
-    HelmRepository,
-    HelmRepositoryArgs,
-    SourceRepository,
-    SourceRepositoryArgs,
 )
 from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
-from components.registry import ServiceRegistry, ServiceRegistryArgs
 
 PROJECT_DIR = Path(__file__).parent
 config = pulumi.Config(PROJECT)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import pairwise
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal, Self
@@ -153,7 +154,7 @@ class CanaryStep(Model):
 
 def _increasing_weights(steps: list[CanaryStep]) -> list[CanaryStep]:
     weights = [s.set_weight for s in steps if s.set_weight is not None]
-    for before, after in zip(weights, weights[1:], strict=False):
+    for before, after in pairwise(weights):
         if after <= before:
             raise ValueError(
                 f"setWeight values must be strictly increasing within 1..100 "
