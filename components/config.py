@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import pairwise
 from collections.abc import Callable, Iterable, Mapping
+from itertools import pairwise
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal, Self
 
