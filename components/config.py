@@ -48,6 +48,8 @@ Environment = Literal["dev", "sandbox", "integration", "live"]
 SECRET_CONFIG_KEYS: tuple[str, ...] = (
     "githubToken",  # GitHub provider: webhooks, deploy keys, rulesets on the repos
     "helmWriterPrivateKey",  # this environment's GitHub App key (helm repo writes)
+    "slackToken",  # Slack bot token (chat:write) for Argo CD / Rollouts / workflow notices
+    "ssoClientSecret",  # GitHub OAuth App client secret for Dex
 )
 
 
@@ -308,10 +310,15 @@ class HelmWriterSettings(Model):
 
 
 class Hostnames(Model):
+    """Public host names (TLS) of the event intake and the UIs behind SSO.
+
+    The Rollouts dashboard has none: it has no login of its own, so it stays
+    cluster-internal (README, "Developer UIs").
+    """
+
     events: str
     argocd: str
     workflows: str
-    rollouts: str
 
     @field_validator("*")
     @classmethod
@@ -330,7 +337,116 @@ class Namespaces(Model):
 
 
 class SlackSettings(Model):
+    """Where release notifications go; the bot token is the config secret `slackToken`."""
+
     channel: Annotated[str, Field(min_length=1, max_length=80)]
+
+
+Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
+GithubTeam = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
+
+
+class Amounts(Model):
+    cpu: Quantity
+    memory: Quantity
+
+
+class Resources(Model):
+    requests: Amounts
+    limits: Amounts
+
+
+class Size(Model):
+    """Replicas and resources of one long-running platform component."""
+
+    replicas: int = Field(default=1, ge=1, le=10)
+    resources: Resources
+
+
+def _size(cpu: str, memory: str, limit_cpu: str, limit_memory: str, replicas: int = 1) -> Size:
+    return Size(
+        replicas=replicas,
+        resources=Resources(
+            requests=Amounts(cpu=cpu, memory=memory), limits=Amounts(cpu=limit_cpu, memory=limit_memory)
+        ),
+    )
+
+
+class Sizes(Model):
+    """Per-component sizes; live raises replicas for HA in its stack file."""
+
+    argocd_controller: Size = _size("250m", "512Mi", "1", "2Gi")
+    argocd_server: Size = _size("50m", "128Mi", "500m", "512Mi")
+    argocd_repo_server: Size = _size("100m", "256Mi", "1", "1Gi")
+    argocd_applicationset: Size = _size("50m", "64Mi", "250m", "256Mi")
+    argocd_dex: Size = _size("10m", "32Mi", "100m", "128Mi")
+    argocd_redis: Size = _size("50m", "64Mi", "250m", "256Mi")
+    argocd_notifications: Size = _size("20m", "64Mi", "200m", "256Mi")
+    workflows_controller: Size = _size("100m", "128Mi", "1", "1Gi")
+    workflows_server: Size = _size("50m", "64Mi", "500m", "256Mi")
+    events_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
+    event_source: Size = _size("20m", "32Mi", "200m", "128Mi", replicas=2)
+    sensor: Size = _size("20m", "32Mi", "200m", "128Mi")
+    rollouts_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
+    rollouts_dashboard: Size = _size("10m", "32Mi", "100m", "128Mi")
+
+    @field_validator("event_source")
+    @classmethod
+    def _two_event_sources(cls, value: Size) -> Size:
+        # GitHub does not redeliver a failed delivery by itself: keep two replicas.
+        if value.replicas < 2:
+            raise ValueError("needs at least 2 replicas (GitHub does not redeliver by itself)")
+        return value
+
+
+AcmArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$")]
+
+
+class IngressSettings(Model):
+    """How hosts are exposed: the AWS Load Balancer Controller by default."""
+
+    class_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = "alb"
+    # default: the controller discovers the ACM certificate by host name
+    certificate_arn: AcmArn | None = None
+    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    group_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")] = "release-pipeline"
+    ui_scheme: Literal["internal", "internet-facing"] = "internal"
+    annotations: dict[str, str] = {}  # added to every Ingress, e.g. external-dns
+
+
+class SsoSettings(Model):
+    """Argo CD and Argo Workflows sign-in through Dex's GitHub connector.
+
+    The OAuth App's client secret is the config secret `ssoClientSecret`.
+    """
+
+    client_id: Annotated[str, Field(min_length=1)]
+
+
+class RbacSettings(Model):
+    """Who may do what in Argo CD and Argo Workflows (GitHub teams of `github.organization`)."""
+
+    admin_team: GithubTeam = "platform"
+    sync_by: Literal["team", "release-managers"] = "team"
+    release_managers_team: GithubTeam = "release-managers"
+    # project (team in services.yaml) -> GitHub team slugs; default: the project name
+    team_slugs: dict[DnsLabel, list[GithubTeam]] = {}
+
+
+class EventBusSettings(Model):
+    """The JetStream EventBus `default`."""
+
+    replicas: int = Field(default=3, ge=3)
+    storage_class: DnsLabel = "gp3"
+    volume_size: Quantity = "10Gi"
+    # Must be one of the versions the argo-events controller lists (chart values
+    # `configs.jetstream.versions`).
+    version: Literal["2.10.10", "2.9.16", "latest"] = "2.10.10"
+
+
+class MetricsSettings(Model):
+    enabled: bool = True
+    service_monitor: bool = False  # needs the Prometheus Operator CRDs
 
 
 class Settings(Model):
@@ -350,6 +466,16 @@ class Settings(Model):
     namespaces: Namespaces = Namespaces()
     slack: SlackSettings
     canary: CanarySteps = Field(min_length=1)
+    ingress: IngressSettings = IngressSettings()
+    sso: SsoSettings
+    rbac: RbacSettings = RbacSettings()
+    event_bus: EventBusSettings = EventBusSettings()
+    sizes: Sizes = Sizes()
+    metrics: MetricsSettings = MetricsSettings()
+
+    def team_slugs(self, project: str) -> list[str]:
+        """GitHub team slugs that own `project` (default: the project name)."""
+        return self.rbac.team_slugs.get(project, [project])
 
     @property
     def ecr_prefix(self) -> str:
