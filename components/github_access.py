@@ -1,0 +1,485 @@
+"""GitHub access of one stack: webhooks and read keys on source repos, branch-scoped writes to helm repos.
+
+Owns, per source repository (`SourceRepository`): the repository webhook that sends
+`pull_request` and `push` deliveries to this environment's EventSource, its HMAC
+secret (generated, and copied into the events namespace for the EventSource to verify
+signatures with), and a read-only deploy key whose private half the checkout step
+uses from the workflows namespace.
+
+Owns, per helm (GitOps) repository (`HelmRepository`): the repository ruleset that
+lets this environment's GitHub App, and nothing else, push to this environment's
+branch; the credentials Secret the promote step mints installation tokens from; and
+a read-only deploy key registered with Argo CD as a repository Secret.
+
+Does not own: the webhook URL and endpoint (derived in `components.intake`, shared
+with the EventSource), the EventSource, Sensors and workflow steps that use these
+Secrets, minting installation tokens (the promote step does it per run, so no
+long-lived write token exists in the cluster), or the GitHub Apps themselves (made
+by hand once per environment; README, "Helm repo write access").
+
+Why write access is a GitHub App per environment plus a ruleset
+----------------------------------------------------------------
+The invariant is "a release in one environment cannot write another environment's
+GitOps branch" (DESIGN.md section 6). All four environments' branches live in the
+same helm repository, so whatever credential the promote step holds must be able to
+write one branch of it and not the other three.
+
+- Deploy keys cannot do that: a write deploy key can push to every branch, and a
+  ruleset can only name deploy keys as a whole (actor type `DeployKey` has no id), so
+  dev's key could not be allowed onto `development` without every other environment's
+  key being allowed there too.
+- The `update` rule ("only bypass actors may update matching refs") would keep other
+  Apps out, but it would also stop people merging a reviewed pull request into the
+  GitOps branch (a hotfix of a values file, a rollback by revert): merging updates the
+  ref, and people are not bypass actors.
+- What is used: each environment has its own GitHub App, installed on the helm
+  repository with `contents: write` and `metadata: read` only. Each stack manages one
+  ruleset, on its own branch (`refs/heads/<helmBranch>`, nothing else), in which
+  its own App is the only bypass actor (`Integration`, `always`), and which requires
+  of everyone else a pull request with an approving review (stale approvals dismissed
+  on push, the last push approved by someone other than its author) and forbids
+  force-pushes, deletion and creation of the branch. So dev's App can push straight
+  to `development`; on `main` it is "everyone else" in live's ruleset and needs an
+  approved pull request, which it cannot open or approve: without the
+  `pull_requests` permission an App can do neither, and without `administration` it
+  cannot edit rulesets. Four stacks, four rulesets, each naming one branch and one
+  App: no stack edits another's rule, so deploying dev can never loosen live's.
+
+Limits, stated so nobody relies on more: a branch is protected from the moment its
+own stack is deployed (deploy all four before giving the Apps write access); people
+with admin access to the repository, and the Pulumi GitHub token (which must be able
+to administer the repository to manage webhooks, keys and rulesets), can still edit
+or delete the rulesets; organisation rulesets add to these, they do not replace them.
+Rulesets on a private repository need GitHub Pro, Team or Enterprise Cloud (on GitHub
+Free they exist for public repositories only); without them the program still registers
+the ruleset, and GitHub refuses it at `pulumi up`: the stack does not deploy an
+unprotected branch silently.
+
+Ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/about-rulesets
+Ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets
+Ref: https://docs.github.com/en/authentication/connecting-to-github-with-ssh/managing-deploy-keys#deploy-keys
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+import pulumi
+import pulumi_github as github
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pulumi_tls as tls
+
+from components import intake, names
+from components.config import HelmWriterSettings
+
+SOURCE_TYPE = "release-pipeline:components:SourceRepository"
+HELM_TYPE = "release-pipeline:components:HelmRepository"
+PIPELINE = "release-pipeline"
+
+# `pull_request` drives releases (the Sensor fires on a merged PR); `push` is there
+# for services with `triggerOnPush`. Nothing else is sent, so the EventSource never
+# has to parse (or be attacked through) event types it does not use.
+# Ref: https://docs.github.com/en/webhooks/webhook-events-and-payloads
+WEBHOOK_EVENTS: tuple[str, ...] = ("pull_request", "push")
+# 40 alphanumerics: ~238 bits; no special characters, so the value needs no quoting
+# in an HTTP header, YAML or a shell variable.
+WEBHOOK_SECRET_LENGTH = 40
+# ED25519: short, fast, and accepted by GitHub deploy keys, OpenSSH and Argo CD.
+KEY_ALGORITHM = "ED25519"
+GITHUB_SSH_HOST = "github.com"
+
+# Secret keys the consumers read.
+# Ref: https://kubernetes.io/docs/concepts/configuration/secret/#ssh-authentication-secrets
+SSH_AUTH_TYPE = "kubernetes.io/ssh-auth"
+SSH_PRIVATE_KEY = "ssh-privatekey"
+# Ref: https://argo-cd.readthedocs.io/en/stable/operator-manual/declarative-setup/#repositories
+ARGOCD_SECRET_TYPE_LABEL = "argocd.argoproj.io/secret-type"
+WRITER_APP_ID = "app-id"
+WRITER_INSTALLATION_ID = "installation-id"
+WRITER_PRIVATE_KEY = "private-key"
+
+
+# ------------------------------------------------------------------ pure builders
+
+
+def split_repo(repo: str) -> tuple[str, str]:
+    """`owner/name` -> (owner, name). The GitHub provider is per owner; resources take the name."""
+    owner, name = repo.split("/", 1)
+    return owner, name
+
+
+def git_ssh_url(repo: str) -> str:
+    """SSH clone URL of a repository. Credentials never go in it: the key is separate."""
+    owner, name = split_repo(repo)
+    return f"git@{GITHUB_SSH_HOST}:{owner}/{name}.git"
+
+
+def deploy_key_secret_name(repo: str) -> str:
+    """Secret (workflows namespace) with the checkout step's read-only key for a source repo."""
+    return names.check_k8s_name(f"source-{names.repo_slug(repo)}", label=False)
+
+
+def argocd_secret_name(repo: str) -> str:
+    """Argo CD repository Secret (argocd namespace) for a helm repo."""
+    return names.check_k8s_name(f"repo-{names.repo_slug(repo)}", label=False)
+
+
+def writer_secret_name(repo: str) -> str:
+    """Secret (workflows namespace) with this environment's App credentials for a helm repo."""
+    return names.check_k8s_name(f"helm-writer-{names.repo_slug(repo)}", label=False)
+
+
+def argocd_repository_data(repo: str) -> dict[str, str]:
+    """The non-secret keys of the Argo CD repository Secret (the component adds the key)."""
+    return {"type": "git", "url": git_ssh_url(repo)}
+
+
+def writer_data(writer: HelmWriterSettings) -> dict[str, str]:
+    """The non-secret keys of the App credentials Secret (the component adds the private key)."""
+    return {
+        WRITER_APP_ID: str(writer.app_id),
+        WRITER_INSTALLATION_ID: str(writer.installation_id),
+    }
+
+
+def deploy_key_title(environment: str, purpose: str) -> str:
+    """Deploy key title: the four stacks add keys to the same repositories, so name the stack."""
+    return f"{PIPELINE} {environment} {purpose} (read-only)"
+
+
+def ruleset_name(environment: str) -> str:
+    """Name of the ruleset a stack manages on each helm repository (one per environment)."""
+    return f"{PIPELINE}-{environment}-gitops-branch"
+
+
+def branch_ref(branch: str) -> str:
+    return f"refs/heads/{branch}"
+
+
+def secret_labels(role: str) -> dict[str, str]:
+    return {"app.kubernetes.io/managed-by": PIPELINE, "release-pipeline/role": role}
+
+
+class BypassActor(TypedDict):
+    actor_type: str
+    actor_id: int
+    bypass_mode: str
+
+
+class RefName(TypedDict):
+    includes: list[str]
+    excludes: list[str]
+
+
+class Conditions(TypedDict):
+    ref_name: RefName
+
+
+class PullRequestRule(TypedDict):
+    required_approving_review_count: int
+    dismiss_stale_reviews_on_push: bool
+    require_last_push_approval: bool
+
+
+class Rules(TypedDict):
+    pull_request: PullRequestRule
+    non_fast_forward: bool
+    deletion: bool
+    creation: bool
+
+
+class RulesetSpec(TypedDict):
+    """The arguments of `github.RepositoryRuleset` (snake_case), minus the repository."""
+
+    name: str
+    target: str
+    enforcement: str
+    conditions: Conditions
+    bypass_actors: list[BypassActor]
+    rules: Rules
+
+
+def branch_ruleset(environment: str, branch: str, app_id: int) -> RulesetSpec:
+    """The ruleset that lets one environment's App, and only it, push to its own branch.
+
+    See the module docstring for why. Everyone but the App goes through a reviewed
+    pull request; nobody but the App may force-push, delete or create the branch.
+    Ref: https://docs.github.com/en/rest/repos/rules#create-a-repository-ruleset
+    """
+    return {
+        "name": ruleset_name(environment),
+        "target": "branch",
+        "enforcement": "active",
+        # Exactly one ref, spelled out: a pattern or `~DEFAULT_BRANCH` could come to
+        # match another environment's branch.
+        "conditions": {"ref_name": {"includes": [branch_ref(branch)], "excludes": []}},
+        # `Integration` + App id: this App's installation tokens, no other App, no user.
+        # `always`: it pushes directly (the promote step has no reviewer to wait for).
+        "bypass_actors": [
+            {"actor_type": "Integration", "actor_id": app_id, "bypass_mode": "always"}
+        ],
+        "rules": {
+            "pull_request": {
+                "required_approving_review_count": 1,
+                "dismiss_stale_reviews_on_push": True,
+                # An approval must come from someone other than the last pusher, so
+                # one identity cannot both push and approve.
+                "require_last_push_approval": True,
+            },
+            "non_fast_forward": True,
+            "deletion": True,
+            # A deleted-then-recreated branch would be someone else's content under
+            # this environment's name; only the App may create it.
+            "creation": True,
+        },
+    }
+
+
+def ruleset_args(spec: RulesetSpec, repository: str) -> github.RepositoryRulesetArgs:
+    """Plain spec -> the provider's input classes (kept apart so the spec stays a plain dict)."""
+    rules = spec["rules"]
+    pull_request = rules["pull_request"]
+    return github.RepositoryRulesetArgs(
+        repository=repository,
+        name=spec["name"],
+        target=spec["target"],
+        enforcement=spec["enforcement"],
+        conditions=github.RepositoryRulesetConditionsArgs(
+            ref_name=github.RepositoryRulesetConditionsRefNameArgs(
+                includes=spec["conditions"]["ref_name"]["includes"],
+                excludes=spec["conditions"]["ref_name"]["excludes"],
+            )
+        ),
+        bypass_actors=[
+            github.RepositoryRulesetBypassActorArgs(
+                actor_type=a["actor_type"], actor_id=a["actor_id"], bypass_mode=a["bypass_mode"]
+            )
+            for a in spec["bypass_actors"]
+        ],
+        rules=github.RepositoryRulesetRulesArgs(
+            pull_request=github.RepositoryRulesetRulesPullRequestArgs(
+                required_approving_review_count=pull_request["required_approving_review_count"],
+                dismiss_stale_reviews_on_push=pull_request["dismiss_stale_reviews_on_push"],
+                require_last_push_approval=pull_request["require_last_push_approval"],
+            ),
+            non_fast_forward=rules["non_fast_forward"],
+            deletion=rules["deletion"],
+            creation=rules["creation"],
+        ),
+    )
+
+
+# --------------------------------------------------------------- source repository
+
+
+@dataclass(frozen=True)
+class SourceRepositoryArgs:
+    """One source repository of this stack (shared by the services that live in it)."""
+
+    repo: str
+    """`owner/name` on GitHub."""
+    environment: str
+    """This stack's environment: names the deploy key so the four stacks' keys are told apart."""
+    events_host: str
+    """Public host of this environment's EventSource Ingress (the webhook URL's host)."""
+    events_namespace: pulumi.Input[str]
+    """Namespace of the EventSource; gets the webhook's HMAC secret."""
+    workflows_namespace: pulumi.Input[str]
+    """Namespace of the release workflows; gets the read-only checkout key."""
+
+
+class SourceRepository(pulumi.ComponentResource):
+    """Webhook (with HMAC secret) and read-only deploy key on one source repository."""
+
+    webhook_url: pulumi.Output[str]
+    webhook_secret_name: pulumi.Output[str]
+    deploy_key_secret_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SourceRepositoryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(SOURCE_TYPE, name, None, opts)
+        _, repo_name = split_repo(args.repo)
+        url = intake.webhook_url(args.events_host, args.repo)
+        if not url.startswith("https://"):
+            raise ValueError(f"webhook URL must be https: {url}")
+
+        password = random.RandomPassword(
+            f"{name}-webhook-secret",
+            length=WEBHOOK_SECRET_LENGTH,
+            special=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Secret already by the provider's schema; wrapped again so it stays secret
+        # whatever engine (or mock) runs the program.
+        hmac_secret = pulumi.Output.secret(password.result)
+
+        webhook_secret = k8s.core.v1.Secret(
+            f"{name}-webhook-k8s-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=intake.webhook_secret_name(args.repo),
+                namespace=args.events_namespace,
+                labels=secret_labels("webhook-secret"),
+            ),
+            type="Opaque",
+            string_data={intake.WEBHOOK_SECRET_KEY: hmac_secret},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # Ref: https://docs.github.com/en/rest/repos/webhooks#create-a-repository-webhook
+        # Ref: https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+        github.RepositoryWebhook(
+            f"{name}-webhook",
+            repository=repo_name,
+            events=list(WEBHOOK_EVENTS),
+            active=True,
+            configuration=github.RepositoryWebhookConfigurationArgs(
+                url=url,
+                content_type="json",
+                # GitHub verifies the Ingress certificate; the HMAC proves the sender.
+                insecure_ssl=False,
+                secret=hmac_secret,
+            ),
+            # The secret is in the cluster before GitHub signs its first delivery with it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[webhook_secret]),
+        )
+
+        key = tls.PrivateKey(
+            f"{name}-checkout-key",
+            algorithm=KEY_ALGORITHM,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        github.RepositoryDeployKey(
+            f"{name}-checkout-deploy-key",
+            repository=repo_name,
+            title=deploy_key_title(args.environment, "checkout"),
+            key=key.public_key_openssh.apply(str.strip),
+            read_only=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        checkout_secret = k8s.core.v1.Secret(
+            f"{name}-checkout-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=deploy_key_secret_name(args.repo),
+                namespace=args.workflows_namespace,
+                labels=secret_labels("checkout-key"),
+            ),
+            type=SSH_AUTH_TYPE,
+            # OpenSSH format: git's ssh reads it; the PEM form of an ED25519 key it does not.
+            string_data={SSH_PRIVATE_KEY: pulumi.Output.secret(key.private_key_openssh)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.webhook_url = pulumi.Output.from_input(url)
+        self.webhook_secret_name = webhook_secret.metadata.name
+        self.deploy_key_secret_name = checkout_secret.metadata.name
+        self.register_outputs(
+            {
+                "webhook_url": self.webhook_url,
+                "webhook_secret_name": self.webhook_secret_name,
+                "deploy_key_secret_name": self.deploy_key_secret_name,
+            }
+        )
+
+
+# ----------------------------------------------------------------- helm repository
+
+
+@dataclass(frozen=True)
+class HelmRepositoryArgs:
+    """One helm (GitOps) repository, as this stack reads and writes it."""
+
+    repo: str
+    """`owner/name` on GitHub."""
+    environment: str
+    """This stack's environment: names the ruleset and the deploy key."""
+    branch: str
+    """This environment's branch of the repository: the only one its App may push to."""
+    writer: HelmWriterSettings
+    """This environment's GitHub App (app id, installation id), from stack settings."""
+    writer_private_key: pulumi.Input[str]
+    """The App's private key (PEM), a config secret; goes only into the writer Secret."""
+    argocd_namespace: pulumi.Input[str]
+    """Namespace of Argo CD; gets the read-only repository Secret."""
+    workflows_namespace: pulumi.Input[str]
+    """Namespace of the release workflows; gets the App credentials for the promote step."""
+
+
+class HelmRepository(pulumi.ComponentResource):
+    """Branch ruleset, Argo CD read access and the promote step's App credentials for one helm repo."""
+
+    ruleset_name: pulumi.Output[str]
+    ruleset_branch: str
+    argocd_secret_name: pulumi.Output[str]
+    writer_secret_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: HelmRepositoryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(HELM_TYPE, name, None, opts)
+        _, repo_name = split_repo(args.repo)
+
+        spec = branch_ruleset(args.environment, args.branch, args.writer.app_id)
+        ruleset = github.RepositoryRuleset(
+            f"{name}-ruleset",
+            ruleset_args(spec, repo_name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        key = tls.PrivateKey(
+            f"{name}-argocd-key",
+            algorithm=KEY_ALGORITHM,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        github.RepositoryDeployKey(
+            f"{name}-argocd-deploy-key",
+            repository=repo_name,
+            title=deploy_key_title(args.environment, "argocd"),
+            key=key.public_key_openssh.apply(str.strip),
+            read_only=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # Argo CD finds repository credentials by this label; github.com's host key
+        # is in the chart's default argocd-ssh-known-hosts-cm.
+        argocd_secret = k8s.core.v1.Secret(
+            f"{name}-argocd-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=argocd_secret_name(args.repo),
+                namespace=args.argocd_namespace,
+                labels=secret_labels("argocd-repository") | {ARGOCD_SECRET_TYPE_LABEL: "repository"},
+            ),
+            type="Opaque",
+            string_data=argocd_repository_data(args.repo)
+            | {"sshPrivateKey": pulumi.Output.secret(key.private_key_openssh)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        # The App's key, not a token: the promote step mints a one-hour installation
+        # token per run, so nothing long-lived with write access sits in a workflow.
+        # Ref: https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app
+        writer_secret = k8s.core.v1.Secret(
+            f"{name}-writer-secret",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=writer_secret_name(args.repo),
+                namespace=args.workflows_namespace,
+                labels=secret_labels("helm-writer"),
+            ),
+            type="Opaque",
+            string_data=writer_data(args.writer)
+            | {WRITER_PRIVATE_KEY: pulumi.Output.secret(args.writer_private_key)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.ruleset_name = ruleset.name
+        self.ruleset_branch = args.branch
+        self.argocd_secret_name = argocd_secret.metadata.name
+        self.writer_secret_name = writer_secret.metadata.name
+        self.register_outputs(
+            {
+                "ruleset": {"name": self.ruleset_name, "branch": self.ruleset_branch},
+                "argocd_secret_name": self.argocd_secret_name,
+                "writer_secret_name": self.writer_secret_name,
+            }
+        )
