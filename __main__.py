@@ -10,13 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_github as github
 import pulumi_kubernetes as k8s
-from components.github_access import (
-    HelmRepository,
-    HelmRepositoryArgs,
-    SourceRepository,
-    SourceRepositoryArgs,
-)
-from components.registry import ServiceRegistry, ServiceRegistryArgs
+import pulumi_random as random
+import pulumi_tls as tls
 
 from components.config import (
     PROJECT,
@@ -28,8 +23,15 @@ from components.config import (
     settings_from_pulumi_config,
     sibling_stack_problems,
 )
+from components.github_access import (
+    HelmRepository,
+    HelmRepositoryArgs,
+    SourceRepository,
+    SourceRepositoryArgs,
+)
 from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
+from components.registry import ServiceRegistry, ServiceRegistryArgs
 
 PROJECT_DIR = Path(__file__).parent
 config = pulumi.Config(PROJECT)
@@ -71,6 +73,12 @@ github_providers = {
 }
 
 
+# Keys and the webhook secrets are generated locally; default providers are
+# disabled in every stack, so these are explicit too.
+random_provider = random.Provider("random")
+tls_provider = tls.Provider("tls")
+
+
 def github_for(repo: str) -> github.Provider:
     return github_providers[repo.split("/")[0]]
 
@@ -96,7 +104,9 @@ sources = {
             events_namespace=namespaces.platform["events"],
             workflows_namespace=namespaces.platform["workflows"],
         ),
-        opts=pulumi.ResourceOptions(providers=[k8s_provider, github_for(repo)]),
+        opts=pulumi.ResourceOptions(
+            providers=[k8s_provider, github_for(repo), random_provider, tls_provider]
+        ),
     )
     for repo in source_repos
 }
@@ -115,7 +125,9 @@ helm = {
             argocd_namespace=namespaces.platform["argocd"],
             workflows_namespace=namespaces.platform["workflows"],
         ),
-        opts=pulumi.ResourceOptions(providers=[k8s_provider, github_for(repo)]),
+        opts=pulumi.ResourceOptions(
+            providers=[k8s_provider, github_for(repo), random_provider, tls_provider]
+        ),
     )
     for repo in helm_repos
 }
