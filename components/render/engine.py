@@ -1,0 +1,437 @@
+"""Run the real Pulumi program offline, one stack per process, and collect what it registers.
+
+Owns:
+- reading a stack's ``Pulumi.<stack>.yaml`` into the config map the Pulumi CLI would
+  hand the program (objects JSON-encoded, ``secure:`` values and missing secret keys
+  replaced by a placeholder and marked secret);
+- ``render_stack_in_process``: run ``__main__.py`` unchanged under the recording
+  mock engine in *this* process and return what it registered;
+- ``render``: the multi-stack driver: every stack in a fresh spawned process (the
+  SDK keeps global state, so two stacks must never share an interpreter), written
+  to a temporary directory and moved into place only when every stack rendered.
+
+Deliberately not here: argument parsing and exit codes (``components.cli``), input
+validation of services and settings (``components.config``), outputs and recording
+(``mocks``), file format (``output``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import multiprocessing
+import os
+import runpy
+import shutil
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.render.output import extract_manifests, sort_resources, write_stack
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_PROJECT = "release-pipeline"
+ALL_STACKS: tuple[str, ...] = ("dev", "sandbox", "integration", "live")
+PLACEHOLDER = "offline-placeholder"
+SERVICES_FILE_KEY = "servicesFile"
+MAX_WORKERS = 4
+
+# Environment variables the provider SDKs read as defaults (region, tokens,
+# kubeconfig) or the Pulumi SDK reads as config: a render must not depend on the
+# shell it runs in, and must never copy a token from it into its output.
+_SCRUBBED_ENV_PREFIXES = ("PULUMI_", "AWS_", "GITHUB_", "GH_", "KUBE", "HELM_", "SLACK_", "ARGOCD_")
+
+
+class RenderError(Exception):
+    """A problem the user can fix (bad input, the program refused it): exit 2."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = [str(p) for p in problems]
+        super().__init__("\n".join(self.problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.problems,))
+
+
+class InternalRenderError(Exception):
+    """The render itself failed (a bug, a crash): exit 1, with the details."""
+
+    def __init__(self, details: Sequence[str]) -> None:
+        self.details = [str(d) for d in details]
+        super().__init__("\n".join(self.details))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.details,))
+
+
+@dataclass
+class Rendered:
+    """What one stack registered, in the shapes of ``resources.json`` / ``manifests.yaml``."""
+
+    stack: str
+    resources: list[dict[str, Any]]
+    manifests: list[dict[str, Any]]
+    # RegisterStackTransform calls and legacy stack transformations: they do not run
+    # under mocks (pulumi/pulumi#17090), so the program should register none.
+    stack_transforms: list[str] = field(default_factory=list)
+    # Resources that declare resource-level transforms (not run under mocks either).
+    resource_transforms: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+# --- stack config ------------------------------------------------------------
+
+
+def project_name(project_dir: Path) -> str:
+    path = project_dir / "Pulumi.yaml"
+    if not path.is_file():
+        return DEFAULT_PROJECT
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RenderError([f"{path.name}: not valid YAML: {_one_line(exc)}"]) from None
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        return data["name"]
+    return DEFAULT_PROJECT
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _secret_config_keys() -> tuple[str, ...]:
+    # components.config is another module of this project; until it exists the
+    # render runs with no extra secret keys rather than failing.
+    if importlib.util.find_spec("components.config") is None:
+        return ()
+    module = importlib.import_module("components.config")
+    return tuple(getattr(module, "SECRET_CONFIG_KEYS", ()))
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return True
+        return any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
+def _without_secure(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return PLACEHOLDER
+        return {k: _without_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secure(v) for v in value]
+    return value
+
+
+def _config_text(value: Any) -> str:
+    # As the Pulumi CLI hands config to a program: strings as they are, everything
+    # else (objects, lists, numbers, booleans) JSON-encoded.
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def load_stack_config(
+    stack: str,
+    project_dir: Path,
+    services_path: Path | None = None,
+    secret_keys: Iterable[str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret key list the program would get for ``stack``.
+
+    ``secret_keys`` are bare key names in the project namespace that the program
+    reads as secrets; any not set in the stack file gets the placeholder.
+    """
+    project = project_name(project_dir)
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise RenderError([f"{path.name}: stack config file not found in {project_dir}"])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RenderError([f"{path.name}: not valid YAML: {_one_line(exc)}"]) from None
+    data = data or {}
+    if not isinstance(data, dict):
+        raise RenderError([f"{path.name}: expected a mapping at the top level"])
+    raw_config = data.get("config") or {}
+    if not isinstance(raw_config, dict):
+        raise RenderError([f"{path.name}: 'config' must be a mapping"])
+
+    config: dict[str, str] = {}
+    secret: set[str] = set()
+    for key, value in raw_config.items():
+        full_key = str(key) if ":" in str(key) else f"{project}:{key}"
+        if _has_secure(value):
+            secret.add(full_key)
+            value = _without_secure(value)
+        config[full_key] = _config_text(value)
+    for bare in secret_keys if secret_keys is not None else _secret_config_keys():
+        full_key = bare if ":" in bare else f"{project}:{bare}"
+        if full_key not in config:
+            config[full_key] = PLACEHOLDER
+            secret.add(full_key)
+    if services_path is not None:
+        config[f"{project}:{SERVICES_FILE_KEY}"] = str(Path(services_path).resolve())
+    return config, sorted(secret)
+
+
+# --- one stack, in this process ------------------------------------------------
+
+
+def _scrub_environment() -> None:
+    for name in list(os.environ):
+        if name.startswith(_SCRUBBED_ENV_PREFIXES):
+            del os.environ[name]
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    import pulumi
+
+    types: list[type[BaseException]] = [
+        pulumi.RunError,
+        pulumi.InputPropertyError,
+        pulumi.InputPropertiesError,
+        yaml.YAMLError,
+    ]
+    try:
+        import pydantic
+
+        types.append(pydantic.ValidationError)
+    except ImportError:  # pragma: no cover - pydantic is a pinned dependency
+        pass
+    return tuple(types)
+
+
+def render_stack_in_process(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    services_path: Path | None = None,
+) -> Rendered:
+    """Run the program for ``stack`` under the mock engine in this very process.
+
+    Call it at most once per process: the Pulumi SDK keeps global state (settings,
+    root stack, config). It also changes the working directory to the project and
+    removes provider credentials from the environment. ``render`` and
+    ``render_stack_isolated`` give every stack its own process.
+    """
+    project_dir = Path(project_dir).resolve()
+    main = project_dir / "__main__.py"
+    if not main.is_file():
+        raise RenderError([f"{main}: program not found"])
+    config, secret_keys = load_stack_config(stack, project_dir, services_path)
+
+    _scrub_environment()
+    os.chdir(project_dir)
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+
+    import pulumi
+    from pulumi.runtime.settings import get_root_resource
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from components.render.mocks import (
+        DEFAULT_ACCOUNT,
+        DEFAULT_REGION,
+        AwsEnv,
+        CollectingHandler,
+        RenderMocks,
+        RenderMonitor,
+    )
+
+    accounts: Any = config.get("aws:allowedAccountIds")
+    try:
+        accounts = json.loads(accounts) if accounts else []
+    except ValueError:
+        accounts = [accounts]
+    fallback = AwsEnv(
+        region=config.get("aws:region") or DEFAULT_REGION,
+        account=str(accounts[0]) if isinstance(accounts, list) and accounts else DEFAULT_ACCOUNT,
+    )
+    mocks = RenderMocks(fallback)
+    monitor = RenderMonitor(mocks)
+    handler = CollectingHandler()
+    logger = logging.getLogger(f"components.render.program.{stack}")
+    logger.handlers = [handler]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_mocks(
+        mocks,
+        project=project_name(project_dir),
+        stack=stack,
+        preview=False,
+        logger=logger,
+        monitor=monitor,
+    )
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    try:
+        # run_pulumi_func waits for every outstanding registration and apply, and
+        # re-raises the first error the program (or one of its applies) raised.
+        _sync_await(run_pulumi_func(program))
+    except _user_error_types() as exc:
+        raise RenderError(
+            [f"{stack}: {line}" for line in str(exc).splitlines() if line.strip()] or [f"{stack}: {type(exc).__name__}"]
+        ) from None
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise RenderError([f"{stack}: the program exited with status {exc.code}"]) from None
+    if handler.errors:
+        # The engine fails a deployment whose program logged an error; so does the render.
+        raise RenderError([f"{stack}: {message}" for message in handler.errors])
+
+    resources = sort_resources(record.to_json() for record in monitor.records())
+    root = get_root_resource()
+    legacy = [getattr(t, "__qualname__", repr(t)) for t in (getattr(root, "_transformations", None) or [])]
+    return Rendered(
+        stack=stack,
+        resources=resources,
+        manifests=extract_manifests(resources),
+        stack_transforms=monitor.stack_transforms() + legacy,
+        resource_transforms=sorted(f"{r.type}::{r.name}" for r in monitor.records() if r.transforms),
+        warnings=[f"{stack}: {message}" for message in handler.warnings],
+    )
+
+
+# --- many stacks, one process each ------------------------------------------
+
+
+@dataclass
+class StackResult:
+    """What a worker process reports back about one stack."""
+
+    stack: str
+    status: str  # "ok" | "input" | "internal"
+    messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    resources: int = 0
+    manifests: int = 0
+
+
+def _render_worker(stack: str, project_dir: str, services_path: str | None, out_dir: str) -> StackResult:
+    try:
+        rendered = render_stack_in_process(stack, Path(project_dir), Path(services_path) if services_path else None)
+        write_stack(Path(out_dir), rendered.resources, rendered.manifests)
+        return StackResult(
+            stack=stack,
+            status="ok",
+            warnings=rendered.warnings,
+            resources=len(rendered.resources),
+            manifests=len(rendered.manifests),
+        )
+    except RenderError as exc:
+        return StackResult(stack=stack, status="input", messages=exc.problems)
+    except BaseException:
+        return StackResult(stack=stack, status="internal", messages=[f"{stack}: {traceback.format_exc()}"])
+
+
+def _isolated_worker(stack: str, project_dir: str, services_path: str | None) -> Rendered:
+    return render_stack_in_process(stack, Path(project_dir), Path(services_path) if services_path else None)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # spawn, and one task per process: a stack never inherits another's SDK state.
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        max_tasks_per_child=1,
+    )
+
+
+def render_stack_isolated(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    services_path: Path | None = None,
+) -> Rendered:
+    """``render_stack_in_process`` in a fresh process; raises ``RenderError`` as it does."""
+    with _pool(1) as pool:
+        return pool.submit(
+            _isolated_worker, stack, str(Path(project_dir).resolve()), str(services_path) if services_path else None
+        ).result()
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def render(
+    stacks: Sequence[str],
+    out_dir: Path,
+    project_dir: Path = PROJECT_DIR,
+    services_path: Path | None = None,
+    *,
+    max_workers: int | None = None,
+    on_result: Callable[[StackResult], None] | None = None,
+) -> list[StackResult]:
+    """Render every stack into ``out_dir/<stack>/``; all of them or nothing.
+
+    Raises ``RenderError`` (some stack's input or program failed) or
+    ``InternalRenderError`` (the render crashed); in both cases nothing is written.
+    """
+    stacks = _unique(stacks)
+    project_dir = Path(project_dir).resolve()
+    out_dir = Path(out_dir).resolve()
+    services = str(Path(services_path).resolve()) if services_path else None
+    # Two to four processes: each imports the provider SDKs, more than the CPUs buy nothing.
+    default_workers = max(2, min(MAX_WORKERS, os.cpu_count() or 2))
+    workers = max(1, min(len(stacks), max_workers or default_workers, MAX_WORKERS))
+
+    # Stage next to the destination when possible so the final move is a rename.
+    stage_parent = out_dir.parent if out_dir.parent.is_dir() else None
+    stage = Path(tempfile.mkdtemp(prefix=".render-", dir=stage_parent))
+    try:
+        with _pool(workers) as pool:
+            futures = [
+                pool.submit(_render_worker, stack, str(project_dir), services, str(stage / stack)) for stack in stacks
+            ]
+            try:
+                results = [future.result() for future in futures]
+            except BrokenProcessPool as exc:
+                raise InternalRenderError([f"a render process died: {exc}"]) from None
+        for result in results:
+            if on_result is not None:
+                on_result(result)
+        internal = [m for r in results if r.status == "internal" for m in r.messages]
+        problems = [m for r in results if r.status == "input" for m in r.messages]
+        if internal:
+            raise InternalRenderError(internal + problems)
+        if problems:
+            raise RenderError(problems)
+        _move_into_place(stage, out_dir, stacks)
+        return results
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_into_place(stage: Path, out_dir: Path, stacks: Sequence[str]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stack in stacks:
+        target = out_dir / stack
+        if target.exists():
+            # Move the old render aside first so a stack directory is never a mix
+            # of two renders.
+            old = Path(tempfile.mkdtemp(prefix=f".{stack}-old-", dir=out_dir))
+            target.rename(old / stack)
+            shutil.move(str(stage / stack), str(target))
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            shutil.move(str(stage / stack), str(target))

@@ -1,0 +1,256 @@
+"""Turn what the mock engine recorded into the two files of the offline render.
+
+Owns: the wire-format helpers (secret markers, resource references, numbers),
+redaction of secrets to ``"[secret]"`` at their own position, the choice of which
+registered resources are Kubernetes objects the stack applies, the stable order of
+resources and manifests, and the byte-stable serialisation of
+``resources.json`` / ``manifests.yaml`` (DESIGN.md section 7).
+
+Deliberately not here: running the program (``engine``) or inventing outputs
+(``mocks``). Nothing in this module imports Pulumi, so it is cheap to use from
+tests and checks that only read rendered files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Ref: pulumi/sdk/python/lib/pulumi/runtime/rpc.py (the same constants the SDK uses
+# on the wire; kept here so this module stays import-light).
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+REDACTED = "[secret]"
+MANIFESTS_FILE = "manifests.yaml"
+RESOURCES_FILE = "resources.json"
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+# Kubernetes resource types the program registers that are *not* objects with a
+# manifest of their own: Helm releases and URL-fetched YAML expand only at deploy
+# time, so the render cannot (and must not pretend to) show their contents.
+_NON_OBJECT_PREFIXES = (
+    "kubernetes:helm.sh/",
+    "kubernetes:yaml",
+    "kubernetes:kustomize",
+)
+
+_MANIFEST_HEAD = ("apiVersion", "kind", "metadata")
+
+
+# --- wire format -------------------------------------------------------------
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+def secret(value: Any) -> dict[str, Any]:
+    """Wrap a wire value in the engine's secret marker (idempotent)."""
+    if is_secret(value):
+        return value
+    return {SIG_KEY: SECRET_SIG, "value": value}
+
+
+def urn_name(urn: str) -> str:
+    """Logical name of a URN: everything after the third ``::``."""
+    return urn.split("::", 3)[-1]
+
+
+def urn_type(urn: str) -> str:
+    """Type token of a URN (the last ``$`` segment of the qualified type)."""
+    parts = urn.split("::", 3)
+    return parts[2].split("$")[-1] if len(parts) == 4 else ""
+
+
+def normalize_numbers(value: Any) -> Any:
+    """protobuf Struct carries every number as a double: give integers back."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: normalize_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize_numbers(v) for v in value]
+    return value
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """The plain value a provider would see: secret markers removed, data kept."""
+    if is_secret(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def _all_leaves_redacted(value: Any) -> Any:
+    # A secret map or list keeps its shape (a Secret's stringData shows which keys
+    # it sets) but no scalar inside it is readable.
+    if is_secret(value):
+        return _all_leaves_redacted(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _all_leaves_redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_all_leaves_redacted(v) for v in value]
+    return REDACTED
+
+
+def redact(value: Any) -> Any:
+    """Readable form of a wire value: secrets become ``"[secret]"`` where they sit."""
+    if isinstance(value, dict):
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
+            return _all_leaves_redacted(value.get("value"))
+        if sig == RESOURCE_SIG:
+            urn = str(value.get("urn", ""))
+            return {"resource": urn_name(urn), "type": urn_type(urn)}
+        if sig in (ASSET_SIG, ARCHIVE_SIG):
+            kept = {k: redact(v) for k, v in value.items() if k != SIG_KEY}
+            kept["kind"] = "asset" if sig == ASSET_SIG else "archive"
+            return kept
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    if value == UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+# --- manifests ---------------------------------------------------------------
+
+
+def is_kubernetes_object(type_token: str) -> bool:
+    """True for resource types that are one Kubernetes object the stack applies."""
+    if not type_token.startswith("kubernetes:"):
+        return False
+    return not type_token.startswith(_NON_OBJECT_PREFIXES)
+
+
+def manifest_from_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """A Kubernetes manifest built from a resource's (already redacted) inputs."""
+    manifest: dict[str, Any] = {}
+    for key in _MANIFEST_HEAD:
+        if inputs.get(key) is not None:
+            manifest[key] = inputs[key]
+    for key, value in inputs.items():
+        if key not in manifest and value is not None:
+            manifest[key] = value
+    return manifest
+
+
+def _meta(manifest: Mapping[str, Any], key: str) -> str:
+    metadata = manifest.get("metadata")
+    if isinstance(metadata, dict):
+        value = metadata.get(key)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+def manifest_sort_key(manifest: Mapping[str, Any]) -> tuple[int, str, str, str, str]:
+    """Namespaces, then CRDs, then everything by apiVersion, kind, namespace, name."""
+    kind = str(manifest.get("kind", ""))
+    rank = {"Namespace": 0, "CustomResourceDefinition": 1}.get(kind, 2)
+    return (
+        rank,
+        str(manifest.get("apiVersion", "")),
+        kind,
+        _meta(manifest, "namespace"),
+        _meta(manifest, "name"),
+    )
+
+
+def extract_manifests(resources: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every Kubernetes object among the resources, in the stable manifest order."""
+    manifests = [manifest_from_inputs(res["inputs"]) for res in resources if is_kubernetes_object(str(res["type"]))]
+    # The sort key is not unique when the program registers a nameless object twice;
+    # the canonical JSON text breaks such ties so the order never depends on timing.
+    return sorted(
+        manifests,
+        key=lambda m: (manifest_sort_key(m), json.dumps(m, sort_keys=True)),
+    )
+
+
+# --- resources ---------------------------------------------------------------
+
+
+def resource_sort_key(resource: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    # Registration order depends on thread scheduling in the SDK, so the file is
+    # ordered by identity instead: type, then name, then parent.
+    return (
+        str(resource["type"]),
+        str(resource["name"]),
+        str(resource.get("parent") or ""),
+        json.dumps(resource, sort_keys=True),
+    )
+
+
+def sort_resources(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(resources, key=resource_sort_key)
+
+
+# --- serialisation -----------------------------------------------------------
+
+
+class _ManifestDumper(yaml.SafeDumper):
+    """Safe dumper that prints multi-line strings (scripts, configs) as blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    # Block style keeps embedded scripts reviewable in a PR diff; the emitter falls
+    # back to quoting by itself when a string cannot be a block (trailing spaces).
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
+def dump_manifests(manifests: Iterable[Mapping[str, Any]]) -> str:
+    docs = [dict(m) for m in manifests]
+    if not docs:
+        return ""
+    return yaml.dump_all(
+        docs,
+        Dumper=_ManifestDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        explicit_start=True,
+        allow_unicode=True,
+        width=120,
+    )
+
+
+def dump_resources(resources: Iterable[Mapping[str, Any]]) -> str:
+    return json.dumps(list(resources), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_stack(
+    directory: Path,
+    resources: list[dict[str, Any]],
+    manifests: list[dict[str, Any]],
+) -> None:
+    """Write one stack's two files into ``directory`` (created if missing)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # newline="\n" so the bytes are the same on every platform.
+    (directory / RESOURCES_FILE).write_text(dump_resources(resources), encoding="utf-8", newline="\n")
+    (directory / MANIFESTS_FILE).write_text(dump_manifests(manifests), encoding="utf-8", newline="\n")
+
+
+def read_stack(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Load a rendered stack back: (resources, manifests)."""
+    resources = json.loads((directory / RESOURCES_FILE).read_text(encoding="utf-8"))
+    text = (directory / MANIFESTS_FILE).read_text(encoding="utf-8")
+    manifests = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    return resources, manifests
