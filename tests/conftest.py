@@ -1,0 +1,78 @@
+"""Shared test helpers: render the real project offline, and find ../shared.
+
+Owns:
+- ``render_stack`` (session fixture): ``render_stack(stack, services_text=None)``
+  renders the real program's stack through the CLI in a subprocess (exactly what a
+  user runs) and returns ``(resources, manifests)`` as loaded from
+  ``resources.json`` / ``manifests.yaml``. Results are cached per session; each call
+  returns a fresh copy, so a test may modify what it gets.
+- ``run_render_cli(*args)``: the CLI as a subprocess, for tests that expect failure.
+- ``SHARED`` and ``requires_shared``: skip what needs ``../shared`` when it is absent.
+
+Deliberately not here: per-module fixtures (they live next to their tests).
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+requires_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"{SHARED} is not present (CI has it); skipping the checks that use it"
+)
+
+Resources = list[dict[str, Any]]
+Manifests = list[dict[str, Any]]
+RenderStack = Callable[..., tuple[Resources, Manifests]]
+
+
+def run_render_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``python -m components render ARGS`` from the repository root; never raises on exit code."""
+    return subprocess.run(
+        [sys.executable, "-m", "components", "render", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def render_stack(tmp_path_factory: pytest.TempPathFactory) -> RenderStack:
+    """Render a stack of the real project: ``render_stack("dev", services_text=None)``."""
+    from components.render.output import read_stack
+
+    cache: dict[tuple[str, str | None], tuple[Resources, Manifests]] = {}
+
+    def _render(stack: str, services_text: str | None = None) -> tuple[Resources, Manifests]:
+        key = (stack, services_text)
+        if key not in cache:
+            base = tmp_path_factory.mktemp(f"render-{stack}")
+            args = ["--stack", stack, "--out", str(base / "out")]
+            if services_text is not None:
+                services = base / "services.yaml"
+                services.write_text(services_text, encoding="utf-8")
+                args += ["--services", str(services)]
+            proc = run_render_cli(*args)
+            if proc.returncode != 0:
+                pytest.fail(
+                    f"render of stack {stack!r} failed with exit {proc.returncode}:\n{proc.stderr}",
+                    pytrace=False,
+                )
+            cache[key] = read_stack(base / "out" / stack)
+        return copy.deepcopy(cache[key])
+
+    return _render

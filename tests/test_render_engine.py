@@ -1,0 +1,555 @@
+"""The offline render (DESIGN.md section 7): engine, recording monitor, files, CLI.
+
+Most tests render a small throwaway project written into tmp_path, so they pin the
+render's contract without depending on the real program; the last ones run the
+real program through the shared ``render_stack`` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.cli import basic_problems, main
+from components.render import (
+    PLACEHOLDER,
+    PROJECT_DIR,
+    RenderError,
+    load_stack_config,
+    read_stack,
+    render_stack_isolated,
+)
+from components.render.output import REDACTED, SECRET_SIG, SIG_KEY, extract_manifests, redact
+
+PULUMI_YAML = "name: release-pipeline\nruntime: python\n"
+
+STACK_CONFIG = """\
+config:
+  aws:region: eu-west-1
+  release-pipeline:settings:
+    region: eu-west-1
+    account: "222233334444"
+    branch: {branch}
+  release-pipeline:slackToken:
+    secure: v1:c2VjcmV0IG5vdCBkZWNyeXB0YWJsZSBvZmZsaW5l
+"""
+
+BRANCHES = {"dev": "development", "sandbox": "sandbox", "integration": "release", "live": "main"}
+
+# A program that exercises every part of the contract. Names follow the project
+# style (stable keys, explicit metadata.name).
+PROGRAM = """\
+import builtins
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+import pulumi_tls as tls
+
+cfg = pulumi.Config()
+settings = cfg.require_object("settings")
+slack = cfg.require_secret("slackToken")
+
+# Counts programs run in this interpreter: 1 in every stack when each stack
+# has a process of its own.
+builtins._render_runs = getattr(builtins, "_render_runs", 0) + 1
+
+
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name, opts=None):
+        super().__init__("release-pipeline:components:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.ns = k8s.core.v1.Namespace(f"{name}-ns", metadata={"name": "argo"}, opts=child)
+        self.register_outputs({})
+
+
+aws_provider = aws.Provider("aws", region=settings["region"], allowed_account_ids=[settings["account"]])
+platform = Platform("platform", opts=pulumi.ResourceOptions(retain_on_delete=True))
+crd = k8s.apiextensions.v1.CustomResourceDefinition(
+    "eventbus-crd",
+    metadata={"name": "eventbus.argoproj.io"},
+    spec={
+        "group": "argoproj.io",
+        "names": {"kind": "EventBus", "plural": "eventbus"},
+        "scope": "Namespaced",
+        "versions": [{"name": "v1alpha1", "served": True, "storage": True}],
+    },
+    opts=pulumi.ResourceOptions(retain_on_delete=True),
+)
+k8s.apiextensions.CustomResource(
+    "eventbus",
+    api_version="argoproj.io/v1alpha1",
+    kind="EventBus",
+    metadata={"name": "default", "namespace": "argo"},
+    spec={"jetstream": {"replicas": 3}},
+    opts=pulumi.ResourceOptions(depends_on=[crd, platform]),
+)
+repo = aws.ecr.Repository(
+    "api-repository",
+    name="dev/api",
+    opts=pulumi.ResourceOptions(
+        provider=aws_provider,
+        protect=True,
+        retain_on_delete=True,
+        ignore_changes=["tags", "imageScanningConfiguration"],
+    ),
+)
+hmac = random.RandomPassword("webhook-hmac", length=24, special=False)
+key = tls.PrivateKey("deploy-key", algorithm="ED25519")
+k8s.helm.v3.Release(
+    "argo-cd",
+    name="argo-cd",
+    chart="argo-cd",
+    version="1.0.0",
+    values={"notifications": {"slackToken": slack, "channel": "#releases"}, "plain": "visible"},
+)
+k8s.core.v1.Secret(
+    "webhook",
+    metadata={"name": "webhook", "namespace": "argo"},
+    string_data={"hmac": hmac.result, "token": slack},
+    opts=pulumi.ResourceOptions(depends_on=[platform.ns]),
+)
+caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+k8s.core.v1.ConfigMap(
+    "facts",
+    metadata={"name": "facts", "namespace": "argo"},
+    data={
+        "repositoryUrl": repo.repository_url,
+        "repositoryArn": repo.arn,
+        "account": caller.account_id,
+        "derivedFromPassword": hmac.result.apply(lambda p: "prefix-" + p),
+        "passwordLength": pulumi.Output.unsecret(hmac.result).apply(lambda p: str(len(p))),
+        "slackTokenSeenByProgram": pulumi.Output.unsecret(slack),
+        "publicKey": key.public_key_openssh,
+        "privateKey": key.private_key_pem,
+        "stack": pulumi.get_stack(),
+        "branch": settings["branch"],
+        "runsInThisProcess": str(builtins._render_runs),
+    },
+)
+"""
+
+
+def write_project(root: Path, program: str = PROGRAM, stacks: tuple[str, ...] = ("dev",)) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Pulumi.yaml").write_text(PULUMI_YAML)
+    (root / "__main__.py").write_text(program)
+    (root / "services.yaml").write_text("services: []\n")
+    for stack in stacks:
+        (root / f"Pulumi.{stack}.yaml").write_text(STACK_CONFIG.format(branch=BRANCHES[stack]))
+    return root
+
+
+def run(project: Path, out: Path, stack: str = "dev", *extra: str) -> int:
+    """The CLI in-process (each stack still renders in a spawned process)."""
+    argv = ["render", "--stack", stack, "--out", str(out), "--project-dir", str(project), *extra]
+    return main(argv, validator=basic_problems)
+
+
+def by_name(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    matches = [r for r in resources if r["name"] == name]
+    assert len(matches) == 1, f"expected one resource named {name!r}, found {len(matches)}"
+    return matches[0]
+
+
+def manifest(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    matches = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_project(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="module")
+def rendered_dir(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("render") / "out"
+    assert run(project, out) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def rendered(rendered_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return read_stack(rendered_dir / "dev")
+
+
+# --- resources.json ------------------------------------------------------------
+
+
+def test_resources_json_has_the_documented_shape(rendered):
+    resources, _ = rendered
+    assert resources, "nothing recorded"
+    for res in resources:
+        assert set(res) == {"type", "name", "parent", "inputs", "options"}, res
+        assert set(res["options"]) == {"protect", "retain_on_delete", "depends_on", "ignore_changes"}
+        assert isinstance(res["options"]["protect"], bool)
+        assert isinstance(res["options"]["retain_on_delete"], bool)
+        assert all(isinstance(d, str) for d in res["options"]["depends_on"])
+        assert all(isinstance(p, str) for p in res["options"]["ignore_changes"])
+        assert res["parent"] is None or isinstance(res["parent"], str)
+    types = {r["type"] for r in resources}
+    assert "pulumi:pulumi:Stack" not in types
+    # Providers are listed like any resource, with their inputs.
+    provider = by_name(resources, "aws")
+    assert provider["type"] == "pulumi:providers:aws"
+    assert provider["inputs"]["region"] == "eu-west-1"
+
+
+def test_options_come_from_the_real_requests(rendered):
+    resources, _ = rendered
+    repo = by_name(resources, "api-repository")
+    assert repo["options"] == {
+        "protect": True,
+        "retain_on_delete": True,
+        "depends_on": [],
+        "ignore_changes": ["tags", "imageScanningConfiguration"],
+    }
+    secret = by_name(resources, "webhook")
+    assert "platform-ns" in secret["options"]["depends_on"]
+    assert secret["options"]["protect"] is False
+    assert secret["options"]["retain_on_delete"] is False
+    # depends_on on a component expands to its children, as the SDK sends it.
+    bus = by_name(resources, "eventbus")
+    assert {"eventbus-crd", "platform-ns"} <= set(bus["options"]["depends_on"])
+    # retainOnDelete left unset on a child is inherited from its parent, as the
+    # engine does; protect too.
+    assert by_name(resources, "platform-ns")["options"]["retain_on_delete"] is True
+    assert by_name(resources, "platform")["options"]["retain_on_delete"] is True
+
+
+def test_parent_is_a_logical_name_or_null(rendered):
+    resources, _ = rendered
+    assert by_name(resources, "platform-ns")["parent"] == "platform"
+    assert by_name(resources, "platform")["parent"] is None  # the Stack counts as none
+    assert by_name(resources, "api-repository")["parent"] is None
+
+
+def test_a_secret_inside_a_map_is_redacted_at_its_own_position(rendered):
+    resources, _ = rendered
+    values = by_name(resources, "argo-cd")["inputs"]["values"]
+    assert values == {"notifications": {"slackToken": REDACTED, "channel": "#releases"}, "plain": "visible"}
+
+
+def test_stock_mock_monitor_would_turn_the_whole_map_secret(project, tmp_path):
+    """What RenderMonitor fixes: the stock monitor hands new_resource a wholly secret map."""
+    script = textwrap.dedent(
+        f"""
+        import json, os, runpy, sys
+        from pathlib import Path
+        import pulumi
+        from pulumi.runtime.mocks import MockMonitor, Mocks
+        from pulumi.runtime.stack import run_pulumi_func
+        from pulumi.runtime.sync_await import _sync_await
+        from components.render.engine import load_stack_config
+
+        project = Path({str(project)!r})
+        seen = {{}}
+
+        class Recording(Mocks):
+            def new_resource(self, args):
+                seen[args.name] = args.inputs
+                return args.name + "-id", dict(args.inputs, result="x")
+            def call(self, args):
+                return {{}}
+
+        config, secret_keys = load_stack_config("dev", project, secret_keys=())
+        pulumi.runtime.set_all_config(config, secret_keys)
+        mocks = Recording()
+        pulumi.runtime.set_mocks(mocks, project="release-pipeline", stack="dev", preview=False,
+                                 monitor=MockMonitor(mocks))
+        os.chdir(project)
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project / "__main__.py"), run_name="__main__")))
+        print(json.dumps(seen["argo-cd"]["values"]))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    stock_values = json.loads(proc.stdout.strip().splitlines()[-1])
+    # One secret value made the entire map a secret: "plain" would be hidden too.
+    assert stock_values.get(SIG_KEY) == SECRET_SIG
+    assert redact(stock_values) == {
+        "notifications": {"slackToken": REDACTED, "channel": REDACTED},
+        "plain": REDACTED,
+    }
+
+
+def test_secret_wrapping_a_whole_map_keeps_its_keys(rendered):
+    _, manifests = rendered
+    secret = manifest(manifests, "Secret", "webhook")
+    assert secret["stringData"] == {"hmac": REDACTED, "token": REDACTED}
+    assert "data" not in secret
+
+
+def test_generated_password_is_secret_and_so_is_what_is_built_from_it(rendered):
+    _, manifests = rendered
+    facts = manifest(manifests, "ConfigMap", "facts")["data"]
+    # additionalSecretOutputs ("result") is honoured, and secretness flows through apply.
+    assert facts["derivedFromPassword"] == REDACTED
+    # The mocked password has the requested length (seen only after an explicit unsecret).
+    assert facts["passwordLength"] == "24"
+    # tls.PrivateKey: the private key is secret, the public key plausible and readable.
+    assert facts["privateKey"] == REDACTED
+    assert facts["publicKey"].startswith("ssh-ed25519 AAAA")
+
+
+def test_mocked_outputs_are_plausible(rendered):
+    _, manifests = rendered
+    facts = manifest(manifests, "ConfigMap", "facts")["data"]
+    # Region and account come from the aws provider's registration.
+    assert facts["repositoryUrl"] == "222233334444.dkr.ecr.eu-west-1.amazonaws.com/dev/api"
+    assert facts["repositoryArn"] == "arn:aws:ecr:eu-west-1:222233334444:repository/dev/api"
+    assert facts["account"] == "222233334444"
+
+
+def test_secure_config_gets_a_secret_placeholder(rendered):
+    resources, manifests = rendered
+    facts = manifest(manifests, "ConfigMap", "facts")["data"]
+    assert facts["slackTokenSeenByProgram"] == PLACEHOLDER
+    assert by_name(resources, "webhook")["inputs"]["stringData"]["token"] == REDACTED
+    assert "v1:c2VjcmV0" not in json.dumps(resources)
+
+
+def test_load_stack_config_encodes_like_the_cli_and_fills_secret_keys(project):
+    config, secret_keys = load_stack_config("dev", project, secret_keys=("githubToken", "slackToken"))
+    assert json.loads(config["release-pipeline:settings"])["branch"] == "development"
+    assert config["aws:region"] == "eu-west-1"
+    assert config["release-pipeline:slackToken"] == PLACEHOLDER
+    # A secret key the stack file does not set still gets the placeholder, as a secret.
+    assert config["release-pipeline:githubToken"] == PLACEHOLDER
+    assert set(secret_keys) == {"release-pipeline:slackToken", "release-pipeline:githubToken"}
+
+
+def test_project_secret_keys_missing_from_the_stack_file_get_the_placeholder(project):
+    config_module = pytest.importorskip("components.config")
+    config, secret_keys = load_stack_config("dev", project)
+    for key in config_module.SECRET_CONFIG_KEYS:
+        assert config[f"release-pipeline:{key}"] == PLACEHOLDER
+        assert f"release-pipeline:{key}" in secret_keys
+
+
+# --- manifests.yaml --------------------------------------------------------------
+
+
+def test_manifests_hold_the_programs_own_objects_in_a_stable_order(rendered):
+    _, manifests = rendered
+    kinds = [(m["kind"], m["metadata"]["name"]) for m in manifests]
+    assert kinds[0] == ("Namespace", "argo")
+    assert kinds[1] == ("CustomResourceDefinition", "eventbus.argoproj.io")
+    # The Helm release is not an object of its own: it expands at deploy time.
+    assert not any(m.get("chart") for m in manifests)
+    assert ("EventBus", "default") in kinds
+    rest = manifests[2:]
+    keys = [(m["apiVersion"], m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"]) for m in rest]
+    assert keys == sorted(keys)
+    bus = manifest(manifests, "EventBus", "default")
+    assert bus == {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "EventBus",
+        "metadata": {"name": "default", "namespace": "argo"},
+        "spec": {"jetstream": {"replicas": 3}},
+    }
+
+
+def test_manifest_order_is_independent_of_registration_order():
+    def res(kind: str, name: str, namespace: str | None = None, api: str = "v1") -> dict[str, Any]:
+        meta = {"name": name, **({"namespace": namespace} if namespace else {})}
+        return {"type": f"kubernetes:core/v1:{kind}", "inputs": {"apiVersion": api, "kind": kind, "metadata": meta}}
+
+    resources = [
+        res("ConfigMap", "b", "x"),
+        {"type": "kubernetes:helm.sh/v3:Release", "inputs": {"chart": "argo-cd"}},
+        {"type": "kubernetes:yaml/v2:ConfigFile", "inputs": {"file": "https://example.com/crds.yaml"}},
+        res("CustomResourceDefinition", "z.example.com", api="apiextensions.k8s.io/v1"),
+        res("ConfigMap", "a", "x"),
+        res("Namespace", "x"),
+        {"type": "pulumi:providers:kubernetes", "inputs": {}},
+    ]
+    expected = ["Namespace/x", "CustomResourceDefinition/z.example.com", "ConfigMap/a", "ConfigMap/b"]
+    for order in (resources, list(reversed(resources))):
+        assert [f"{m['kind']}/{m['metadata']['name']}" for m in extract_manifests(order)] == expected
+
+
+# --- determinism and parallel stacks -------------------------------------------------
+
+
+def test_output_is_byte_identical_across_runs(project, rendered_dir, tmp_path):
+    again = tmp_path / "again"
+    assert run(project, again) == 0
+    for name in ("resources.json", "manifests.yaml"):
+        assert (rendered_dir / "dev" / name).read_bytes() == (again / "dev" / name).read_bytes(), name
+
+
+def test_rendering_again_replaces_the_stack_directory(project, tmp_path):
+    out = tmp_path / "out"
+    (out / "dev").mkdir(parents=True)
+    (out / "dev" / "stale.txt").write_text("from an older render\n")
+    assert run(project, out) == 0
+    assert sorted(p.name for p in (out / "dev").iterdir()) == ["manifests.yaml", "resources.json"]
+
+
+def test_all_stacks_render_in_parallel_each_in_its_own_process(tmp_path):
+    project = write_project(tmp_path / "project", stacks=tuple(BRANCHES))
+    out = tmp_path / "out"
+    assert run(project, out, "all", "--jobs", "4") == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(BRANCHES)
+    for stack, branch in BRANCHES.items():
+        _, manifests = read_stack(out / stack)
+        facts = manifest(manifests, "ConfigMap", "facts")["data"]
+        assert facts["stack"] == stack
+        assert facts["branch"] == branch  # its own Pulumi.<stack>.yaml
+        assert facts["runsInThisProcess"] == "1"  # no SDK state shared with another stack
+
+
+# --- failures: exit 2, nothing written, no traceback --------------------------------
+
+
+def test_bad_stack_config_exits_2_and_writes_nothing(tmp_path, capfd):
+    project = write_project(tmp_path / "project")
+    (project / "Pulumi.dev.yaml").write_text("config: [unclosed\n")
+    out = tmp_path / "out"
+    assert run(project, out) == 2
+    err = capfd.readouterr().err
+    assert "Pulumi.dev.yaml" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_empty_services_file_exits_2(tmp_path, capfd):
+    project = write_project(tmp_path / "project")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert run(project, tmp_path / "out", "dev", "--services", str(empty)) == 2
+    err = capfd.readouterr().err
+    assert "empty" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_error_in_the_program_exits_2_with_its_message(tmp_path, capfd):
+    program = PROGRAM + textwrap.dedent(
+        """
+        if pulumi.get_stack() == "live":
+            raise pulumi.RunError("invalid configuration:\\nservices.yaml:3: service 'api': repo: missing")
+        """
+    )
+    project = write_project(tmp_path / "project", program, stacks=tuple(BRANCHES))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier render\n")
+    assert run(project, out, "all") == 2
+    err = capfd.readouterr().err
+    assert "live: services.yaml:3: service 'api': repo: missing" in err
+    assert "Traceback" not in err
+    # All or nothing: the stacks that did render are not written either.
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_run_error_inside_an_apply_exits_2(tmp_path, capfd):
+    program = PROGRAM + textwrap.dedent(
+        """
+        def refuse(_):
+            raise pulumi.RunError("no good")
+
+        hmac.result.apply(refuse)
+        """
+    )
+    project = write_project(tmp_path / "project", program)
+    assert run(project, tmp_path / "out") == 2
+    err = capfd.readouterr().err
+    assert "dev: no good" in err and "Traceback" not in err
+
+
+def test_a_bug_in_the_program_is_an_internal_failure(tmp_path, capfd):
+    project = write_project(tmp_path / "project", PROGRAM + "{}['missing']\n")
+    assert run(project, tmp_path / "out") == 1
+    assert "KeyError" in capfd.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_subprocess_reports_problems_without_traceback(tmp_path):
+    # The real entry point, with the project's own validation.
+    services = tmp_path / "services.yaml"
+    services.write_text("")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "components",
+            "render",
+            "--stack",
+            "dev",
+            "--out",
+            str(tmp_path / "out"),
+            "--services",
+            str(services),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip()
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+# --- stack transforms --------------------------------------------------------------
+
+
+def test_a_registered_stack_transform_is_recorded(tmp_path):
+    program = PROGRAM.replace(
+        "cfg = pulumi.Config()",
+        textwrap.dedent(
+            """
+            def add_label(args):
+                return None
+
+            def legacy_label(args):
+                return None
+
+            pulumi.runtime.register_resource_transform(add_label)
+            pulumi.runtime.register_stack_transformation(legacy_label)
+            cfg = pulumi.Config()
+            """
+        ),
+    )
+    result = render_stack_isolated("dev", write_project(tmp_path / "with", program))
+    assert any("add_label" in t for t in result.stack_transforms), result.stack_transforms
+    assert any("legacy_label" in t for t in result.stack_transforms), result.stack_transforms
+    baseline = render_stack_isolated("dev", write_project(tmp_path / "without"))
+    assert baseline.stack_transforms == []
+
+
+def test_isolated_render_raises_render_error(tmp_path):
+    project = write_project(tmp_path / "project", 'import pulumi\nraise pulumi.RunError("stop here")\n')
+    with pytest.raises(RenderError) as err:
+        render_stack_isolated("dev", project)
+    assert err.value.problems == ["dev: stop here"]
+
+
+# --- the real program ----------------------------------------------------------------
+
+
+def test_real_program_registers_no_stack_transform():
+    # Transforms do not run under mocks (pulumi/pulumi#17090): the render would lie.
+    assert render_stack_isolated("dev", PROJECT_DIR).stack_transforms == []
+
+
+def test_real_dev_stack_renders_through_the_shared_fixture(render_stack):
+    resources, manifests = render_stack("dev")
+    assert resources and all(set(r) == {"type", "name", "parent", "inputs", "options"} for r in resources)
+    assert all({"apiVersion", "kind", "metadata"} <= set(m) for m in manifests)
+    assert yaml.safe_dump(manifests)  # plain data all the way down
