@@ -439,6 +439,10 @@ class EventBusSettings(Model):
     replicas: int = Field(default=3, ge=3)
     storage_class: DnsLabel = "gp3"
     volume_size: Quantity = "10Gi"
+    # Of each nats-server container (the reloader and metrics sidecars get small fixed ones).
+    resources: Resources = Resources(
+        requests=Amounts(cpu="100m", memory="256Mi"), limits=Amounts(cpu="1", memory="1Gi")
+    )
     # Must be one of the versions the argo-events controller lists (chart values
     # `configs.jetstream.versions`).
     version: Literal["2.10.10", "2.9.16", "latest"] = "2.10.10"
