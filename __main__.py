@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 
+from components.access import Access, AccessArgs
 from components.config import (
     PROJECT,
     SERVICES_FILE_KEY,
@@ -148,6 +149,21 @@ registries = {
     )
     for service in services
 }
+
+# Argo CD AppProject per team; ServiceAccounts, Roles and tokens of the Sensors,
+# the release Workflows and the Argo Workflows UI (SSO). argo_depends_on: the Argo
+# CRDs and controllers, once the platform component provides them.
+access = Access(
+    "access",
+    AccessArgs(
+        settings=settings,
+        services=tuple(services),
+        platform_namespaces=namespaces.platform,
+        service_namespaces=namespaces.services,
+        argo_depends_on={},
+    ),
+    opts=pulumi.ResourceOptions(provider=k8s_provider),
+)
 
 pulumi.export("environment", settings.environment)
 pulumi.export(

@@ -1,0 +1,613 @@
+"""Who may do what, inside the cluster: Argo CD projects per team and Kubernetes RBAC.
+
+Owns:
+- one Argo CD `AppProject` per team (the `project` of this environment's services) in
+  the Argo CD namespace: sources limited to the helm repositories of that team's
+  services, destinations limited to that team's namespaces on this cluster, no
+  cluster-scoped resource at all, a short blacklist of namespaced kinds (below),
+  Applications only from the Argo CD namespace, orphaned resources reported;
+- every ServiceAccount the pipeline's own pods and the Argo Workflows UI act as, each
+  with a Role that lets it do its one job, in the one namespace where it does it:
+
+  | ServiceAccount (its namespace)   | may, and only there                                      |
+  |----------------------------------|----------------------------------------------------------|
+  | `sensor-workflows` (events)      | create, get `workflows` (workflows ns)                   |
+  | `workflow-executor` (workflows)  | create, patch `workflowtaskresults` (workflows ns)       |
+  | `workflow-executor` (build)      | create, patch `workflowtaskresults` (build ns)           |
+  | `release-<service>` (workflows)  | create, patch `workflowtaskresults` (workflows ns);      |
+  |                                  | get, list, watch, patch Application `<service>-<env>`    |
+  |                                  | (Argo CD ns); get, list, watch Rollout `<service>`       |
+  |                                  | (the service's ns)                                       |
+  | `sso-default` (workflows)        | read workflows, templates, cron workflows, pods, logs    |
+  | `sso-team-<team>` (workflows)    | the same                                                 |
+  | `sso-admin` (workflows)          | the same, plus create/update/patch/delete workflows and  |
+  |                                  | delete their pods (retry)                                |
+
+  No ClusterRole, no ClusterRoleBinding, and no `*` among any Role's groups,
+  resources, verbs or names.
+- the long-lived token Secrets (`<sa>.service-account-token`) that Argo Workflows
+  reads by that name, for the SSO ServiceAccounts (the Argo Server acts with their
+  token) and for the executor ServiceAccounts (the controller mounts the executor's
+  token from that Secret into the `wait` container). Kubernetes stopped creating
+  them in 1.24.
+
+Does not own: Argo CD's RBAC policy (`policy.csv`), Dex and the Argo Server's SSO
+settings (the platform's Helm values); the Sensors and WorkflowTemplates that use
+these ServiceAccounts (they take the names from this component); the builder
+ServiceAccount `builder-<service>` (`components.registry`).
+
+Decisions
+---------
+Sensor (`sensor-workflows`): the Sensors' k8s trigger (`operation: create`) makes one
+`Create` call; a redelivered webhook meets `AlreadyExists` and the trigger fails
+without side effects (Argo Events v1.9, `standard-k8s.go`: no get, list, watch or
+update before or after a create). `get` is granted as well, so a Sensor may use the
+trigger's `policy.k8s` (it reads the created Workflow back); list and watch are not.
+Leader election of a Sensor with a JetStream EventBus runs over NATS, not through
+Kubernetes Leases, so the Sensor needs nothing else. `create workflows` is powerful:
+a Workflow can run any pod as any ServiceAccount of its namespace. The Workflow
+controller's `workflowRestrictions.templateReferencing: Strict` (platform values)
+makes it refuse every Workflow that is not a `workflowTemplateRef` and, from Argo
+Workflows 4.0.5, every attempt to override the template's ServiceAccount, so
+"create a Workflow" is reduced to "start one of the Pulumi-written templates".
+
+Executor (`workflow-executor`): every workflow pod's `wait` container records the
+step's outputs as a `WorkflowTaskResult` (create, then patch). Steps that run a
+team's code (unit tests, the image build) or need no API at all run with
+`automountServiceAccountToken: false` and `executor.serviceAccountName:
+workflow-executor`, so their main container holds no Kubernetes token at all.
+`create` cannot be limited by name in Kubernetes RBAC, so one executor account per
+namespace is as narrow as one per service would be.
+
+Release (`release-<service>`): the pod ServiceAccount of the steps that need the
+API — the verify step (and its own executor). It patches the service's Application
+to set `argocd.argoproj.io/refresh`, then waits for the sync and for the Rollout.
+Every rule on a named object carries `resourceNames`; `list` and `watch` are granted
+next to `get` because `kubectl wait` and watches on one object list and watch with a
+`metadata.name` field selector, which Kubernetes authorises against `resourceNames`
+(without that selector the request is refused), so they reveal nothing `get` does
+not. RBAC cannot limit `patch` to annotations: the account could change its own
+Application's spec, within its AppProject's limits (a ValidatingAdmissionPolicy
+could pin that down; not done here).
+
+Build namespace: Argo Workflows creates every pod of a Workflow in the Workflow's
+own namespace; a template cannot place a pod elsewhere. So `builder-<service>` in
+the build namespace can only be used by a Workflow that lives there — the release
+Workflow (workflows namespace) must start the build as a child Workflow in the
+build namespace (a `resource` step creating a `workflowTemplateRef` to a per-service
+build template there). The build namespace's executor account exists for that
+Workflow's `wait` containers; the right to create the child Workflow is left to the
+component that introduces it.
+
+SSO (Argo Workflows server, `sso.rbac.enabled`): the server maps a signed-in user to
+the ServiceAccount with the highest `workflows.argoproj.io/rbac-rule-precedence`
+whose `workflows.argoproj.io/rbac-rule` matches, and acts with that account's token.
+Dex's GitHub connector puts `<org>:<team-slug>` in `groups` (with `teamNameField:
+slug`). Precedences: admin 20 > teams 10 > default 0, so an admin who is also in a
+team gets admin rights, and anyone signed in (Dex admits members of the
+organisation only) falls back to read-only. Resubmitting or stopping only a team's
+own workflows is not expressible in Kubernetes RBAC (no label-scoped rules), so
+teams stay read-only; the account per team is kept so the server's audit shows the
+team and so a team's rights can change without touching the others. Reading logs
+needs `pods` get/list/watch next to `pods/log` (the server finds a workflow's pods
+by label and follows them). Admin's retry deletes the failed pods, hence pod delete.
+
+AppProject blacklist: `ResourceQuota` and `LimitRange` are capacity policy and apply
+to everything in a namespace (namespaces may be shared by teams, and hold the
+platform's Rollout), so they are the platform's to set; every `argoproj.io` kind is
+the platform's (the Rollout and its analysis are Pulumi's: a team's own Rollout
+would bypass the release policy; Workflows, Sensors, Applications in a team
+namespace would bypass the pipeline). `NetworkPolicy` stays allowed: charts commonly
+ship one to tighten their own traffic, and the platform has no default-deny a team
+could loosen. Roles and RoleBindings stay allowed too (charts need them, e.g. for
+leader election); they reach only the team's own namespaces. Argo CD never reports
+as orphaned what a project denies, so only the release Roles this component puts in
+team namespaces are listed in `orphanedResources.ignore`.
+
+Ref: https://argo-cd.readthedocs.io/en/stable/user-guide/projects/
+Ref: https://argo-workflows.readthedocs.io/en/latest/argo-server-sso/#sso-rbac
+Ref: https://argo-workflows.readthedocs.io/en/latest/service-account-secrets/
+Ref: https://argo-workflows.readthedocs.io/en/latest/workflow-rbac/
+Ref: https://argo-workflows.readthedocs.io/en/latest/workflow-restrictions/
+Ref: https://argoproj.github.io/argo-events/service-accounts/
+Ref: https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-resources
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import names
+from components.config import Namespaces as NamespaceNames
+from components.config import Service, Settings
+
+TYPE = "release-pipeline:components:Access"
+PIPELINE = "release-pipeline"
+
+IN_CLUSTER = "https://kubernetes.default.svc"
+ARGO_API_VERSION = "argoproj.io/v1alpha1"
+RBAC_API_VERSION = "rbac.authorization.k8s.io/v1"
+ARGO_GROUP = "argoproj.io"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+CORE_GROUP = ""
+
+SENSOR_SERVICE_ACCOUNT = "sensor-workflows"
+EXECUTOR_SERVICE_ACCOUNT = "workflow-executor"
+SSO_DEFAULT = "sso-default"
+SSO_ADMIN = "sso-admin"
+SSO_READ_ROLE = "sso-read"
+SSO_ADMIN_ROLE = "sso-admin"
+
+# Argo Workflows SSO RBAC and service-account token Secrets.
+RBAC_RULE = "workflows.argoproj.io/rbac-rule"
+RBAC_RULE_PRECEDENCE = "workflows.argoproj.io/rbac-rule-precedence"
+PRECEDENCE_DEFAULT = 0
+PRECEDENCE_TEAM = 10
+PRECEDENCE_ADMIN = 20
+TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
+TOKEN_SECRET_SA_ANNOTATION = "kubernetes.io/service-account.name"
+# What the verify step patches onto the Application (the Role allows the patch).
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+
+# Verbs, each the least its holder needs (module docstring).
+SENSOR_WORKFLOW_VERBS: tuple[str, ...] = ("create", "get")
+EXECUTOR_VERBS: tuple[str, ...] = ("create", "patch")
+APPLICATION_VERBS: tuple[str, ...] = ("get", "list", "patch", "watch")
+ROLLOUT_VERBS: tuple[str, ...] = ("get", "list", "watch")
+READ_VERBS: tuple[str, ...] = ("get", "list", "watch")
+ADMIN_WORKFLOW_VERBS: tuple[str, ...] = ("create", "delete", "patch", "update")
+
+# Namespaced kinds no team chart may create (module docstring).
+NAMESPACE_RESOURCE_BLACKLIST: tuple[dict[str, str], ...] = (
+    {"group": CORE_GROUP, "kind": "LimitRange"},
+    {"group": CORE_GROUP, "kind": "ResourceQuota"},
+    {"group": ARGO_GROUP, "kind": "*"},
+)
+
+Manifest = dict[str, object]
+
+
+# ------------------------------------------------------------------ pure builders
+
+
+def labels(component: str, **extra: str) -> dict[str, str]:
+    """Labels of every object here: who manages it and which part of the pipeline it serves."""
+    return {"app.kubernetes.io/managed-by": PIPELINE, "app.kubernetes.io/component": component} | {
+        f"{PIPELINE}/{key}": value for key, value in sorted(extra.items())
+    }
+
+
+def rule(group: str, resources: Iterable[str], verbs: Iterable[str],
+         resource_names: Iterable[str] = ()) -> dict[str, list[str]]:
+    """One RBAC PolicyRule, every list sorted (and `resourceNames` only when given)."""
+    result = {"apiGroups": [group], "resources": sorted(resources), "verbs": sorted(verbs)}
+    named = sorted(resource_names)
+    if named:
+        result["resourceNames"] = named
+    return result
+
+
+def application_name(service: str, environment: str) -> str:
+    """Argo CD Application of a service in an environment: `<service>-<env>`."""
+    return names.check_k8s_name(f"{service}-{environment}", label=False)
+
+
+def rollout_name(service: str) -> str:
+    """The service's Rollout, in the service's namespace: the service name."""
+    return service
+
+
+def app_project_name(team: str) -> str:
+    """AppProject of a team: the `project` of its services, as services.yaml names it."""
+    return names.check_k8s_name(team)
+
+
+def release_service_account_name(service: str) -> str:
+    """ServiceAccount of a service's release Workflow (workflows namespace)."""
+    return names.check_k8s_name(names.bounded(f"release-{service}", names.DNS1123_LABEL_MAX))
+
+
+def sso_team_service_account_name(team: str) -> str:
+    """ServiceAccount the Argo Workflows server uses for a team's members."""
+    return names.check_k8s_name(names.bounded(f"sso-team-{team}", names.DNS1123_LABEL_MAX))
+
+
+def token_secret_name(service_account: str) -> str:
+    """The name Argo Workflows looks a ServiceAccount's token Secret up by."""
+    return names.check_k8s_name(f"{service_account}.service-account-token", label=False)
+
+
+def teams(services: Iterable[Service]) -> dict[str, list[Service]]:
+    """Team (the services' `project`) -> its services, both sorted."""
+    by_team: dict[str, list[Service]] = {}
+    for service in sorted(services, key=lambda s: s.name):
+        by_team.setdefault(service.project, []).append(service)
+    return dict(sorted(by_team.items()))
+
+
+def helm_source_repos(repo: str) -> list[str]:
+    """The URLs a helm repository may be given to Argo CD as: HTTPS and SSH (what it is registered as)."""
+    owner, name = repo.split("/", 1)
+    return sorted({f"https://github.com/{owner}/{name}.git", f"git@github.com:{owner}/{name}.git"})
+
+
+def service_account(name: str, namespace: str, component: str, *,
+                    annotations: Mapping[str, str] | None = None, automount: bool | None = None,
+                    **extra_labels: str) -> Manifest:
+    metadata: dict[str, object] = {"name": names.check_k8s_name(name), "namespace": namespace,
+                                   "labels": labels(component, **extra_labels)}
+    if annotations:
+        metadata["annotations"] = dict(sorted(annotations.items()))
+    manifest: Manifest = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
+    if automount is not None:
+        manifest["automountServiceAccountToken"] = automount
+    return manifest
+
+
+def token_secret(service_account_name: str, namespace: str, component: str) -> Manifest:
+    """A long-lived token Secret for a ServiceAccount; the token controller fills it in."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": TOKEN_SECRET_TYPE,
+        "metadata": {
+            "name": token_secret_name(service_account_name),
+            "namespace": namespace,
+            "labels": labels(component),
+            "annotations": {TOKEN_SECRET_SA_ANNOTATION: service_account_name},
+        },
+    }
+
+
+def role(name: str, namespace: str, rules: list[dict[str, list[str]]], component: str,
+         **extra_labels: str) -> Manifest:
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "Role",
+        "metadata": {"name": names.check_k8s_name(name), "namespace": namespace,
+                     "labels": labels(component, **extra_labels)},
+        "rules": rules,
+    }
+
+
+def role_binding(name: str, namespace: str, role_name: str, subject: tuple[str, str], component: str,
+                 **extra_labels: str) -> Manifest:
+    """Binds one ServiceAccount `(name, namespace)` to a Role of `namespace`."""
+    sa_name, sa_namespace = subject
+    return {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "RoleBinding",
+        "metadata": {"name": names.check_k8s_name(name), "namespace": namespace,
+                     "labels": labels(component, **extra_labels)},
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": role_name},
+        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+    }
+
+
+def sensor_rules() -> list[dict[str, list[str]]]:
+    """The Sensors may start Workflows (and read them back), nothing else."""
+    return [rule(ARGO_GROUP, ["workflows"], SENSOR_WORKFLOW_VERBS)]
+
+
+def executor_rules() -> list[dict[str, list[str]]]:
+    """What every workflow pod's `wait` container needs: its WorkflowTaskResult."""
+    return [rule(ARGO_GROUP, ["workflowtaskresults"], EXECUTOR_VERBS)]
+
+
+def application_rules(service: str, environment: str) -> list[dict[str, list[str]]]:
+    """Refresh and follow the service's own Application (Argo CD namespace)."""
+    return [rule(ARGO_GROUP, ["applications"], APPLICATION_VERBS, [application_name(service, environment)])]
+
+
+def rollout_rules(service: str) -> list[dict[str, list[str]]]:
+    """Follow the service's own Rollout (service namespace)."""
+    return [rule(ARGO_GROUP, ["rollouts"], ROLLOUT_VERBS, [rollout_name(service)])]
+
+
+def sso_read_rules() -> list[dict[str, list[str]]]:
+    """Read-only view of the Argo Workflows UI, logs included."""
+    return [
+        rule(ARGO_GROUP, ["cronworkflows", "workflows", "workflowtemplates"], READ_VERBS),
+        rule(CORE_GROUP, ["pods"], READ_VERBS),
+        rule(CORE_GROUP, ["pods/log"], ["get"]),
+    ]
+
+
+def sso_admin_rules() -> list[dict[str, list[str]]]:
+    """The read-only view plus submit, resubmit, retry, stop, terminate and delete of Workflows."""
+    return [
+        *sso_read_rules(),
+        rule(ARGO_GROUP, ["workflows"], ADMIN_WORKFLOW_VERBS),
+        rule(CORE_GROUP, ["pods"], ["delete"]),
+    ]
+
+
+def team_rbac_rule(organization: str, slugs: Iterable[str]) -> str:
+    """`rbac-rule` expression matching members of any of the GitHub teams (Dex `<org>:<slug>` groups)."""
+    return " || ".join(f"'{organization}:{slug}' in groups" for slug in sorted(set(slugs)))
+
+
+def sso_annotations(rule_expression: str, precedence: int) -> dict[str, str]:
+    return {RBAC_RULE: rule_expression, RBAC_RULE_PRECEDENCE: str(precedence)}
+
+
+def app_project(team: str, team_services: Sequence[Service], all_services: Sequence[Service],
+                settings: Settings) -> Manifest:
+    """The AppProject of one team: its helm repos, its namespaces, nothing cluster-wide."""
+    namespaces = sorted({s.namespace for s in team_services})
+    repos = sorted({url for s in team_services for url in helm_source_repos(s.helm.repo)})
+    # Release Roles of every service in these namespaces (other teams' too, when a
+    # namespace is shared): Pulumi's, not an Application's, and expected there.
+    ignored = [
+        {"group": RBAC_GROUP, "kind": kind, "name": release_service_account_name(s.name)}
+        for s in sorted(all_services, key=lambda s: s.name)
+        if s.namespace in namespaces
+        for kind in ("Role", "RoleBinding")
+    ]
+    service_names = ", ".join(s.name for s in team_services)
+    return {
+        "apiVersion": ARGO_API_VERSION,
+        "kind": "AppProject",
+        "metadata": {
+            "name": app_project_name(team),
+            "namespace": settings.namespaces.argocd,
+            "labels": labels("project", team=team),
+        },
+        "spec": {
+            "description": f"Team {team} in {settings.environment}: {service_names}",
+            "sourceRepos": repos,
+            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in namespaces],
+            "clusterResourceWhitelist": [],
+            "namespaceResourceBlacklist": [dict(item) for item in NAMESPACE_RESOURCE_BLACKLIST],
+            "sourceNamespaces": [],
+            "orphanedResources": {"warn": True, "ignore": ignored},
+        },
+    }
+
+
+def _with_role(key: str, name: str, namespace: str, rules: list[dict[str, list[str]]],
+               subject: tuple[str, str], component: str, **extra: str) -> dict[str, Manifest]:
+    return {
+        f"{key}-role": role(name, namespace, rules, component, **extra),
+        f"{key}-rolebinding": role_binding(name, namespace, name, subject, component, **extra),
+    }
+
+
+def sensor_manifests(ns: NamespaceNames) -> dict[str, Manifest]:
+    subject = (SENSOR_SERVICE_ACCOUNT, ns.events)
+    return {
+        "sensor-serviceaccount": service_account(SENSOR_SERVICE_ACCOUNT, ns.events, "sensor"),
+        **_with_role("sensor", SENSOR_SERVICE_ACCOUNT, ns.workflows, sensor_rules(), subject, "sensor"),
+    }
+
+
+def executor_manifests(ns: NamespaceNames) -> dict[str, Manifest]:
+    """The executor account of the workflows and of the build namespace."""
+    result: dict[str, Manifest] = {}
+    for role_key, namespace in (("workflows", ns.workflows), ("build", ns.build)):
+        key = f"executor-{role_key}"
+        # Its token reaches pods only as the Secret volume the controller adds for
+        # `executor.serviceAccountName`; never automounted.
+        result[f"{key}-serviceaccount"] = service_account(
+            EXECUTOR_SERVICE_ACCOUNT, namespace, "executor", automount=False
+        )
+        result[f"{key}-token"] = token_secret(EXECUTOR_SERVICE_ACCOUNT, namespace, "executor")
+        result |= _with_role(key, EXECUTOR_SERVICE_ACCOUNT, namespace, executor_rules(),
+                             (EXECUTOR_SERVICE_ACCOUNT, namespace), "executor")
+    return result
+
+
+def release_manifests(service: Service, settings: Settings) -> dict[str, Manifest]:
+    """A service's release ServiceAccount and its three Roles (workflows, Argo CD, service namespace)."""
+    ns = settings.namespaces
+    sa = release_service_account_name(service.name)
+    subject = (sa, ns.workflows)
+    key = f"release-{service.name}"
+    extra = {"service": service.name}
+    return {
+        f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", **extra),
+        **_with_role(f"{key}-workflows", sa, ns.workflows, executor_rules(), subject, "release", **extra),
+        **_with_role(f"{key}-argocd", sa, ns.argocd, application_rules(service.name, settings.environment),
+                     subject, "release", **extra),
+        **_with_role(f"{key}-service", sa, service.namespace, rollout_rules(service.name), subject,
+                     "release", **extra),
+    }
+
+
+def sso_manifests(settings: Settings, team_names: Iterable[str]) -> dict[str, Manifest]:
+    """Argo Workflows SSO RBAC: default (read), one per team (read), admin (read + write)."""
+    ns = settings.namespaces.workflows
+    org = settings.github.organization
+    accounts: list[tuple[str, str, dict[str, str], str, dict[str, str]]] = [
+        ("sso-default", SSO_DEFAULT, sso_annotations("true", PRECEDENCE_DEFAULT), SSO_READ_ROLE, {}),
+        ("sso-admin", SSO_ADMIN,
+         sso_annotations(team_rbac_rule(org, [settings.rbac.admin_team]), PRECEDENCE_ADMIN), SSO_ADMIN_ROLE, {}),
+    ]
+    for team in sorted(team_names):
+        accounts.append((
+            f"sso-team-{team}", sso_team_service_account_name(team),
+            sso_annotations(team_rbac_rule(org, settings.team_slugs(team)), PRECEDENCE_TEAM),
+            SSO_READ_ROLE, {"team": team},
+        ))
+    result: dict[str, Manifest] = {
+        "sso-read-role": role(SSO_READ_ROLE, ns, sso_read_rules(), "sso"),
+        "sso-admin-role": role(SSO_ADMIN_ROLE, ns, sso_admin_rules(), "sso"),
+    }
+    for key, sa, rbac, role_name, extra in accounts:
+        # The Argo Server uses the token Secret; no pod ever runs as these accounts.
+        result[f"{key}-serviceaccount"] = service_account(
+            sa, ns, "sso", annotations=rbac, automount=False, **extra
+        )
+        result[f"{key}-token"] = token_secret(sa, ns, "sso")
+        result[f"{key}-rolebinding"] = role_binding(sa, ns, role_name, (sa, ns), "sso", **extra)
+    return result
+
+
+def access_manifests(settings: Settings, services: Sequence[Service]) -> dict[str, Manifest]:
+    """Every object of this component, by a stable key (the logical name's suffix)."""
+    by_team = teams(services)
+    result: dict[str, Manifest] = {}
+    for team, team_services in by_team.items():
+        result[f"project-{team}"] = app_project(team, team_services, services, settings)
+    result |= sensor_manifests(settings.namespaces)
+    result |= executor_manifests(settings.namespaces)
+    for service in sorted(services, key=lambda s: s.name):
+        result |= release_manifests(service, settings)
+    result |= sso_manifests(settings, by_team)
+    return result
+
+
+# --------------------------------------------------------------------------- component
+
+
+@dataclass(frozen=True)
+class AccessArgs:
+    """What the stack's Argo CD projects and RBAC are made from."""
+
+    settings: Settings
+    """The stack's settings: namespaces, environment, GitHub organisation, RBAC teams."""
+    services: tuple[Service, ...]
+    """This environment's services (`ServicesFile.for_environment`)."""
+    platform_namespaces: Mapping[str, pulumi.Input[str]]
+    """Platform namespace role (events, workflows, argocd, build, ...) -> its name, as
+    `Namespaces.platform` gives it: objects in a namespace wait for the namespace."""
+    service_namespaces: Mapping[str, pulumi.Input[str]]
+    """Service namespace name -> its name as an Output, as `Namespaces.services` gives it."""
+    argo_depends_on: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Argo kind -> what a custom resource of that kind waits for (its CRD and its
+    controller's Helm release); `AppProject` is the only kind used here."""
+
+
+class Access(pulumi.ComponentResource):
+    """AppProjects per team, and the ServiceAccounts, Roles and tokens of the pipeline and the UI."""
+
+    sensor_service_account: str
+    """ServiceAccount (events namespace) the Sensors run as."""
+    executor_service_account: str
+    """`executor.serviceAccountName` of every Workflow (workflows and build namespaces)."""
+    workflow_service_accounts: dict[str, str]
+    """Service -> ServiceAccount (workflows namespace) of its release Workflow's API steps."""
+    app_projects: dict[str, str]
+    """Team -> its AppProject's name."""
+
+    def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        settings = args.settings
+        services = tuple(sorted(args.services, key=lambda s: s.name))
+        platform_names = settings.namespaces.model_dump()
+        namespace_outputs: dict[str, pulumi.Input[str]] = {
+            platform_names[role_key]: output for role_key, output in args.platform_namespaces.items()
+            if role_key in platform_names
+        } | dict(args.service_namespaces)
+
+        accounts: dict[tuple[str, str], k8s.core.v1.ServiceAccount] = {}
+        for key, manifest in access_manifests(settings, services).items():
+            logical = f"{name}-{key}"
+            metadata = _metadata(manifest, namespace_outputs)
+            kind = manifest["kind"]
+            if kind == "ServiceAccount":
+                sa = k8s.core.v1.ServiceAccount(
+                    logical,
+                    metadata=metadata,
+                    automount_service_account_token=manifest.get("automountServiceAccountToken"),  # type: ignore[arg-type]
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                accounts[(_str(manifest, "name"), _str(manifest, "namespace"))] = sa
+            elif kind == "Secret":
+                owner = accounts[(_annotation(manifest, TOKEN_SECRET_SA_ANNOTATION), _str(manifest, "namespace"))]
+                k8s.core.v1.Secret(
+                    logical,
+                    metadata=metadata,
+                    type=TOKEN_SECRET_TYPE,
+                    # The token controller deletes a token Secret whose account does not
+                    # exist; the token it writes in stays secret in Pulumi's state.
+                    opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=[owner], additional_secret_outputs=["data"]
+                    ),
+                )
+            elif kind == "Role":
+                k8s.rbac.v1.Role(
+                    logical,
+                    metadata=metadata,
+                    rules=[_policy_rule(r) for r in manifest["rules"]],  # type: ignore[attr-defined]
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            elif kind == "RoleBinding":
+                ref = manifest["roleRef"]
+                assert isinstance(ref, dict)
+                k8s.rbac.v1.RoleBinding(
+                    logical,
+                    metadata=metadata,
+                    role_ref=k8s.rbac.v1.RoleRefArgs(api_group=ref["apiGroup"], kind=ref["kind"], name=ref["name"]),
+                    subjects=[
+                        k8s.rbac.v1.SubjectArgs(kind=s["kind"], name=s["name"], namespace=s["namespace"])
+                        for s in manifest["subjects"]  # type: ignore[attr-defined]
+                    ],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            elif kind == "AppProject":
+                k8s.apiextensions.CustomResource(
+                    logical,
+                    api_version=ARGO_API_VERSION,
+                    kind="AppProject",
+                    metadata=metadata,
+                    spec=manifest["spec"],
+                    opts=pulumi.ResourceOptions(
+                        parent=self, depends_on=list(args.argo_depends_on.get("AppProject", ()))
+                    ),
+                )
+            else:  # pragma: no cover - the builders make only the kinds above
+                raise AssertionError(f"unexpected kind {kind!r}")
+
+        self.sensor_service_account = SENSOR_SERVICE_ACCOUNT
+        self.executor_service_account = EXECUTOR_SERVICE_ACCOUNT
+        self.workflow_service_accounts = {s.name: release_service_account_name(s.name) for s in services}
+        self.app_projects = {team: app_project_name(team) for team in teams(services)}
+        self.register_outputs(
+            {
+                "sensor_service_account": self.sensor_service_account,
+                "executor_service_account": self.executor_service_account,
+                "workflow_service_accounts": self.workflow_service_accounts,
+                "app_projects": self.app_projects,
+            }
+        )
+
+
+def _str(manifest: Manifest, key: str) -> str:
+    metadata = manifest["metadata"]
+    assert isinstance(metadata, dict)
+    value = metadata[key]
+    assert isinstance(value, str)
+    return value
+
+
+def _annotation(manifest: Manifest, key: str) -> str:
+    metadata = manifest["metadata"]
+    assert isinstance(metadata, dict)
+    return str(metadata["annotations"][key])
+
+
+def _metadata(manifest: Manifest, namespaces: Mapping[str, pulumi.Input[str]]) -> k8s.meta.v1.ObjectMetaArgs:
+    """ObjectMeta with the namespace as the Namespace resource's Output, so the object waits for it."""
+    metadata = manifest["metadata"]
+    assert isinstance(metadata, dict)
+    namespace = metadata["namespace"]
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=metadata["name"],
+        namespace=namespaces.get(namespace, namespace),
+        labels=metadata["labels"],
+        annotations=metadata.get("annotations"),
+    )
+
+
+def _policy_rule(data: Mapping[str, list[str]]) -> k8s.rbac.v1.PolicyRuleArgs:
+    return k8s.rbac.v1.PolicyRuleArgs(
+        api_groups=data["apiGroups"],
+        resources=data["resources"],
+        verbs=data["verbs"],
+        resource_names=data.get("resourceNames"),
+    )
