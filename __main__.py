@@ -24,6 +24,7 @@ from components.config import (
     settings_from_pulumi_config,
     sibling_stack_problems,
 )
+from components.events import EventIntake, EventIntakeArgs
 from components.github_access import (
     HelmRepository,
     HelmRepositoryArgs,
@@ -32,6 +33,7 @@ from components.github_access import (
 )
 from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
+from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.registry import ServiceRegistry, ServiceRegistryArgs
 
 PROJECT_DIR = Path(__file__).parent
@@ -149,6 +151,34 @@ registries = {
     )
     for service in services
 }
+
+# Argo CRDs (retained on delete), the four Argo controllers (Helm) and the Secrets
+# they read. Every Argo object depends on `platform.depends_for(<kind>)`.
+platform = ArgoPlatform(
+    "platform",
+    ArgoPlatformArgs(
+        settings=settings,
+        projects=tuple(sorted({s.project for s in services})),
+        namespaces=namespaces.platform,
+        slack_token=config.require_secret("slackToken"),
+        sso_client_secret=config.require_secret("ssoClientSecret"),
+    ),
+    opts=pulumi.ResourceOptions(providers=[k8s_provider, random_provider]),
+)
+
+# EventBus, the `github` EventSource (one webhook event per source repository) and
+# its public Ingress. depends_on: the Argo Events CRDs and controller, once the
+# platform component provides them.
+event_intake = EventIntake(
+    "event-intake",
+    EventIntakeArgs(
+        settings=settings,
+        repos=source_repos,
+        namespace=namespaces.platform["events"],
+        depends_on=[],
+    ),
+    opts=pulumi.ResourceOptions(provider=k8s_provider),
+)
 
 # Argo CD AppProject per team; ServiceAccounts, Roles and tokens of the Sensors,
 # the release Workflows and the Argo Workflows UI (SSO). argo_depends_on: the Argo
