@@ -39,8 +39,8 @@ from components.yamlsafe import Loaded, load_yaml, load_yaml_file
 PROJECT = "release-pipeline"
 SETTINGS_KEY = "settings"
 SERVICES_FILE_KEY = "servicesFile"
-STACKS: tuple[str, ...] = ("dev", "sandbox", "integration", "live")
 Environment = Literal["dev", "sandbox", "integration", "live"]
+STACKS: tuple[Environment, ...] = ("dev", "sandbox", "integration", "live")
 
 # Config keys (namespace `release-pipeline`) read with `require_secret`. The offline
 # render substitutes a placeholder for each, since `secure:` values cannot be
@@ -384,6 +384,8 @@ class Sizes(Model):
     argocd_notifications: Size = _size("20m", "64Mi", "200m", "256Mi")
     workflows_controller: Size = _size("100m", "128Mi", "1", "1Gi")
     workflows_server: Size = _size("50m", "64Mi", "500m", "256Mi")
+    # The init and wait containers Argo Workflows adds to every workflow pod (replicas unused).
+    workflows_executor: Size = _size("10m", "64Mi", "500m", "256Mi")
     events_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
     event_source: Size = _size("20m", "32Mi", "200m", "128Mi", replicas=2)
     sensor: Size = _size("20m", "32Mi", "200m", "128Mi")

@@ -113,7 +113,7 @@ class Record:
 # --- plausible outputs -------------------------------------------------------
 
 
-def _password(name: str, inputs: dict[str, Any]) -> str:
+def mock_password(name: str, inputs: dict[str, Any]) -> str:
     length = int(inputs.get("length") or 16)
     classes: list[str] = []
     if inputs.get("lower", True):
@@ -155,7 +155,7 @@ def _pem(label: str, body: bytes) -> str:
     return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
 
 
-def _private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+def mock_private_key(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     algorithm = str(inputs.get("algorithm") or "RSA").upper()
     seed = _digest("tls", name)
     if algorithm == "ED25519":
@@ -263,7 +263,7 @@ class RenderMocks(Mocks):
         if package == "random":
             return self._random(typ, name, inputs, state)
         if package == "tls":
-            state.update(_private_key(name, inputs) if typ == "tls:index/privateKey:PrivateKey" else {})
+            state.update(mock_private_key(name, inputs) if typ == "tls:index/privateKey:PrivateKey" else {})
             return f"{name}-{_hex(typ, name, length=12)}", state
         if package == "github":
             return self._github(typ, name, inputs, state)
@@ -338,7 +338,7 @@ class RenderMocks(Mocks):
 
     def _random(self, typ: str, name: str, inputs: dict[str, Any], state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
-            value = _password(name, inputs)
+            value = mock_password(name, inputs)
             state["result"] = value
             if typ.endswith("RandomPassword"):
                 state["bcryptHash"] = _bcrypt_like(name)
