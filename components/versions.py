@@ -2,13 +2,17 @@
 
 Owns: Helm chart versions (argo-helm), the upstream CRD release each chart's
 application version matches, and the container images workflow steps run.
-Does not own: Python dependency pins (`requirements*.txt`).
+Does not own: Python dependency pins (`requirements*.txt`). The images the charts
+run (controllers, Dex, Redis) are pinned by the chart version: the values set no
+image tags, so each chart runs its own `appVersion` and the images its defaults name.
 
 How to bump (also in the README, "Operating"):
 1. Pick the new chart version in https://github.com/argoproj/argo-helm and read its
    `appVersion` (`helm show chart argo/<chart> --version <v>`).
 2. Set `ChartPin.version` and `ChartPin.app_version` below; the CRD URLs follow the
-   application version, so CRDs and controllers move together.
+   application version, so CRDs and controllers move together. If a CRD file was
+   added or renamed upstream, update `crd_paths` and the kind table in
+   `components.crds` (tests fail until both agree).
 3. Run the tests (the chart values are checked against the chart's own defaults in
    ../shared/charts, which must be refreshed to the same chart version) and review
    `python -m components render --stack all` for the diff, then `pulumi preview`.
