@@ -33,6 +33,7 @@ from components.github_access import (
 )
 from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
+from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.registry import ServiceRegistry, ServiceRegistryArgs
 
 PROJECT_DIR = Path(__file__).parent
@@ -150,6 +151,20 @@ registries = {
     )
     for service in services
 }
+
+# Argo CRDs (retained on delete), the four Argo controllers (Helm) and the Secrets
+# they read. Every Argo object depends on `platform.depends_for(<kind>)`.
+platform = ArgoPlatform(
+    "platform",
+    ArgoPlatformArgs(
+        settings=settings,
+        projects=tuple(sorted({s.project for s in services})),
+        namespaces=namespaces.platform,
+        slack_token=config.require_secret("slackToken"),
+        sso_client_secret=config.require_secret("ssoClientSecret"),
+    ),
+    opts=pulumi.ResourceOptions(providers=[k8s_provider, random_provider]),
+)
 
 # EventBus, the `github` EventSource (one webhook event per source repository) and
 # its public Ingress. depends_on: the Argo Events CRDs and controller, once the
