@@ -167,22 +167,20 @@ platform = ArgoPlatform(
 )
 
 # EventBus, the `github` EventSource (one webhook event per source repository) and
-# its public Ingress. depends_on: the Argo Events CRDs and controller, once the
-# platform component provides them.
+# its public Ingress, after the Argo Events CRDs and controller.
 event_intake = EventIntake(
     "event-intake",
     EventIntakeArgs(
         settings=settings,
         repos=source_repos,
         namespace=namespaces.platform["events"],
-        depends_on=[],
+        argo_depends_on={kind: platform.depends_for(kind) for kind in ("EventBus", "EventSource")},
     ),
     opts=pulumi.ResourceOptions(provider=k8s_provider),
 )
 
-# Argo CD AppProject per team; ServiceAccounts, Roles and tokens of the Sensors,
-# the release Workflows and the Argo Workflows UI (SSO). argo_depends_on: the Argo
-# CRDs and controllers, once the platform component provides them.
+# Argo CD AppProject per team (after Argo CD's CRDs and controller); ServiceAccounts,
+# Roles and tokens of the Sensors, the release Workflows and the Argo Workflows UI (SSO).
 access = Access(
     "access",
     AccessArgs(
@@ -190,7 +188,7 @@ access = Access(
         services=tuple(services),
         platform_namespaces=namespaces.platform,
         service_namespaces=namespaces.services,
-        argo_depends_on={},
+        argo_depends_on={"AppProject": platform.depends_for("AppProject")},
     ),
     opts=pulumi.ResourceOptions(provider=k8s_provider),
 )

@@ -71,7 +71,7 @@ Ref: https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -448,8 +448,9 @@ class EventIntakeArgs:
     """Source repositories (`owner/name`) of this environment's services; duplicates are fine."""
     namespace: pulumi.Output[str]
     """The events namespace, from the Namespaces component (so it is created first)."""
-    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """The Argo Events CRDs and controller release: created before, deleted after."""
+    argo_depends_on: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Per kind ("EventBus", "EventSource"): its CRD and controller release, created
+    before and deleted after (`ArgoPlatform.depends_for`)."""
     restart_token: pulumi.Input[str] | None = None
     """Non-secret value that changes with the webhook Secrets; rolls the EventSource pods."""
 
@@ -469,7 +470,9 @@ class EventIntake(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         repos = source_repos(args.repos)
         objects = intake_manifests(args.settings, repos)
-        after_crds = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        after_crds = pulumi.ResourceOptions(
+            parent=self, depends_on=list(args.argo_depends_on.get("EventBus", ()))
+        )
 
         self.event_bus = self._custom(f"{name}-eventbus", objects["eventbus"], args.namespace,
                                       after_crds)
@@ -486,7 +489,8 @@ class EventIntake(pulumi.ComponentResource):
             self.event_source = self._custom(
                 f"{name}-eventsource", manifest, args.namespace,
                 pulumi.ResourceOptions(parent=self,
-                                       depends_on=[*args.depends_on, self.event_bus]),
+                                       depends_on=[*args.argo_depends_on.get("EventSource", ()),
+                                                   self.event_bus]),
             )
             self._core(f"{name}-eventsource-pdb", objects["eventsource-pdb"], args.namespace)
             self._core(f"{name}-ingress", objects["ingress"], args.namespace,

@@ -25,9 +25,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+TOOLS = SHARED / "tools"  # validate_manifests, sensor_sim, workflow_lint, check_helm_values
 
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, TOOLS):
+    if path.is_dir() and str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 requires_shared = pytest.mark.skipif(
     not SHARED.is_dir(), reason=f"{SHARED} is not present (CI has it); skipping the checks that use it"

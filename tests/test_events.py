@@ -384,13 +384,17 @@ def run_component(repos: list[str], restart_token: str | None = None) -> tuple[l
     def program() -> pulumi.Output[Any]:
         settings = stack_settings()
         ns = k8s.core.v1.Namespace("events-ns", metadata={"name": settings.namespaces.events})
-        crd = k8s.apiextensions.v1.CustomResourceDefinition(
-            "eventsources-crd", metadata={"name": "eventsources.argoproj.io"},
-            spec={"group": "argoproj.io", "names": {"kind": "EventSource", "plural": "eventsources"},
-                  "scope": "Namespaced", "versions": []},
-        )
+        crds = {
+            kind: k8s.apiextensions.v1.CustomResourceDefinition(
+                f"{plural}-crd", metadata={"name": f"{plural}.argoproj.io"},
+                spec={"group": "argoproj.io", "names": {"kind": kind, "plural": plural},
+                      "scope": "Namespaced", "versions": []},
+            )
+            for kind, plural in (("EventBus", "eventbus"), ("EventSource", "eventsources"))
+        }
         intake_ = events.EventIntake("intake", events.EventIntakeArgs(
-            settings=settings, repos=repos, namespace=ns.metadata.name, depends_on=[crd],
+            settings=settings, repos=repos, namespace=ns.metadata.name,
+            argo_depends_on={kind: [crd] for kind, crd in crds.items()},
             restart_token=restart_token,
         ))
         seen["event_names"] = intake_.event_names
@@ -416,9 +420,10 @@ def test_component_children_are_parented_named_by_role_and_ordered() -> None:
         "intake-eventsource-pdb": PDB_TYPE,
         "intake-ingress": INGRESS_TYPE,
     }
-    # Dependencies: CRDs (passed in) and the namespace first; the bus before the
-    # source (the controller refuses to delete a bus in use); the source before its Ingress.
-    assert children["intake-eventbus"]["depends_on"] == sorted(["eventsources-crd", "events-ns"])
+    # Dependencies: each object's own CRD (passed in) and the namespace first; the bus
+    # before the source (the controller refuses to delete a bus in use); the source
+    # before its Ingress.
+    assert children["intake-eventbus"]["depends_on"] == sorted(["eventbus-crd", "events-ns"])
     assert children["intake-eventsource"]["depends_on"] == sorted(["eventsources-crd", "events-ns", "intake-eventbus"])
     assert "intake-eventsource" in children["intake-ingress"]["depends_on"]
     assert seen["names"] == ["default", "github"]
@@ -487,12 +492,13 @@ def test_stack_has_the_bus_and_the_eventsource(render: Callable[..., Any], stack
     source = next(r for r in mine.values() if r["type"] == EVENTSOURCE_TYPE)
     assert bus["inputs"]["metadata"]["name"] == "default"
     assert source["inputs"]["metadata"]["name"] == intake.EVENTSOURCE_NAME
-    # What __main__.py passed as `depends_on` reaches both; the source comes after the bus.
+    # Each depends on its own CRD and the Argo Events controller; the source comes after the bus.
     parent = next(r for r in resources if r["name"] == bus["parent"])
     assert parent["type"] == events.TYPE
-    passed = set(bus["options"]["depends_on"]) - {n for n in bus["options"]["depends_on"] if "namespace" in n}
-    assert passed <= set(source["options"]["depends_on"])
-    assert bus["name"] in source["options"]["depends_on"]
+    assert {"crds-argo-events-eventbus", "platform-argo-events"} <= set(bus["options"]["depends_on"])
+    assert {"crds-argo-events-eventsources", "platform-argo-events", bus["name"]} <= set(
+        source["options"]["depends_on"]
+    )
     assert sorted(source["inputs"]["spec"]["github"]) == sorted(intake.event_name(r) for r in _stack_repos(stack))
 
     kinds = {(m["kind"], m["metadata"]["name"]) for m in manifests}

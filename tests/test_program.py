@@ -16,7 +16,7 @@ import pytest
 
 from components.config import STACKS
 from components.render.mocks import mock_password, mock_private_key
-from tests.conftest import ROOT, RenderStack, run_render_cli
+from tests.conftest import ROOT, RenderStack, requires_shared, run_render_cli
 
 SERVICES = (ROOT / "services.yaml").read_text()
 
@@ -235,3 +235,44 @@ def test_empty_services_list_renders_a_platform_without_services(render_stack: R
     types = {r["type"] for r in resources}
     assert "aws:ecr/repository:Repository" not in types
     assert "kubernetes:core/v1:Namespace" in types
+
+
+ARGO_CR_TYPE_PREFIX = "kubernetes:argoproj.io/"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_argo_custom_resource_depends_on_its_crd_and_controller(
+    render_stack: RenderStack, stack: str
+) -> None:
+    """So a fresh cluster has the CRD first, and a destroy deletes objects before their controller."""
+    from components.crds import kind_index
+
+    resources, _ = render_stack(stack)
+    index = kind_index()
+    custom = [r for r in resources if r["type"].startswith(ARGO_CR_TYPE_PREFIX)]
+    assert {r["inputs"]["kind"] for r in custom} >= {"AppProject", "EventBus", "EventSource"}
+    for r in custom:
+        crd = index[r["inputs"]["kind"]]
+        depends_on = set(r["options"]["depends_on"])
+        assert crd.logical_name in depends_on, (r["name"], depends_on)
+        assert f"platform-{crd.chart.chart}" in depends_on, (r["name"], depends_on)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_crds_are_retained_not_protected(render_stack: RenderStack, stack: str) -> None:
+    resources, _ = render_stack(stack)
+    crds = [r for r in resources if r["type"] == "kubernetes:yaml/v2:ConfigFile"]
+    assert len(crds) >= 15
+    for r in crds:
+        assert r["options"] == r["options"] | {"retain_on_delete": True, "protect": False}, r["name"]
+        assert r["inputs"]["file"].startswith("https://raw.githubusercontent.com/argoproj/")
+
+
+@requires_shared
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_manifests_validate_against_the_upstream_schemas(render_stack: RenderStack, stack: str) -> None:
+    from validate_manifests import validate_objects  # ../shared/tools
+
+    _, manifests = render_stack(stack)
+    errors = [p for p in validate_objects(manifests) if p.severity == "error"]
+    assert not errors, "\n".join(f"{p.kind}/{p.name}: {p.path}: {p.message}" for p in errors[:20])
