@@ -135,8 +135,6 @@ ARGO_GROUP = "argoproj.io"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 CORE_GROUP = ""
 
-SENSOR_SERVICE_ACCOUNT = "sensor-workflows"
-EXECUTOR_SERVICE_ACCOUNT = "workflow-executor"
 SSO_DEFAULT = "sso-default"
 SSO_ADMIN = "sso-admin"
 SSO_READ_ROLE = "sso-read"
@@ -191,24 +189,12 @@ def rule(group: str, resources: Iterable[str], verbs: Iterable[str],
     return result
 
 
-def application_name(service: str, environment: str) -> str:
-    """Argo CD Application of a service in an environment: `<service>-<env>`."""
-    return names.check_k8s_name(f"{service}-{environment}", label=False)
 
 
-def rollout_name(service: str) -> str:
-    """The service's Rollout, in the service's namespace: the service name."""
-    return service
 
 
-def app_project_name(team: str) -> str:
-    """AppProject of a team: the `project` of its services, as services.yaml names it."""
-    return names.check_k8s_name(team)
 
 
-def release_service_account_name(service: str) -> str:
-    """ServiceAccount of a service's release Workflow (workflows namespace)."""
-    return names.check_k8s_name(names.bounded(f"release-{service}", names.DNS1123_LABEL_MAX))
 
 
 def sso_team_service_account_name(team: str) -> str:
@@ -300,12 +286,12 @@ def executor_rules() -> list[dict[str, list[str]]]:
 
 def application_rules(service: str, environment: str) -> list[dict[str, list[str]]]:
     """Refresh and follow the service's own Application (Argo CD namespace)."""
-    return [rule(ARGO_GROUP, ["applications"], APPLICATION_VERBS, [application_name(service, environment)])]
+    return [rule(ARGO_GROUP, ["applications"], APPLICATION_VERBS, [names.application_name(service, environment)])]
 
 
 def rollout_rules(service: str) -> list[dict[str, list[str]]]:
     """Follow the service's own Rollout (service namespace)."""
-    return [rule(ARGO_GROUP, ["rollouts"], ROLLOUT_VERBS, [rollout_name(service)])]
+    return [rule(ARGO_GROUP, ["rollouts"], ROLLOUT_VERBS, [names.rollout_name(service)])]
 
 
 def sso_read_rules() -> list[dict[str, list[str]]]:
@@ -343,7 +329,7 @@ def app_project(team: str, team_services: Sequence[Service], all_services: Seque
     # Release Roles of every service in these namespaces (other teams' too, when a
     # namespace is shared): Pulumi's, not an Application's, and expected there.
     ignored = [
-        {"group": RBAC_GROUP, "kind": kind, "name": release_service_account_name(s.name)}
+        {"group": RBAC_GROUP, "kind": kind, "name": names.release_service_account_name(s.name)}
         for s in sorted(all_services, key=lambda s: s.name)
         if s.namespace in namespaces
         for kind in ("Role", "RoleBinding")
@@ -353,7 +339,7 @@ def app_project(team: str, team_services: Sequence[Service], all_services: Seque
         "apiVersion": ARGO_API_VERSION,
         "kind": "AppProject",
         "metadata": {
-            "name": app_project_name(team),
+            "name": names.app_project_name(team),
             "namespace": settings.namespaces.argocd,
             "labels": labels("project", team=team),
         },
@@ -378,10 +364,10 @@ def _with_role(key: str, name: str, namespace: str, rules: list[dict[str, list[s
 
 
 def sensor_manifests(ns: NamespaceNames) -> dict[str, Manifest]:
-    subject = (SENSOR_SERVICE_ACCOUNT, ns.events)
+    subject = (names.SENSOR_SERVICE_ACCOUNT, ns.events)
     return {
-        "sensor-serviceaccount": service_account(SENSOR_SERVICE_ACCOUNT, ns.events, "sensor"),
-        **_with_role("sensor", SENSOR_SERVICE_ACCOUNT, ns.workflows, sensor_rules(), subject, "sensor"),
+        "sensor-serviceaccount": service_account(names.SENSOR_SERVICE_ACCOUNT, ns.events, "sensor"),
+        **_with_role("sensor", names.SENSOR_SERVICE_ACCOUNT, ns.workflows, sensor_rules(), subject, "sensor"),
     }
 
 
@@ -393,18 +379,18 @@ def executor_manifests(ns: NamespaceNames) -> dict[str, Manifest]:
         # Its token reaches pods only as the Secret volume the controller adds for
         # `executor.serviceAccountName`; never automounted.
         result[f"{key}-serviceaccount"] = service_account(
-            EXECUTOR_SERVICE_ACCOUNT, namespace, "executor", automount=False
+            names.EXECUTOR_SERVICE_ACCOUNT, namespace, "executor", automount=False
         )
-        result[f"{key}-token"] = token_secret(EXECUTOR_SERVICE_ACCOUNT, namespace, "executor")
-        result |= _with_role(key, EXECUTOR_SERVICE_ACCOUNT, namespace, executor_rules(),
-                             (EXECUTOR_SERVICE_ACCOUNT, namespace), "executor")
+        result[f"{key}-token"] = token_secret(names.EXECUTOR_SERVICE_ACCOUNT, namespace, "executor")
+        result |= _with_role(key, names.EXECUTOR_SERVICE_ACCOUNT, namespace, executor_rules(),
+                             (names.EXECUTOR_SERVICE_ACCOUNT, namespace), "executor")
     return result
 
 
 def release_manifests(service: Service, settings: Settings) -> dict[str, Manifest]:
     """A service's release ServiceAccount and its three Roles (workflows, Argo CD, service namespace)."""
     ns = settings.namespaces
-    sa = release_service_account_name(service.name)
+    sa = names.release_service_account_name(service.name)
     subject = (sa, ns.workflows)
     key = f"release-{service.name}"
     extra = {"service": service.name}
@@ -563,10 +549,10 @@ class Access(pulumi.ComponentResource):
             else:  # pragma: no cover - the builders make only the kinds above
                 raise AssertionError(f"unexpected kind {kind!r}")
 
-        self.sensor_service_account = SENSOR_SERVICE_ACCOUNT
-        self.executor_service_account = EXECUTOR_SERVICE_ACCOUNT
-        self.workflow_service_accounts = {s.name: release_service_account_name(s.name) for s in services}
-        self.app_projects = {team: app_project_name(team) for team in teams(services)}
+        self.sensor_service_account = names.SENSOR_SERVICE_ACCOUNT
+        self.executor_service_account = names.EXECUTOR_SERVICE_ACCOUNT
+        self.workflow_service_accounts = {s.name: names.release_service_account_name(s.name) for s in services}
+        self.app_projects = {team: names.app_project_name(team) for team in teams(services)}
         self.register_outputs(
             {
                 "sensor_service_account": self.sensor_service_account,

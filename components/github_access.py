@@ -116,19 +116,10 @@ def git_ssh_url(repo: str) -> str:
     return f"git@{GITHUB_SSH_HOST}:{owner}/{name}.git"
 
 
-def deploy_key_secret_name(repo: str) -> str:
-    """Secret (workflows namespace) with the checkout step's read-only key for a source repo."""
-    return names.check_k8s_name(f"source-{names.repo_slug(repo)}", label=False)
 
 
-def argocd_secret_name(repo: str) -> str:
-    """Argo CD repository Secret (argocd namespace) for a helm repo."""
-    return names.check_k8s_name(f"repo-{names.repo_slug(repo)}", label=False)
 
 
-def writer_secret_name(repo: str) -> str:
-    """Secret (workflows namespace) with this environment's App credentials for a helm repo."""
-    return names.check_k8s_name(f"helm-writer-{names.repo_slug(repo)}", label=False)
 
 
 def argocd_repository_data(repo: str) -> dict[str, str]:
@@ -362,7 +353,7 @@ class SourceRepository(pulumi.ComponentResource):
         checkout_secret = k8s.core.v1.Secret(
             f"{name}-checkout-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=deploy_key_secret_name(args.repo),
+                name=names.deploy_key_secret_name(args.repo),
                 namespace=args.workflows_namespace,
                 labels=secret_labels("checkout-key"),
             ),
@@ -446,7 +437,7 @@ class HelmRepository(pulumi.ComponentResource):
         argocd_secret = k8s.core.v1.Secret(
             f"{name}-argocd-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=argocd_secret_name(args.repo),
+                name=names.argocd_secret_name(args.repo),
                 namespace=args.argocd_namespace,
                 labels=secret_labels("argocd-repository") | {ARGOCD_SECRET_TYPE_LABEL: "repository"},
             ),
@@ -462,7 +453,7 @@ class HelmRepository(pulumi.ComponentResource):
         writer_secret = k8s.core.v1.Secret(
             f"{name}-writer-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=writer_secret_name(args.repo),
+                name=names.writer_secret_name(args.repo),
                 namespace=args.workflows_namespace,
                 labels=secret_labels("helm-writer"),
             ),

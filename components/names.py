@@ -78,3 +78,78 @@ def repo_slug(repo: str) -> str:
     """
     slug = re.sub(r"[^a-z0-9]+", "-", repo.lower()).strip("-")
     return bounded(slug, 40)
+
+
+# ------------------------------------------------------------------------------
+# Names one component gives an object and another refers to. Kept here, together,
+# so a Role's resourceNames, a Sensor's trigger and a WorkflowTemplate's secret
+# references cannot drift from the objects they name.
+
+SENSOR_SERVICE_ACCOUNT = "sensor-workflows"  # events namespace: creates release Workflows
+EXECUTOR_SERVICE_ACCOUNT = "workflow-executor"  # workflows and build namespaces: executor only
+GIT_SHA_LENGTH = 40
+
+
+def application_name(service: str, environment: str) -> str:
+    """Argo CD Application of a service in an environment: `<service>-<env>`."""
+    return check_k8s_name(f"{service}-{environment}", label=False)
+
+
+def rollout_name(service: str) -> str:
+    """The service's Rollout, in the service's namespace: the service name."""
+    return service
+
+
+def app_project_name(team: str) -> str:
+    """AppProject of a team: the `project` of its services, as services.yaml names it."""
+    return check_k8s_name(team)
+
+
+def release_service_account_name(service: str) -> str:
+    """ServiceAccount of a service's release Workflow (workflows namespace)."""
+    return check_k8s_name(bounded(f"release-{service}", DNS1123_LABEL_MAX))
+
+
+def builder_service_account_name(service: str) -> str:
+    """ServiceAccount of a service's image build (build namespace), bound to its push role."""
+    return check_k8s_name(bounded(f"builder-{service}", DNS1123_LABEL_MAX))
+
+
+def deploy_key_secret_name(repo: str) -> str:
+    """Secret with the read-only checkout key of a source repository."""
+    return check_k8s_name(f"source-{repo_slug(repo)}", label=False)
+
+
+def argocd_secret_name(repo: str) -> str:
+    """Argo CD repository Secret (read-only key) of a helm repository."""
+    return check_k8s_name(f"repo-{repo_slug(repo)}", label=False)
+
+
+def writer_secret_name(repo: str) -> str:
+    """Secret with this environment's GitHub App credentials for a helm repository."""
+    return check_k8s_name(f"helm-writer-{repo_slug(repo)}", label=False)
+
+
+def release_template_name(service: str) -> str:
+    """WorkflowTemplate of a service's release (workflows namespace)."""
+    return check_k8s_name(bounded(f"{service}-release", DNS1123_LABEL_MAX))
+
+
+def build_template_name(service: str) -> str:
+    """WorkflowTemplate of a service's image build (build namespace)."""
+    return check_k8s_name(bounded(f"{service}-build", DNS1123_LABEL_MAX))
+
+
+def workflow_name_prefix(service: str, environment: str) -> str:
+    """`<service>-<env>-`, bounded so that the prefix plus a full git sha is a DNS-1123 label.
+
+    The release Workflow is named prefix + merge commit sha: deterministic, so a
+    redelivered webhook (or the same commit seen as PR and as push) hits
+    AlreadyExists instead of starting a second build.
+    """
+    return bounded(f"{service}-{environment}", DNS1123_LABEL_MAX - GIT_SHA_LENGTH - 1) + "-"
+
+
+def workflow_name(service: str, environment: str, sha: str) -> str:
+    """The release Workflow of one commit of one service in one environment."""
+    return check_k8s_name(workflow_name_prefix(service, environment) + sha)

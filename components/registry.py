@@ -85,13 +85,6 @@ IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 # --------------------------------------------------------------------------- pure builders
 
 
-def builder_service_account_name(service: str) -> str:
-    """Name of the build step's ServiceAccount: `builder-<service>`, a DNS-1123 label.
-
-    A 63-character service name does not fit after the prefix; `bounded` then keeps a
-    stable, unique name instead of failing at deploy time.
-    """
-    return names.check_k8s_name(names.bounded(f"builder-{service}", names.DNS1123_LABEL_MAX))
 
 
 def tag_mutability_exclusions(ecr: EcrSettings) -> list[dict[str, str]]:
@@ -286,7 +279,7 @@ class ServiceRegistry(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         service = args.service
-        sa_name = builder_service_account_name(service.name)
+        sa_name = names.builder_service_account_name(service.name)
         tags = {"service": service.name}
 
         repository = aws.ecr.Repository(

@@ -19,22 +19,18 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 
 from components import names
 from components.access import (
-    EXECUTOR_SERVICE_ACCOUNT,
     IN_CLUSTER,
     PRECEDENCE_ADMIN,
     PRECEDENCE_DEFAULT,
     PRECEDENCE_TEAM,
     RBAC_RULE,
     RBAC_RULE_PRECEDENCE,
-    SENSOR_SERVICE_ACCOUNT,
     TOKEN_SECRET_SA_ANNOTATION,
     TOKEN_SECRET_TYPE,
     TYPE,
     Access,
     AccessArgs,
     access_manifests,
-    application_name,
-    release_service_account_name,
     token_secret_name,
 )
 from components.config import RbacSettings, Service, Settings, load_stack_settings, parse_services
@@ -111,16 +107,18 @@ def test_the_sensor_role_is_exactly_create_and_get_on_workflows_in_the_workflows
     assert binding["metadata"]["namespace"] == ns.workflows
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": role["metadata"]["name"]}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SENSOR_SERVICE_ACCOUNT, "namespace": ns.events}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": names.SENSOR_SERVICE_ACCOUNT, "namespace": ns.events}
+    ]
     account = manifests["sensor-serviceaccount"]["metadata"]
-    assert (account["name"], account["namespace"]) == (SENSOR_SERVICE_ACCOUNT, ns.events)
+    assert (account["name"], account["namespace"]) == (names.SENSOR_SERVICE_ACCOUNT, ns.events)
 
 
 def test_the_sensor_account_is_bound_nowhere_else() -> None:
     manifests = _manifests()
     bindings = [m for m in _of_kind(manifests, "RoleBinding").values()
-                if any(s["name"] == SENSOR_SERVICE_ACCOUNT for s in m["subjects"])]
-    assert [b["metadata"]["name"] for b in bindings] == [SENSOR_SERVICE_ACCOUNT]
+                if any(s["name"] == names.SENSOR_SERVICE_ACCOUNT for s in m["subjects"])]
+    assert [b["metadata"]["name"] for b in bindings] == [names.SENSOR_SERVICE_ACCOUNT]
 
 
 # -------------------------------------------------------------------- workflow accounts
@@ -130,12 +128,12 @@ def test_executor_roles_allow_workflowtaskresults_create_and_patch_and_nothing_e
     manifests = _manifests()
     ns = _settings().namespaces
     for namespace in (ns.workflows, ns.build):
-        role = _by_name(manifests, "Role", EXECUTOR_SERVICE_ACCOUNT, namespace)
+        role = _by_name(manifests, "Role", names.EXECUTOR_SERVICE_ACCOUNT, namespace)
         assert role["rules"] == [WORKFLOW_TASK_RESULTS]
-        secret = _by_name(manifests, "Secret", token_secret_name(EXECUTOR_SERVICE_ACCOUNT), namespace)
+        secret = _by_name(manifests, "Secret", token_secret_name(names.EXECUTOR_SERVICE_ACCOUNT), namespace)
         assert secret["type"] == TOKEN_SECRET_TYPE
-        assert secret["metadata"]["annotations"] == {TOKEN_SECRET_SA_ANNOTATION: EXECUTOR_SERVICE_ACCOUNT}
-        account = _by_name(manifests, "ServiceAccount", EXECUTOR_SERVICE_ACCOUNT, namespace)
+        assert secret["metadata"]["annotations"] == {TOKEN_SECRET_SA_ANNOTATION: names.EXECUTOR_SERVICE_ACCOUNT}
+        account = _by_name(manifests, "ServiceAccount", names.EXECUTOR_SERVICE_ACCOUNT, namespace)
         assert account["automountServiceAccountToken"] is False
 
 
@@ -144,13 +142,13 @@ def test_each_release_account_has_exactly_its_three_roles() -> None:
     settings = _settings()
     ns = settings.namespaces
     for service in _services():
-        sa = release_service_account_name(service.name)
+        sa = names.release_service_account_name(service.name)
         roles = [m for m in _of_kind(manifests, "Role").values() if m["metadata"]["name"] == sa]
         assert {r["metadata"]["namespace"]: r["rules"] for r in roles} == {
             ns.workflows: [WORKFLOW_TASK_RESULTS],
             ns.argocd: [{"apiGroups": ["argoproj.io"], "resources": ["applications"],
                          "verbs": ["get", "list", "patch", "watch"],
-                         "resourceNames": [application_name(service.name, settings.environment)]}],
+                         "resourceNames": [names.application_name(service.name, settings.environment)]}],
             service.namespace: [{"apiGroups": ["argoproj.io"], "resources": ["rollouts"],
                                  "verbs": ["get", "list", "watch"], "resourceNames": [service.name]}],
         }
@@ -164,7 +162,7 @@ def test_each_release_account_has_exactly_its_three_roles() -> None:
 
 
 def test_application_name_is_service_and_environment() -> None:
-    assert application_name("vbsiv", "live") == "vbsiv-live"
+    assert names.application_name("vbsiv", "live") == "vbsiv-live"
 
 
 def test_a_63_character_service_still_gets_valid_names() -> None:
@@ -178,8 +176,8 @@ def test_a_63_character_service_still_gets_valid_names() -> None:
     helm: {{repo: Appen-International/datacollect-helm, path: app/long}}
 """
     manifests = _manifests(services=_services(text))
-    sa = release_service_account_name(long_name)
-    assert names.is_dns1123_label(sa) and sa != release_service_account_name(long_name[:-1] + "f")
+    sa = names.release_service_account_name(long_name)
+    assert names.is_dns1123_label(sa) and sa != names.release_service_account_name(long_name[:-1] + "f")
     assert manifests[f"release-{long_name}-argocd-role"]["rules"][0]["resourceNames"] == [f"{long_name}-dev"]
 
 
@@ -272,7 +270,7 @@ def test_release_roles_in_a_shared_namespace_are_not_reported_as_orphans() -> No
     ignored = {(i["kind"], i["name"]) for i in spec["orphanedResources"]["ignore"]}
     # datacollect is shared: vbsiv's (another team's) release Role lives there too.
     assert ignored == {
-        (kind, release_service_account_name(s))
+        (kind, names.release_service_account_name(s))
         for s in ("billing", "ledger", "vbsiv")
         for kind in ("Role", "RoleBinding")
     }
@@ -346,7 +344,7 @@ def test_no_services_still_gives_sensor_executor_and_sso_accounts() -> None:
     manifests = _manifests(services=[])
     assert not _of_kind(manifests, "AppProject")
     names_ = {m["metadata"]["name"] for m in _of_kind(manifests, "ServiceAccount").values()}
-    assert names_ == {SENSOR_SERVICE_ACCOUNT, EXECUTOR_SERVICE_ACCOUNT, "sso-default", "sso-admin"}
+    assert names_ == {names.SENSOR_SERVICE_ACCOUNT, names.EXECUTOR_SERVICE_ACCOUNT, "sso-default", "sso-admin"}
 
 
 def test_builders_are_deterministic() -> None:
@@ -494,8 +492,8 @@ def test_app_projects_wait_for_the_argo_cd_crd_and_release() -> None:
     assert others and all(r["depends_on"] in ([], [r["name"].removesuffix("-token") + "-serviceaccount"])
                           for r in others)
     assert outputs == {
-        "sensor": SENSOR_SERVICE_ACCOUNT,
-        "executor": EXECUTOR_SERVICE_ACCOUNT,
-        "accounts": {s.name: release_service_account_name(s.name) for s in _services()},
+        "sensor": names.SENSOR_SERVICE_ACCOUNT,
+        "executor": names.EXECUTOR_SERVICE_ACCOUNT,
+        "accounts": {s.name: names.release_service_account_name(s.name) for s in _services()},
         "projects": {"datacollect": "datacollect", "payments": "payments"},
     }

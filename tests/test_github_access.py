@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
 from components import github_access as ga
-from components import intake
+from components import intake, names
 from components.config import STACKS, HelmWriterSettings, load_stack_settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -181,9 +181,9 @@ def helm_program(environment: str = "dev", branch: str = "development",
 
 
 def test_secret_names_are_valid_and_derived_from_the_slug() -> None:
-    assert ga.deploy_key_secret_name(SOURCE_REPO) == "source-appen-data-collect-platform"
-    assert ga.argocd_secret_name(HELM_REPO) == "repo-appen-international-datacollect-helm"
-    assert ga.writer_secret_name(HELM_REPO) == "helm-writer-appen-international-datacollect-helm"
+    assert names.deploy_key_secret_name(SOURCE_REPO) == "source-appen-data-collect-platform"
+    assert names.argocd_secret_name(HELM_REPO) == "repo-appen-international-datacollect-helm"
+    assert names.writer_secret_name(HELM_REPO) == "helm-writer-appen-international-datacollect-helm"
 
 
 def test_git_ssh_url_has_no_credentials() -> None:
@@ -358,7 +358,7 @@ def test_source_outputs() -> None:
     assert seen["values"] == [
         intake.webhook_url(EVENTS_HOST, SOURCE_REPO),
         intake.webhook_secret_name(SOURCE_REPO),
-        ga.deploy_key_secret_name(SOURCE_REPO),
+        names.deploy_key_secret_name(SOURCE_REPO),
     ]
 
 

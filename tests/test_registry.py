@@ -33,7 +33,6 @@ from components.registry import (
     READ_ACTIONS,
     ServiceRegistry,
     ServiceRegistryArgs,
-    builder_service_account_name,
     irsa_trust_policy,
     lifecycle_policy,
     oidc_issuer,
@@ -245,10 +244,10 @@ def test_role_name_fits_iam_even_for_a_63_character_service(environment: str) ->
 
 
 def test_builder_service_account_is_a_dns_label_even_for_a_63_character_service() -> None:
-    assert builder_service_account_name("vbsiv") == "builder-vbsiv"
-    long_sa = builder_service_account_name(LONG_NAME)
+    assert names.builder_service_account_name("vbsiv") == "builder-vbsiv"
+    long_sa = names.builder_service_account_name(LONG_NAME)
     assert names.is_dns1123_label(long_sa)
-    assert long_sa != builder_service_account_name(LONG_NAME[:-1] + "f")
+    assert long_sa != names.builder_service_account_name(LONG_NAME[:-1] + "f")
 
 
 # ----------------------------------------------------------------- component: local harness
@@ -481,7 +480,7 @@ def test_rendered_builder_identity_matches_the_stack_setting(render: RenderStack
     resources, _ = render("dev")
     for service in _repositories(resources):
         sa = next(r for r in resources if r["type"] == "kubernetes:core/v1:ServiceAccount" and r["parent"] == service)
-        assert sa["inputs"]["metadata"]["name"] == builder_service_account_name(service)
+        assert sa["inputs"]["metadata"]["name"] == names.builder_service_account_name(service)
         assert sa["inputs"]["metadata"]["namespace"] == settings.namespaces.build
         assert sa["inputs"]["automountServiceAccountToken"] is False
         associations = [
