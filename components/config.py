@@ -198,6 +198,24 @@ class HelmTarget(Model):
     )
 
 
+class RolloutOptions(Model):
+    """How the platform's Rollout releases the service (DESIGN.md section 2)."""
+
+    # The chart's Deployment the Rollout takes the pod template from (default: the
+    # service name). The chart keeps it at `replicas: 0`.
+    deployment: DnsLabel | None = None
+    # `never` keeps the Deployment's (zero) pods untouched; `onsuccess` only as an
+    # explicit migration setting from a Deployment that still runs pods.
+    scale_down: Literal["never", "onsuccess"] = "never"
+    # Canary by replica weight by default; with traffic routing the platform creates
+    # `<service>-stable` / `<service>-canary` Services and splits traffic at the ALB.
+    traffic_routing: bool = False
+    # Port of the service's pods behind the stable/canary Services (traffic routing).
+    port: int = Field(default=8080, ge=1, le=65535)
+    # Automated analysis (Prometheus success rate, settings `analysis`) during the canary.
+    analysis: bool = False
+
+
 class Service(Model):
     """One deployable service: where its code is, where its image and chart go."""
 
@@ -214,6 +232,12 @@ class Service(Model):
     canary: dict[Environment, CanarySteps] = {}
     trigger_on_push: bool = False
     slack_channel: str | None = None
+    rollout: RolloutOptions = RolloutOptions()
+
+    @property
+    def deployment(self) -> str:
+        """The chart's Deployment the Rollout references."""
+        return self.rollout.deployment or self.name
 
     @field_validator("environments")
     @classmethod
@@ -450,6 +474,47 @@ class EventBusSettings(Model):
     version: Literal["2.10.10", "2.9.16", "latest"] = "2.10.10"
 
 
+class ToolImages(Model):
+    """Where the two images this project builds itself are pushed (README, "Images").
+
+    `release-tools` (git, ssh, Python with the step scripts' libraries) and
+    `buildkit-ecr` (rootless BuildKit with docker-credential-ecr-login). The tags are
+    pinned in `components.versions`; the repositories must have immutable tags.
+    """
+
+    registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$")]
+
+
+class AnalysisSettings(Model):
+    """Canary analysis against Prometheus, for services with `rollout.analysis: true`."""
+
+    prometheus_address: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] = (
+        "http://prometheus-operated.monitoring.svc:9090"
+    )
+    # PromQL returning the success ratio (0..1) of the canary; `{{args.service}}` and
+    # `{{args.namespace}}` are filled in by Argo Rollouts.
+    success_rate_query: str = (
+        'sum(rate(http_requests_total{namespace="{{args.namespace}}",service="{{args.service}}",'
+        'code!~"5.."}[2m])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",'
+        'service="{{args.service}}"}[2m]))'
+    )
+    success_threshold: float = Field(default=0.99, gt=0, le=1)
+    interval: Duration = "1m"
+    failure_limit: int = Field(default=2, ge=0, le=100)
+
+
+class ReleaseSettings(Model):
+    """Behaviour of the release workflow and the Argo CD Application in this environment."""
+
+    # Minutes the verify step waits for Argo CD to sync and the Rollout to settle.
+    verify_timeout_minutes: int = Field(default=30, ge=1, le=240)
+    # Minutes any one workflow pod may run (activeDeadlineSeconds).
+    step_timeout_minutes: int = Field(default=45, ge=1, le=480)
+    # Whether deleting an Application deletes what it deployed (Argo CD's cascading
+    # finalizer). Off in live: dropping a service never deletes the running service.
+    cascade_delete: bool = True
+
+
 class MetricsSettings(Model):
     enabled: bool = True
     service_monitor: bool = False  # needs the Prometheus Operator CRDs
@@ -478,6 +543,9 @@ class Settings(Model):
     event_bus: EventBusSettings = EventBusSettings()
     sizes: Sizes = Sizes()
     metrics: MetricsSettings = MetricsSettings()
+    tool_images: ToolImages
+    analysis: AnalysisSettings = AnalysisSettings()
+    release: ReleaseSettings = ReleaseSettings()
 
     def team_slugs(self, project: str) -> list[str]:
         """GitHub team slugs that own `project` (default: the project name)."""

@@ -114,3 +114,28 @@ CHARTS: tuple[ChartPin, ...] = (
     ARGO_WORKFLOWS,
     ARGOCD_IMAGE_UPDATER,
 )
+
+
+@dataclass(frozen=True)
+class ToolImage:
+    """An image this project builds itself from `images/<name>/Dockerfile`.
+
+    Pushed by `make images` to the stack's `toolImages.registry`, whose repositories
+    have immutable tags: a version, once pushed, cannot move. Bump `version` with
+    every change to the Dockerfile or its base image (pinned in the Dockerfile).
+    """
+
+    name: str
+    version: str
+
+    def ref(self, registry: str) -> str:
+        return f"{registry}/{self.name}:{self.version}"
+
+
+# git, openssh, Python 3 with the step scripts' libraries (ruamel.yaml, PyJWT,
+# cryptography, boto3): checkout, change check, unit-test sources, promote, verify, notify.
+RELEASE_TOOLS = ToolImage("release-tools", "1.0.0")
+# Rootless BuildKit with docker-credential-ecr-login, so the pod's AWS identity logs
+# in to ECR without a token in any file, argument or log.
+BUILDKIT_ECR = ToolImage("buildkit-ecr", "1.0.0")
+TOOL_IMAGES: tuple[ToolImage, ...] = (BUILDKIT_ECR, RELEASE_TOOLS)
