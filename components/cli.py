@@ -16,13 +16,9 @@ stack is rendered (``components.render.engine``).
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-import yaml
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -32,41 +28,10 @@ EXIT_BAD_INPUT = 2
 Validator = Callable[[list[str], Path, Path], Sequence[object]]
 
 
-def basic_problems(stacks: list[str], services_path: Path, project_dir: Path) -> list[str]:
-    """The checks the render itself needs: readable stack files and services file.
-
-    Used when ``components.config`` offers no ``validate_all`` (yet); the full
-    validation (models, field names, lines) lives there.
-    """
-    from components.render.engine import RenderError, load_stack_config
-
-    problems: list[str] = []
-    for stack in stacks:
-        try:
-            load_stack_config(stack, project_dir, secret_keys=())
-        except RenderError as exc:
-            problems.extend(exc.problems)
-    if not services_path.is_file():
-        problems.append(f"{services_path}: services file not found")
-    else:
-        text = services_path.read_text(encoding="utf-8")
-        if not text.strip():
-            problems.append(f"{services_path}: file is empty")
-        else:
-            try:
-                yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                problems.append(f"{services_path}: not valid YAML: {' '.join(str(exc).split())}")
-    return problems
-
-
 def default_validator() -> Validator:
-    if importlib.util.find_spec("components.config") is not None:
-        module = importlib.import_module("components.config")
-        validate_all = getattr(module, "validate_all", None)
-        if callable(validate_all):
-            return validate_all  # type: ignore[no-any-return]
-    return basic_problems
+    from components.config import validate_all
+
+    return validate_all  # type: ignore[return-value]
 
 
 def _print_lines(lines: Sequence[object]) -> None:

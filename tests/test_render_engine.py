@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cli import basic_problems, main
+from components.cli import main
 from components.render import (
     PLACEHOLDER,
     PROJECT_DIR,
@@ -27,6 +27,33 @@ from components.render import (
     render_stack_isolated,
 )
 from components.render.output import REDACTED, SECRET_SIG, SIG_KEY, extract_manifests, redact
+
+
+def basic_problems(stacks: list[str], services_path: Path, project_dir: Path) -> list[str]:
+    """What the render needs of a throwaway project: readable stack and services files.
+
+    The throwaway projects here have no `release-pipeline:settings`, so the real
+    validator (`components.config.validate_all`) would refuse them; the render's own
+    behaviour is what these tests are about.
+    """
+    from components.render.engine import RenderError, load_stack_config
+
+    problems: list[str] = []
+    for stack in stacks:
+        try:
+            load_stack_config(stack, project_dir, secret_keys=())
+        except RenderError as exc:
+            problems.extend(exc.problems)
+    text = services_path.read_text(encoding="utf-8") if services_path.is_file() else ""
+    if not text.strip():
+        problems.append(f"{services_path}: file is empty or missing")
+    else:
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problems.append(f"{services_path}: not valid YAML: {' '.join(str(exc).split())}")
+    return problems
+
 
 PULUMI_YAML = "name: release-pipeline\nruntime: python\n"
 

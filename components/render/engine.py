@@ -17,8 +17,6 @@ validation of services and settings (``components.config``), outputs and recordi
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 import multiprocessing
@@ -37,13 +35,13 @@ from typing import Any
 
 import yaml
 
+from components.config import PROJECT, SECRET_CONFIG_KEYS, SERVICES_FILE_KEY, STACKS
 from components.render.output import extract_manifests, sort_resources, write_stack
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-DEFAULT_PROJECT = "release-pipeline"
-ALL_STACKS: tuple[str, ...] = ("dev", "sandbox", "integration", "live")
+DEFAULT_PROJECT = PROJECT
+ALL_STACKS: tuple[str, ...] = STACKS
 PLACEHOLDER = "offline-placeholder"
-SERVICES_FILE_KEY = "servicesFile"
 MAX_WORKERS = 4
 
 # Environment variables the provider SDKs read as defaults (region, tokens,
@@ -109,15 +107,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _secret_config_keys() -> tuple[str, ...]:
-    # components.config is another module of this project; until it exists the
-    # render runs with no extra secret keys rather than failing.
-    if importlib.util.find_spec("components.config") is None:
-        return ()
-    module = importlib.import_module("components.config")
-    return tuple(getattr(module, "SECRET_CONFIG_KEYS", ()))
-
-
 def _has_secure(value: Any) -> bool:
     if isinstance(value, dict):
         if set(value) == {"secure"}:
@@ -180,7 +169,7 @@ def load_stack_config(
             secret.add(full_key)
             value = _without_secure(value)
         config[full_key] = _config_text(value)
-    for bare in secret_keys if secret_keys is not None else _secret_config_keys():
+    for bare in secret_keys if secret_keys is not None else SECRET_CONFIG_KEYS:
         full_key = bare if ":" in bare else f"{project}:{bare}"
         if full_key not in config:
             config[full_key] = PLACEHOLDER
