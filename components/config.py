@@ -410,6 +410,12 @@ class Sizes(Model):
     workflows_server: Size = _size("50m", "64Mi", "500m", "256Mi")
     # The init and wait containers Argo Workflows adds to every workflow pod (replicas unused).
     workflows_executor: Size = _size("10m", "64Mi", "500m", "256Mi")
+    # Containers of the release and build workflows (replicas unused): the release-tools
+    # steps (checkout, change check, image check, promote, verify, notify), the service's
+    # unit tests in its own test image, and the rootless BuildKit build.
+    workflow_step: Size = _size("50m", "128Mi", "1", "512Mi")
+    unit_tests: Size = _size("500m", "1Gi", "2", "4Gi")
+    image_build: Size = _size("1", "2Gi", "4", "8Gi")
     events_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
     event_source: Size = _size("20m", "32Mi", "200m", "128Mi", replicas=2)
     sensor: Size = _size("20m", "32Mi", "200m", "128Mi")
