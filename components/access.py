@@ -16,8 +16,9 @@ Owns:
   | `workflow-executor` (build)      | create, patch `workflowtaskresults` (build ns)           |
   | `release-<service>` (workflows)  | create, patch `workflowtaskresults` (workflows ns);      |
   |                                  | get, list, watch, patch Application `<service>-<env>`    |
-  |                                  | (Argo CD ns); get, list, watch Rollout `<service>`       |
-  |                                  | (the service's ns)                                       |
+  |                                  | (Argo CD ns); get, list, watch Rollout `<service>` and   |
+  |                                  | get Deployment `<deployment>` (the service's ns);        |
+  |                                  | create, get `workflows` (build ns: the child build)      |
   | `sso-default` (workflows)        | read workflows, templates, cron workflows, pods, logs    |
   | `sso-team-<team>` (workflows)    | the same                                                 |
   | `sso-admin` (workflows)          | the same, plus create/update/patch/delete workflows and  |
@@ -60,15 +61,27 @@ workflow-executor`, so their main container holds no Kubernetes token at all.
 namespace is as narrow as one per service would be.
 
 Release (`release-<service>`): the pod ServiceAccount of the steps that need the
-API — the verify step (and its own executor). It patches the service's Application
-to set `argocd.argoproj.io/refresh`, then waits for the sync and for the Rollout.
+API — the verify and build steps (each pod its own executor). For verify it
+patches the service's Application to set `argocd.argoproj.io/refresh`, then waits
+for the sync and for the Rollout.
 Every rule on a named object carries `resourceNames`; `list` and `watch` are granted
 next to `get` because `kubectl wait` and watches on one object list and watch with a
 `metadata.name` field selector, which Kubernetes authorises against `resourceNames`
 (without that selector the request is refused), so they reveal nothing `get` does
 not. RBAC cannot limit `patch` to annotations: the account could change its own
 Application's spec, within its AppProject's limits (a ValidatingAdmissionPolicy
-could pin that down; not done here).
+could pin that down; not done here). `get` on the chart's Deployment (by name) lets
+the verify step see that the Rollout references the pod template Argo CD synced.
+The release Workflow's `build` step is a `resource` template that runs as this
+account (its token automounted for that pod alone): `argoexec resource` creates the
+child build Workflow (`kubectl create -f manifest -o json`), then reads it back by
+name until `status.phase` meets the success or failure condition, and `kubectl get`s
+it once more for the output parameter. So `create` and `get` on `workflows` in the
+build namespace, nothing else: no list or watch, no update or delete. Neither can be
+limited by name (the child is created with `generateName`, and `create` is never
+name-limited), so the account can start any build WorkflowTemplate there; the
+controller's `templateReferencing: Strict` keeps that to starting the Pulumi-written
+build templates, each of which runs as its own service's builder account.
 
 Build namespace: Argo Workflows creates every pod of a Workflow in the Workflow's
 own namespace; a template cannot place a pod elsewhere. So `builder-<service>` in
@@ -76,8 +89,8 @@ the build namespace can only be used by a Workflow that lives there — the rele
 Workflow (workflows namespace) must start the build as a child Workflow in the
 build namespace (a `resource` step creating a `workflowTemplateRef` to a per-service
 build template there). The build namespace's executor account exists for that
-Workflow's `wait` containers; the right to create the child Workflow is left to the
-component that introduces it.
+Workflow's `wait` containers; the right to create the child Workflow is the release
+account's (above).
 
 SSO (Argo Workflows server, `sso.rbac.enabled`): the server maps a signed-in user to
 the ServiceAccount with the highest `workflows.argoproj.io/rbac-rule-precedence`
@@ -156,6 +169,10 @@ SENSOR_WORKFLOW_VERBS: tuple[str, ...] = ("create", "get")
 EXECUTOR_VERBS: tuple[str, ...] = ("create", "patch")
 APPLICATION_VERBS: tuple[str, ...] = ("get", "list", "patch", "watch")
 ROLLOUT_VERBS: tuple[str, ...] = ("get", "list", "watch")
+DEPLOYMENT_VERBS: tuple[str, ...] = ("get",)
+# What Argo's `resource` template does with the child build Workflow (module docstring).
+BUILD_WORKFLOW_VERBS: tuple[str, ...] = ("create", "get")
+APPS_GROUP = "apps"
 READ_VERBS: tuple[str, ...] = ("get", "list", "watch")
 ADMIN_WORKFLOW_VERBS: tuple[str, ...] = ("create", "delete", "patch", "update")
 
@@ -294,6 +311,19 @@ def rollout_rules(service: str) -> list[dict[str, list[str]]]:
     return [rule(ARGO_GROUP, ["rollouts"], ROLLOUT_VERBS, [names.rollout_name(service)])]
 
 
+def service_namespace_rules(service: Service) -> list[dict[str, list[str]]]:
+    """The verify step in the service's namespace: its Rollout, and the chart's Deployment it references."""
+    return [
+        *rollout_rules(service.name),
+        rule(APPS_GROUP, ["deployments"], DEPLOYMENT_VERBS, [service.deployment]),
+    ]
+
+
+def build_workflow_rules() -> list[dict[str, list[str]]]:
+    """Start the child build Workflow and follow it (build namespace; module docstring)."""
+    return [rule(ARGO_GROUP, ["workflows"], BUILD_WORKFLOW_VERBS)]
+
+
 def sso_read_rules() -> list[dict[str, list[str]]]:
     """Read-only view of the Argo Workflows UI, logs included."""
     return [
@@ -388,7 +418,7 @@ def executor_manifests(ns: NamespaceNames) -> dict[str, Manifest]:
 
 
 def release_manifests(service: Service, settings: Settings) -> dict[str, Manifest]:
-    """A service's release ServiceAccount and its three Roles (workflows, Argo CD, service namespace)."""
+    """A service's release ServiceAccount and its four Roles (workflows, Argo CD, service and build namespaces)."""
     ns = settings.namespaces
     sa = names.release_service_account_name(service.name)
     subject = (sa, ns.workflows)
@@ -399,8 +429,9 @@ def release_manifests(service: Service, settings: Settings) -> dict[str, Manifes
         **_with_role(f"{key}-workflows", sa, ns.workflows, executor_rules(), subject, "release", **extra),
         **_with_role(f"{key}-argocd", sa, ns.argocd, application_rules(service.name, settings.environment),
                      subject, "release", **extra),
-        **_with_role(f"{key}-service", sa, service.namespace, rollout_rules(service.name), subject,
+        **_with_role(f"{key}-service", sa, service.namespace, service_namespace_rules(service), subject,
                      "release", **extra),
+        **_with_role(f"{key}-build", sa, ns.build, build_workflow_rules(), subject, "release", **extra),
     }
 
 

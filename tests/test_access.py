@@ -137,7 +137,7 @@ def test_executor_roles_allow_workflowtaskresults_create_and_patch_and_nothing_e
         assert account["automountServiceAccountToken"] is False
 
 
-def test_each_release_account_has_exactly_its_three_roles() -> None:
+def test_each_release_account_has_exactly_its_four_roles() -> None:
     manifests = _manifests()
     settings = _settings()
     ns = settings.namespaces
@@ -149,16 +149,42 @@ def test_each_release_account_has_exactly_its_three_roles() -> None:
             ns.argocd: [{"apiGroups": ["argoproj.io"], "resources": ["applications"],
                          "verbs": ["get", "list", "patch", "watch"],
                          "resourceNames": [names.application_name(service.name, settings.environment)]}],
-            service.namespace: [{"apiGroups": ["argoproj.io"], "resources": ["rollouts"],
-                                 "verbs": ["get", "list", "watch"], "resourceNames": [service.name]}],
+            service.namespace: [
+                {"apiGroups": ["argoproj.io"], "resources": ["rollouts"],
+                 "verbs": ["get", "list", "watch"], "resourceNames": [service.name]},
+                {"apiGroups": ["apps"], "resources": ["deployments"],
+                 "verbs": ["get"], "resourceNames": [service.deployment]},
+            ],
+            # The release Workflow's `resource` step: create the child build Workflow, read it back.
+            ns.build: [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}],
         }
         bindings = [m for m in _of_kind(manifests, "RoleBinding").values()
                     if any(s["name"] == sa for s in m["subjects"])]
         assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(
-            [ns.workflows, ns.argocd, service.namespace]
+            [ns.workflows, ns.argocd, service.namespace, ns.build]
         )
         for binding in bindings:
             assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns.workflows}]
+
+
+def test_the_release_account_reads_the_deployment_its_rollout_references() -> None:
+    text = SERVICES.replace(
+        "helm: {repo: Appen-International/datacollect-helm, path: app/vbsiv}",
+        "helm: {repo: Appen-International/datacollect-helm, path: app/vbsiv}\n    rollout: {deployment: vbsiv-web}",
+    )
+    settings = _settings()
+    role = _by_name(_manifests(services=_services(text)), "Role",
+                    names.release_service_account_name("vbsiv"), "datacollect")
+    assert {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"],
+            "resourceNames": ["vbsiv-web"]} in role["rules"]
+    # Nothing else on Deployments, and nothing on Workflows outside the build namespace.
+    for manifest in _of_kind(_manifests(settings, _services(text)), "Role").values():
+        for rule in manifest["rules"]:
+            if "deployments" in rule["resources"]:
+                assert rule["verbs"] == ["get"] and rule.get("resourceNames")
+            if "workflows" in rule["resources"] and "create" in rule["verbs"]:
+                assert manifest["metadata"]["namespace"] in {settings.namespaces.workflows,
+                                                               settings.namespaces.build}
 
 
 def test_application_name_is_service_and_environment() -> None:
