@@ -3,8 +3,10 @@
 Owns, per source repository (`SourceRepository`): the repository webhook that sends
 `pull_request` and `push` deliveries to this environment's EventSource, its HMAC
 secret (generated, and copied into the events namespace for the EventSource to verify
-signatures with), and a read-only deploy key whose private half the checkout step
-uses from the workflows namespace.
+signatures with), and a read-only deploy key whose private half the checkout steps
+use: one Secret in the workflows namespace (change check, unit tests) and, when a
+build namespace is given, a second Secret there from the same key (the image build's
+checkout; a pod can only mount Secrets of its own namespace).
 
 Owns, per helm (GitOps) repository (`HelmRepository`): the repository ruleset that
 lets this environment's GitHub App, and nothing else, push to this environment's
@@ -279,6 +281,8 @@ class SourceRepositoryArgs:
     """Namespace of the EventSource; gets the webhook's HMAC secret."""
     workflows_namespace: pulumi.Input[str]
     """Namespace of the release workflows; gets the read-only checkout key."""
+    build_namespace: pulumi.Input[str] | None = None
+    """Namespace of the image builds; gets a second Secret with the same checkout key."""
 
 
 class SourceRepository(pulumi.ComponentResource):
@@ -287,6 +291,7 @@ class SourceRepository(pulumi.ComponentResource):
     webhook_url: pulumi.Output[str]
     webhook_secret_name: pulumi.Output[str]
     deploy_key_secret_name: pulumi.Output[str]
+    build_deploy_key_secret_name: pulumi.Output[str] | None
 
     def __init__(
         self, name: str, args: SourceRepositoryArgs, opts: pulumi.ResourceOptions | None = None
@@ -350,6 +355,8 @@ class SourceRepository(pulumi.ComponentResource):
             read_only=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # OpenSSH format: git's ssh reads it; the PEM form of an ED25519 key it does not.
+        private_key = pulumi.Output.secret(key.private_key_openssh)
         checkout_secret = k8s.core.v1.Secret(
             f"{name}-checkout-secret",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -358,19 +365,37 @@ class SourceRepository(pulumi.ComponentResource):
                 labels=secret_labels("checkout-key"),
             ),
             type=SSH_AUTH_TYPE,
-            # OpenSSH format: git's ssh reads it; the PEM form of an ED25519 key it does not.
-            string_data={SSH_PRIVATE_KEY: pulumi.Output.secret(key.private_key_openssh)},
+            string_data={SSH_PRIVATE_KEY: private_key},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        build_checkout_secret = None
+        if args.build_namespace is not None:
+            # Same name and key in the build namespace: the build WorkflowTemplate's
+            # checkout mounts it exactly as the release template's steps mount theirs.
+            build_checkout_secret = k8s.core.v1.Secret(
+                f"{name}-build-checkout-secret",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=names.deploy_key_secret_name(args.repo),
+                    namespace=args.build_namespace,
+                    labels=secret_labels("checkout-key"),
+                ),
+                type=SSH_AUTH_TYPE,
+                string_data={SSH_PRIVATE_KEY: private_key},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         self.webhook_url = pulumi.Output.from_input(url)
         self.webhook_secret_name = webhook_secret.metadata.name
         self.deploy_key_secret_name = checkout_secret.metadata.name
+        self.build_deploy_key_secret_name = (
+            build_checkout_secret.metadata.name if build_checkout_secret is not None else None
+        )
         self.register_outputs(
             {
                 "webhook_url": self.webhook_url,
                 "webhook_secret_name": self.webhook_secret_name,
                 "deploy_key_secret_name": self.deploy_key_secret_name,
+                "build_deploy_key_secret_name": self.build_deploy_key_secret_name,
             }
         )
 

@@ -293,6 +293,44 @@ def test_checkout_secret_is_ssh_auth_in_workflows_namespace(source: list[dict[st
     assert string_data(secret, "ssh-privatekey") == SECRET
 
 
+def test_without_a_build_namespace_there_is_one_checkout_secret(source: list[dict[str, Any]]) -> None:
+    checkout = [s for s in of_type(source, K8S_SECRET)
+                if s["inputs"]["metadata"]["labels"]["release-pipeline/role"] == "checkout-key"]
+    assert [s["name"] for s in checkout] == ["src-checkout-secret"]
+
+
+def test_build_namespace_gets_the_same_checkout_key() -> None:
+    def program() -> pulumi.Output[Any]:
+        source = ga.SourceRepository(
+            "src",
+            ga.SourceRepositoryArgs(
+                repo=SOURCE_REPO, environment="dev", events_host=EVENTS_HOST,
+                events_namespace=pulumi.Output.from_input("argo-events"),
+                workflows_namespace=pulumi.Output.from_input("argo"),
+                build_namespace=pulumi.Output.from_input("argo-build"),
+            ),
+        )
+        assert source.build_deploy_key_secret_name is not None
+        return pulumi.Output.all(source.deploy_key_secret_name, source.build_deploy_key_secret_name)
+
+    records = run(program)
+    checkout = {s["name"]: s for s in of_type(records, K8S_SECRET)
+                if s["inputs"]["metadata"]["labels"]["release-pipeline/role"] == "checkout-key"}
+    assert sorted(checkout) == ["src-build-checkout-secret", "src-checkout-secret"]
+    build, workflows = checkout["src-build-checkout-secret"], checkout["src-checkout-secret"]
+    assert build["inputs"]["metadata"]["namespace"] == "argo-build"
+    # Same Secret name and key in both namespaces: the templates mount them alike.
+    assert build["inputs"]["metadata"]["name"] == workflows["inputs"]["metadata"]["name"]
+    assert build["inputs"]["type"] == "kubernetes.io/ssh-auth"
+    assert string_data(build, "ssh-privatekey") == SECRET
+    # One key pair, one deploy key: the copy is the same key, not a second one.
+    assert len(of_type(records, PRIVATE_KEY)) == 1
+    assert len(of_type(records, DEPLOY_KEY)) == 1
+    for record in records:
+        for path, value in strings(record["inputs"]):
+            assert not any(m in value for m in LEAK_MARKERS), f"{record['name']}{path}"
+
+
 def test_source_leaks_no_secret(source: list[dict[str, Any]]) -> None:
     for record in source:
         for path, value in strings(record["inputs"]):
