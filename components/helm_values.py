@@ -95,6 +95,26 @@ def resources(size: Size) -> Values:
     return size.resources.model_dump(mode="json")
 
 
+def executor_security_context() -> Values:
+    """securityContext of the Argo executor's containers in every workflow pod.
+
+    `init`, `wait`, and the main container of `resource` steps: what the `restricted`
+    Pod Security Standard asks of a container, as upstream's own lock-down of resource
+    pods sets it (workflow/common `MinimalCtrSC`, uid 8737 of the argoexec image), minus
+    `readOnlyRootFilesystem`, which upstream leaves unset for `init` and `wait`
+    (argo-workflows#10787). Without it, the workflows namespace (`restricted`) would
+    refuse every workflow pod.
+    """
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "runAsNonRoot": True,
+        "runAsUser": 8737,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def pdb(size: Size) -> Values:
     """A PodDisruptionBudget keeping one pod up, only where there is more than one."""
     if size.replicas > 1:
@@ -482,6 +502,13 @@ def workflows_values(settings: Settings) -> Values:
     would act as the server's own ServiceAccount for anyone who reaches it). SSO RBAC
     maps them to ServiceAccounts by rbac-rule annotations (made in `components.access`).
     Ref: https://argo-workflows.readthedocs.io/en/stable/argo-server-sso/
+
+    The controller runs only Workflows that reference a WorkflowTemplate
+    (`templateReferencing: Strict`): whoever may create a Workflow (the Sensors, the
+    release account's child build) can start a Pulumi-written template with arguments,
+    not run a pod spec of their own, and (from v4.0.5) not swap its ServiceAccount.
+    Ref: https://argo-workflows.readthedocs.io/en/stable/workflow-restrictions/
+    Ref: https://argo-workflows.readthedocs.io/en/stable/workflow-pod-security-context/
     """
     sizes = settings.sizes
     host = settings.hostnames.workflows
@@ -498,10 +525,14 @@ def workflows_values(settings: Settings) -> Values:
             "pdb": pdb(sizes.workflows_controller),
             "resources": resources(sizes.workflows_controller),
             "workflowNamespaces": namespaces,
+            "workflowRestrictions": {"templateReferencing": "Strict"},
             "metricsConfig": {"enabled": settings.metrics.enabled},
             "serviceMonitor": {"enabled": monitor},
         },
-        "executor": {"resources": resources(sizes.workflows_executor)},
+        "executor": {
+            "resources": resources(sizes.workflows_executor),
+            "securityContext": executor_security_context(),
+        },
         "server": {
             "enabled": True,
             "replicas": sizes.workflows_server.replicas,

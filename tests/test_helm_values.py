@@ -216,6 +216,27 @@ def test_workflows_server_signs_people_in_through_argocd_dex() -> None:
     assert sso["clientSecret"] == {"name": hv.WORKFLOWS_SSO_SECRET, "key": hv.WORKFLOWS_SSO_SECRET_KEY}
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_workflows_controller_runs_only_template_references_in_the_two_workflow_namespaces(stack: str) -> None:
+    s = settings(stack)
+    controller = hv.workflows_values(s)["controller"]
+    assert controller["workflowRestrictions"] == {"templateReferencing": "Strict"}
+    assert controller["workflowNamespaces"] == sorted({s.namespaces.workflows, s.namespaces.build})
+
+
+def test_workflow_executor_containers_meet_the_restricted_pod_security_standard() -> None:
+    executor = hv.workflows_values(settings())["executor"]
+    context = executor["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["privileged"] is False
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] != 0
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    # A fresh dict each time: callers may not change each other's copy.
+    assert hv.executor_security_context() is not hv.executor_security_context()
+
+
 def test_dex_static_client_secret_reaches_dex_only_by_environment_reference() -> None:
     s = settings()
     client = yaml.safe_load(hv.dex_config(s, PROJECTS))["staticClients"][0]
