@@ -22,3 +22,9 @@ lint: setup
 
 test: lint
 	$(PY) -m pytest
+
+# Validate services.yaml and every Pulumi.<stack>.yaml (no Pulumi, under a second):
+# the pre-commit hook and the first CI job.
+.PHONY: check
+check: setup
+	$(PY) -m components check

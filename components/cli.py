@@ -6,8 +6,11 @@ problem printed one per line, no traceback), 1 internal failure (details printed
 
 Commands:
 - ``render``: the offline render of DESIGN.md section 7 (``components.render``).
-- ``check`` is reserved for the invariant checks over a render; it plugs in as one
-  more ``_add_<command>`` below with its own handler.
+- ``check``: validate the services file and all four stack settings, cross-stack
+  rules included, and report every problem at once. It is the pre-commit hook and the
+  first CI job, so it imports ``components.config`` and nothing heavier: no Pulumi,
+  no render engine (the parser below takes its choices from ``components.config``
+  for the same reason).
 
 Deliberately not here: what is valid (``components.config.validate_all``) and how a
 stack is rendered (``components.render.engine``).
@@ -16,13 +19,24 @@ stack is rendered (``components.render.engine``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from components.errors import Problem
+
+if TYPE_CHECKING:
+    from components.yamlsafe import Loaded
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+
+# The repository this package lives in: the default project of every command.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 # validate_all(stacks, services_path, project_dir) -> problems, each one line by str().
 Validator = Callable[[list[str], Path, Path], Sequence[object]]
@@ -43,7 +57,7 @@ def _print_lines(lines: Sequence[object]) -> None:
 
 
 def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from components.render.engine import ALL_STACKS, PROJECT_DIR
+    from components.config import STACKS as ALL_STACKS
 
     parser = commands.add_parser(
         "render",
@@ -101,6 +115,150 @@ def _run_render(args: argparse.Namespace, validator: Validator | None) -> int:
     return EXIT_OK
 
 
+# --- check -------------------------------------------------------------------
+
+
+def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="validate services.yaml and every Pulumi.<stack>.yaml; report all problems",
+        description=(
+            "Validate the services file and the settings of all four stacks, with the rules that "
+            "span files (one cluster per stack, platform namespaces, name lengths). Prints every "
+            "problem, one per line (FILE:LINE: WHERE: FIELD: MESSAGE); exit 0 when there are "
+            "none, 2 when there are. Imports no Pulumi: fast enough for a pre-commit hook."
+        ),
+    )
+    parser.add_argument("--services", type=Path, metavar="FILE", help="services file instead of services.yaml")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=PROJECT_DIR,
+        metavar="DIR",
+        help="directory with the Pulumi.<stack>.yaml files (default: this repository)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["text", "github"],
+        default="text",
+        help="github: also print each problem as a GitHub Actions error annotation",
+    )
+    parser.set_defaults(handler=_run_check)
+
+
+def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
+    from components.config import STACKS
+
+    project_dir: Path = args.project_dir.resolve()
+    services_path: Path = (args.services or project_dir / "services.yaml").resolve()
+    stacks = list(STACKS)
+    try:
+        problems = [_with_line(p) for p in (validator or default_validator())(stacks, services_path, project_dir)]
+        problems.sort(key=lambda p: (p.file, p.line or 0) if isinstance(p, Problem) else (str(p), 0))
+        services = None if problems else _count_services(services_path)
+    except Exception as exc:  # a bug, not bad input; still no traceback for a hook
+        print(f"internal error while checking: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if problems:
+        for problem in problems:
+            print(_shown(problem))
+            if args.format == "github":
+                print(_annotation(problem))
+        files = {p.file for p in problems if isinstance(p, Problem)}
+        print(f"{len(problems)} problem(s) in {max(len(files), 1)} file(s)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(
+        f"OK: {_display_path(services_path)} ({services} service{'' if services == 1 else 's'}) and "
+        f"{len(stacks)} stacks ({', '.join(stacks)}) are valid"
+    )
+    return EXIT_OK
+
+
+def _count_services(services_path: Path) -> int:
+    from components.config import load_services
+
+    return len(load_services(services_path).services)
+
+
+def _display_path(path: str | Path) -> str:
+    """Relative to the working directory when under it (what editors and annotations want)."""
+    try:
+        resolved = Path(path).resolve()
+        return os.path.relpath(resolved) if resolved.is_relative_to(Path.cwd()) else str(path)
+    except (OSError, ValueError):
+        return str(path)
+
+
+def _shown(problem: object) -> str:
+    if isinstance(problem, Problem):
+        return str(dataclasses.replace(problem, file=_display_path(problem.file)))
+    return str(problem)
+
+
+def _annotation(problem: object) -> str:
+    """The problem as a GitHub Actions workflow command: ``::error file=F,line=L,title=T::message``."""
+
+    def escape(value: str, *, prop: bool = False) -> str:
+        value = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return value.replace(":", "%3A").replace(",", "%2C") if prop else value
+
+    if not isinstance(problem, Problem):
+        return f"::error::{escape(str(problem))}"
+    props = [f"file={escape(_display_path(problem.file), prop=True)}"]
+    if problem.line:
+        props.append(f"line={problem.line}")
+    title = f"{problem.where}: {problem.field}" if problem.field else problem.where
+    props.append(f"title={escape(title, prop=True)}")
+    return f"::error {','.join(props)}::{escape(problem.message)}"
+
+
+def _with_line(problem: object) -> object:
+    """Give a line to a problem that has none, where its file says where it is.
+
+    The rules that need two files (cross-stack, services against a stack) name a file
+    and a field but no line; the field's position in that file is still the most useful
+    place to point at. Problems about a whole file point at line 1.
+    """
+    if not isinstance(problem, Problem) or problem.line is not None or not Path(problem.file).is_file():
+        return problem
+    from components.config import PROJECT, SETTINGS_KEY
+    from components.yamlsafe import load_yaml_file
+
+    loaded, _ = load_yaml_file(Path(problem.file))
+    if loaded is None:
+        return dataclasses.replace(problem, line=1) if problem.where == "(top level)" else problem
+    fields: list[str | int] = [f for f in problem.field.split(".") if f]
+    path: list[str | int] = []
+    if problem.where == "settings":
+        path = ["config", f"{PROJECT}:{SETTINGS_KEY}", *fields]
+    elif problem.where.startswith("service '") and isinstance(loaded.data, dict):
+        name = problem.where.removeprefix("service '").removesuffix("'")
+        entries = loaded.data.get("services")
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if isinstance(entry, dict) and entry.get("name") == name:
+                path = ["services", index, *fields]
+                break
+    return dataclasses.replace(problem, line=_line_of(loaded, path) or 1)
+
+
+def _line_of(loaded: Loaded, path: list[str | int]) -> int | None:
+    """Line of the deepest part of ``path`` the file has (keys compared case-insensitively)."""
+    data, found = loaded.data, []
+    for part in path:
+        if isinstance(data, dict):
+            key = next((k for k in data if str(k).lower() == str(part).lower()), None)
+            if key is None:
+                break
+            found.append(key)
+            data = data[key]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            found.append(part)
+            data = data[part]
+        else:
+            break
+    return loaded.line_of(tuple(found))
+
+
 # --- entry point ----------------------------------------------------------------
 
 
@@ -108,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m components", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_render(commands)
-    # _add_check(commands) goes here.
+    _add_check(commands)
     return parser
 
 
