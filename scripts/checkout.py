@@ -1,0 +1,173 @@
+"""Check out exactly one commit of a GitHub repository over SSH, shallow.
+
+Step script of the release pipeline (docs/release-contract.md, section 4); runs in the
+`release-tools` image as `python3 checkout.py`, configured by environment variables:
+
+    REPO              owner/name on GitHub
+    REVISION          full commit sha (40 lowercase hex)
+    DEST              directory to check out into (created if missing)
+    DEPTH             history depth to fetch, default 1 (2 for `changed.py`)
+    SSH_KEY_FILE      read-only deploy key, default /etc/release-pipeline/ssh/ssh-privatekey
+    KNOWN_HOSTS_FILE  pinned host keys, default `github_known_hosts` beside this script
+    REMOTE_URL        replaces git@github.com:REPO.git (tests: a local bare repository)
+
+Result: the work tree at DEST, HEAD detached at REVISION. No output files.
+
+Owns: `git init`, `git fetch --depth DEPTH origin REVISION`, a detached checkout. Does
+not own: deciding what to run on the tree (`changed.py`, the test and build steps).
+
+Security: ssh only trusts the pinned GitHub host keys (StrictHostKeyChecking=yes) and
+offers only the deploy key (IdentitiesOnly=yes). The mounted key is root-owned and
+group-readable, which ssh refuses, so it is copied to a private 0600 file that is
+removed on exit. The key is never logged or put on a command line (only its path is).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}$")
+DEFAULT_SSH_KEY_FILE = "/etc/release-pipeline/ssh/ssh-privatekey"
+DEFAULT_KNOWN_HOSTS = Path(__file__).resolve().with_name("github_known_hosts")
+MAX_DEPTH = 1000
+
+
+class StepError(Exception):
+    """A failure with a message fit for the step's log (never a secret in it)."""
+
+
+def log(message: str) -> None:
+    print(f"checkout: {message}", file=sys.stderr, flush=True)
+
+
+def read_config(environ: dict[str, str]) -> dict[str, str | int]:
+    """Validate the environment; raise StepError naming the first bad variable."""
+    repo = environ.get("REPO", "")
+    if not GITHUB_REPO.fullmatch(repo) or repo.split("/")[1] in (".", ".."):
+        raise StepError(f"REPO must be owner/name, got {repo!r}")
+    revision = environ.get("REVISION", "")
+    if not SHA.fullmatch(revision):
+        raise StepError(f"REVISION must be a full 40-hex commit sha, got {revision!r}")
+    dest = environ.get("DEST", "")
+    if not dest:
+        raise StepError("DEST must name the directory to check out into")
+    try:
+        depth = int(environ.get("DEPTH", "1"))
+    except ValueError:
+        raise StepError(f"DEPTH must be an integer, got {environ.get('DEPTH')!r}") from None
+    if not 1 <= depth <= MAX_DEPTH:
+        raise StepError(f"DEPTH must be between 1 and {MAX_DEPTH}, got {depth}")
+    remote = environ.get("REMOTE_URL") or f"git@github.com:{repo}.git"
+    return {
+        "repo": repo,
+        "revision": revision,
+        "dest": str(Path(dest).absolute()),
+        "depth": depth,
+        "remote": remote,
+        "ssh_key_file": environ.get("SSH_KEY_FILE") or DEFAULT_SSH_KEY_FILE,
+        "known_hosts": environ.get("KNOWN_HOSTS_FILE") or str(DEFAULT_KNOWN_HOSTS),
+    }
+
+
+def uses_ssh(remote: str) -> bool:
+    """True for git@host:path and ssh:// remotes (local paths and file:// need no key)."""
+    return remote.startswith("ssh://") or bool(re.match(r"^[^/:]+@[^/:]+:", remote))
+
+
+def private_key_copy(source: str, directory: str) -> str:
+    """Copy the deploy key to a 0600 file in `directory` (itself 0700); return its path."""
+    try:
+        key = Path(source).read_bytes()
+    except OSError as error:
+        raise StepError(f"cannot read the deploy key file {source}: {error.strerror}") from None
+    if not key.strip():
+        raise StepError(f"the deploy key file {source} is empty")
+    # OpenSSH rejects a private key whose last line lacks its newline.
+    if not key.endswith(b"\n"):
+        key += b"\n"
+    path = os.path.join(directory, "deploy-key")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return path
+
+
+def ssh_command(key_path: str, known_hosts: str) -> str:
+    """The GIT_SSH_COMMAND: only the pinned host keys, only the deploy key, never a prompt."""
+    options = {
+        "IdentitiesOnly": "yes",
+        "IdentityAgent": "none",
+        "StrictHostKeyChecking": "yes",
+        "UserKnownHostsFile": known_hosts,
+        "GlobalKnownHostsFile": "/dev/null",
+        "UpdateHostKeys": "no",
+        "BatchMode": "yes",
+        "ConnectTimeout": "30",
+    }
+    # -F /dev/null: no user or system ssh_config can loosen these options.
+    arguments = ["-F", "/dev/null", "-i", key_path]
+    for name, value in options.items():
+        arguments += ["-o", f"{name}={value}"]
+    return shlex.join(["ssh", *arguments])
+
+
+def git(dest: str, *args: str, env: dict[str, str]) -> None:
+    # safe.directory: DEST is often an emptyDir owned by root while the step runs as
+    # uid 1000, and git refuses such a repository ("dubious ownership") without it.
+    command = ["git", "-c", f"safe.directory={dest}", "-C", dest, *args]
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
+    if result.returncode != 0:
+        raise StepError(f"`git {args[0]}` failed with exit code {result.returncode}")
+
+
+def checkout(config: dict[str, str | int], key_dir: str) -> None:
+    dest, revision, remote = str(config["dest"]), str(config["revision"]), str(config["remote"])
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    if uses_ssh(remote):
+        known_hosts = str(config["known_hosts"])
+        if not os.path.isfile(known_hosts):
+            raise StepError(f"KNOWN_HOSTS_FILE {known_hosts} does not exist")
+        key_path = private_key_copy(str(config["ssh_key_file"]), key_dir)
+        env["GIT_SSH_COMMAND"] = ssh_command(key_path, known_hosts)
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    log(f"fetching {config['repo']} at {revision} (depth {config['depth']}) into {dest}")
+    git(dest, "init", "--quiet", "--initial-branch=main", env=env)
+    git(dest, "config", "remote.origin.url", remote, env=env)
+    git(dest, "fetch", "--quiet", "--no-tags", f"--depth={config['depth']}", "origin", revision, env=env)
+    git(dest, "checkout", "--quiet", "--force", "--detach", revision, env=env)
+    head = subprocess.run(
+        ["git", "-c", f"safe.directory={dest}", "-C", dest, "rev-parse", "HEAD"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if head != revision:
+        raise StepError(f"HEAD is {head or 'unknown'} after checkout, expected {revision}")
+    log(f"checked out {revision}")
+
+
+def main() -> int:
+    try:
+        config = read_config(dict(os.environ))
+        key_dir = tempfile.mkdtemp(prefix="checkout-ssh-")
+        try:
+            checkout(config, key_dir)
+        finally:
+            shutil.rmtree(key_dir, ignore_errors=True)
+    except StepError as error:
+        log(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""scripts/checkout.py, run for real as a subprocess against local bare repositories.
+
+The SSH path is exercised with a stand-in `ssh` on PATH that records its arguments,
+checks the key file's mode and then serves git-upload-pack from a local directory, so
+the options the script gives ssh are checked without a network.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "checkout.py"
+KNOWN_HOSTS = ROOT / "scripts" / "github_known_hosts"
+# A throwaway ed25519 key made for these tests; it grants nothing anywhere.
+FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZS1rZXktZm9yLXRlc3Rz\n-----END OPENSSH PRIVATE KEY-----"
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "HOME": str(cwd),
+        "GIT_AUTHOR_NAME": "Dev",
+        "GIT_AUTHOR_EMAIL": "dev@example.com",
+        "GIT_COMMITTER_NAME": "Dev",
+        "GIT_COMMITTER_EMAIL": "dev@example.com",
+    }
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A bare repository `acme/app.git` with three commits on main; returns (bare, shas oldest first)."""
+    bare = tmp_path / "remote" / "acme" / "app.git"
+    bare.mkdir(parents=True)
+    git(bare, "init", "--quiet", "--bare", "--initial-branch=main")
+    work = tmp_path / "author"
+    git(tmp_path, "clone", "--quiet", str(bare), str(work))
+    shas = []
+    for n in range(3):
+        (work / "version.txt").write_text(f"v{n}\n")
+        git(work, "add", "version.txt")
+        git(work, "commit", "--quiet", "-m", f"version {n}")
+        shas.append(git(work, "rev-parse", "HEAD"))
+    git(work, "push", "--quiet", "origin", "HEAD:main")
+    return bare, shas
+
+
+def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_checks_out_exactly_the_revision_detached_and_shallow(tmp_path, source):
+    bare, shas = source
+    dest = tmp_path / "workspace"
+    result = run(tmp_path, REPO="acme/app", REVISION=shas[1], DEST=str(dest), REMOTE_URL=str(bare))
+    assert result.returncode == 0, result.stderr
+    assert git(dest, "rev-parse", "HEAD") == shas[1]
+    assert (dest / "version.txt").read_text() == "v1\n"
+    assert subprocess.run(["git", "-C", str(dest), "symbolic-ref", "-q", "HEAD"], check=False).returncode != 0
+    assert git(dest, "rev-parse", "--is-shallow-repository") == "true"
+    assert git(dest, "rev-list", "--count", "HEAD") == "1"
+    assert git(dest, "tag") == ""
+
+
+def test_depth_two_brings_the_parent(tmp_path, source):
+    bare, shas = source
+    dest = tmp_path / "workspace"
+    result = run(tmp_path, REPO="acme/app", REVISION=shas[2], DEST=str(dest), DEPTH="2", REMOTE_URL=str(bare))
+    assert result.returncode == 0, result.stderr
+    assert git(dest, "rev-list", "HEAD").split() == [shas[2], shas[1]]
+
+
+def test_works_in_a_directory_owned_by_someone_else(tmp_path, source):
+    """An emptyDir is root-owned while the step runs as uid 1000: git must not refuse it."""
+    bare, shas = source
+    dest = tmp_path / "workspace"
+    # git's test switch makes every repository look foreign, the source too: trust that one
+    # (in the global config of the step's HOME; the checkout itself must cope alone).
+    (tmp_path / ".gitconfig").write_text(f"[safe]\n\tdirectory = {bare}\n")
+    result = run(
+        tmp_path,
+        REPO="acme/app",
+        REVISION=shas[0],
+        DEST=str(dest),
+        REMOTE_URL=str(bare),
+        GIT_TEST_ASSUME_DIFFERENT_OWNER="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (dest / "version.txt").read_text() == "v0\n"
+
+
+@pytest.mark.parametrize(
+    "revision",
+    ["", "HEAD", "main", "abc123", "A" * 40, "0" * 39, "0" * 41, "--upload-pack=touch /tmp/x", "0" * 40 + "\n"],
+)
+def test_refuses_a_malformed_revision(tmp_path, source, revision):
+    bare, _ = source
+    dest = tmp_path / "workspace"
+    result = run(tmp_path, REPO="acme/app", REVISION=revision, DEST=str(dest), REMOTE_URL=str(bare))
+    assert result.returncode != 0
+    assert "REVISION" in result.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize("repo", ["", "acme", "acme/app/extra", "../app", "acme/..", "-acme/app", "acme/app name"])
+def test_refuses_a_malformed_repo(tmp_path, source, repo):
+    bare, shas = source
+    result = run(tmp_path, REPO=repo, REVISION=shas[0], DEST=str(tmp_path / "w"), REMOTE_URL=str(bare))
+    assert result.returncode != 0
+    assert "REPO" in result.stderr
+
+
+def test_unknown_revision_fails(tmp_path, source):
+    bare, _ = source
+    result = run(tmp_path, REPO="acme/app", REVISION="1" * 40, DEST=str(tmp_path / "w"), REMOTE_URL=str(bare))
+    assert result.returncode != 0
+    assert "git fetch" in result.stderr
+
+
+FAKE_SSH = r'''#!{python}
+"""Stand-in for ssh: record argv and the key file's mode, then serve git locally."""
+import json, os, stat, sys
+args = sys.argv[1:]
+key = args[args.index("-i") + 1]
+record = {{"args": args, "key_mode": stat.S_IMODE(os.stat(key).st_mode), "key_text": open(key).read()}}
+with open({record!r}, "w") as handle:
+    json.dump(record, handle)
+os.chdir({root!r})
+os.execvp("sh", ["sh", "-c", args[-1]])
+'''
+
+
+def test_ssh_transport_uses_the_pinned_host_keys_and_a_private_key_copy(tmp_path, source):
+    bare, shas = source
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "ssh-call.json"
+    fake_ssh = bin_dir / "ssh"
+    fake_ssh.write_text(FAKE_SSH.format(python=sys.executable, record=str(record), root=str(bare.parent.parent)))
+    fake_ssh.chmod(0o755)
+    key_file = tmp_path / "mounted" / "ssh-privatekey"
+    key_file.parent.mkdir()
+    key_file.write_text(FAKE_KEY)  # no trailing newline, group/world readable like a mounted Secret
+    key_file.chmod(0o644)
+
+    dest = tmp_path / "workspace"
+    result = run(
+        tmp_path,
+        REPO="acme/app",
+        REVISION=shas[2],
+        DEST=str(dest),
+        SSH_KEY_FILE=str(key_file),
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert git(dest, "rev-parse", "HEAD") == shas[2]
+
+    import json
+
+    call = json.loads(record.read_text())
+    args = call["args"]
+    assert "git@github.com" in args
+    assert "git-upload-pack 'acme/app.git'" in args[-1]
+    options = {args[i + 1] for i, a in enumerate(args) if a == "-o"}
+    assert {
+        "StrictHostKeyChecking=yes",
+        "IdentitiesOnly=yes",
+        "BatchMode=yes",
+        "GlobalKnownHostsFile=/dev/null",
+    } <= options
+    assert f"UserKnownHostsFile={KNOWN_HOSTS}" in options
+    assert args[args.index("-F") + 1] == "/dev/null"
+    key_copy = args[args.index("-i") + 1]
+    assert call["key_mode"] == 0o600
+    assert call["key_text"] == FAKE_KEY + "\n"
+    assert key_copy != str(key_file)
+    assert not Path(key_copy).exists(), "the key copy is removed after the checkout"
+    assert "ZmFrZS1rZXk" not in result.stdout + result.stderr
+
+
+def test_missing_deploy_key_fails_clearly(tmp_path, source):
+    _, shas = source
+    result = run(
+        tmp_path, REPO="acme/app", REVISION=shas[0], DEST=str(tmp_path / "w"), SSH_KEY_FILE=str(tmp_path / "absent")
+    )
+    assert result.returncode != 0
+    assert "deploy key" in result.stderr
+
+
+def test_known_hosts_file_pins_githubs_three_keys():
+    lines = [line.split() for line in KNOWN_HOSTS.read_text().splitlines() if line and not line.startswith("#")]
+    assert [(host, kind) for host, kind, _ in lines] == [
+        ("github.com", "ssh-ed25519"),
+        ("github.com", "ecdsa-sha2-nistp256"),
+        ("github.com", "ssh-rsa"),
+    ]
+    fingerprints = subprocess.run(["ssh-keygen", "-lf", str(KNOWN_HOSTS)], capture_output=True, text=True, check=True)
+    for published in (
+        "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
+        "SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM",
+        "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+    ):
+        assert published in fingerprints.stdout
+    assert stat.S_ISREG(KNOWN_HOSTS.stat().st_mode)
