@@ -1,0 +1,98 @@
+"""Is the image for this commit already in ECR? Output `exists` = "true" / "false".
+
+Step script of the build Workflow (docs/release-contract.md, sections 3 and 4); runs in
+the `release-tools` image as `python3 image_exists.py`:
+
+    REPOSITORY  ECR repository name (not the URL), e.g. dev/checkout
+    REVISION    full commit sha (40 lowercase hex): the image tag
+    AWS_REGION  region of the repository
+    OUTPUT_DIR  where outputs go, default /tmp/outputs
+
+Output: `$OUTPUT_DIR/exists`.
+
+Credentials come from the pod's identity through boto3's default chain (EKS Pod
+Identity or IRSA); this script never reads or logs one. Three answers only: the tag is
+there ("true"), ECR says ImageNotFoundException ("false"), or anything else - no such
+repository, access denied, throttling that outlasted the retries - which fails the
+step, so a broken permission never silently rebuilds nor silently skips a build.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+# ECR's repository name pattern (same as components/names.py).
+ECR_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+# Standard retry mode backs off on throttling and transient errors. AWS_MAX_ATTEMPTS
+# in the environment, when set, takes precedence (botocore reads it itself).
+CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=30)
+
+
+class StepError(Exception):
+    """A failure with a message fit for the step's log."""
+
+
+def log(message: str) -> None:
+    print(f"image_exists: {message}", file=sys.stderr, flush=True)
+
+
+def write_output(name: str, value: str) -> None:
+    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(value)
+
+
+def image_exists(client: object, repository: str, tag: str) -> bool:
+    """True if `repository:tag` exists; False only on ImageNotFoundException; else StepError."""
+    try:
+        response = client.describe_images(  # type: ignore[attr-defined]
+            repositoryName=repository, imageIds=[{"imageTag": tag}]
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown")
+        if code == "ImageNotFoundException":
+            return False
+        message = error.response.get("Error", {}).get("Message", "")
+        raise StepError(f"ECR DescribeImages on {repository} failed: {code}: {message}") from None
+    except BotoCoreError as error:
+        raise StepError(f"ECR DescribeImages on {repository} failed: {error}") from None
+    if not response.get("imageDetails"):
+        raise StepError(f"ECR DescribeImages on {repository} answered without an error and without the image")
+    return True
+
+
+def main() -> int:
+    try:
+        repository = os.environ.get("REPOSITORY", "")
+        if not ECR_REPOSITORY.fullmatch(repository) or len(repository) > 256 or ".dkr.ecr." in repository:
+            raise StepError(f"REPOSITORY must be an ECR repository name (not its URL), got {repository!r}")
+        revision = os.environ.get("REVISION", "")
+        if not SHA.fullmatch(revision):
+            raise StepError(f"REVISION must be a full 40-hex commit sha, got {revision!r}")
+        region = os.environ.get("AWS_REGION", "")
+        if not REGION.fullmatch(region):
+            raise StepError(f"AWS_REGION must be an AWS region, got {region!r}")
+        try:
+            client = boto3.client("ecr", region_name=region, config=CLIENT_CONFIG)
+        except BotoCoreError as error:
+            raise StepError(f"cannot create an ECR client: {error}") from None
+        exists = image_exists(client, repository, revision)
+        log(f"{repository}:{revision} {'exists' if exists else 'does not exist'}")
+        write_output("exists", "true" if exists else "false")
+    except StepError as error:
+        log(f"error: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
