@@ -1,0 +1,453 @@
+"""scripts/promote.py, run for real against a local bare helm repository.
+
+A concurrent release is simulated with a `post-commit` hook (given to git through
+GIT_CONFIG_* variables, so the script itself has no test seam): right after the script
+commits, the hook pushes a competing commit to the bare repository, so the script's
+push is rejected exactly as GitHub would reject it. Token minting is checked against a
+fake GitHub API on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "promote.py"
+SHA = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+VALUES_PATH = "services/checkout/values-dev.yaml"
+VALUES = """\
+# Values of the checkout service in dev.
+replicaCount: 0   # the Rollout runs the pods
+
+image:
+  repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/checkout
+  # set by the release pipeline
+  tag: "0000000000000000000000000000000000000000"
+  pullPolicy: IfNotPresent
+
+env:
+  - name: LOG_LEVEL
+    value: 'info'
+ingress:
+  hosts:
+  - host: checkout.dev.example.com
+    paths: ["/"]
+"""
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd), **GIT_ID}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def helm(tmp_path: Path) -> Path:
+    """A bare helm repository with branches `development` (the one promoted) and `main`."""
+    bare = tmp_path / "helm.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    work = tmp_path / "seed"
+    git(tmp_path, "clone", "--quiet", str(bare), str(work))
+    (work / VALUES_PATH).parent.mkdir(parents=True)
+    (work / VALUES_PATH).write_text(VALUES)
+    (work / "services" / "other").mkdir()
+    (work / "services" / "other" / "values.yaml").write_text("image:\n  tag: one\n")
+    git(work, "add", ".")
+    git(work, "commit", "--quiet", "-m", "seed")
+    git(work, "push", "--quiet", "origin", "HEAD:main", "HEAD:development")
+    return bare
+
+
+def tip(bare: Path, branch: str = "development") -> str:
+    return git(bare, "rev-parse", f"refs/heads/{branch}")
+
+
+def show(bare: Path, path: str, ref: str = "development") -> str:
+    return git(bare, "show", f"{ref}:{path}") + "\n"
+
+
+def run(tmp_path: Path, bare: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "OUTPUT_DIR": str(tmp_path / "outputs"),
+        "HELM_REPO": "acme/helm",
+        "BRANCH": "development",
+        "VALUES_FILE": VALUES_PATH,
+        "KEY": "image.tag",
+        "REVISION": SHA,
+        "SERVICE": "checkout",
+        "ENVIRONMENT": "dev",
+        "PR_NUMBER": "42",
+        "APP_ID": "",
+        "REMOTE_URL": str(bare),
+        "BACKOFF_SECONDS": "0",
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def output(tmp_path: Path) -> str | None:
+    path = tmp_path / "outputs" / "revision"
+    return path.read_text() if path.exists() else None
+
+
+def test_sets_the_tag_and_keeps_everything_else(tmp_path, helm):
+    before = tip(helm)
+    result = run(tmp_path, helm)
+    assert result.returncode == 0, result.stderr
+    assert show(helm, VALUES_PATH) == VALUES.replace('tag: "0000000000000000000000000000000000000000"', f'tag: "{SHA}"')
+    assert output(tmp_path) == tip(helm)
+    assert git(helm, "rev-parse", "development^") == before
+    assert tip(helm, "main") == before, "no other branch is touched"
+    assert git(helm, "diff", "--name-only", before, "development") == VALUES_PATH
+
+
+def test_commit_names_service_environment_sha_and_pr(tmp_path, helm):
+    assert run(tmp_path, helm, SOURCE_REPO="acme/checkout").returncode == 0
+    message = git(helm, "log", "-1", "--format=%B", "development")
+    assert message.splitlines()[0] == f"Release checkout to dev at {SHA[:12]}"
+    for expected in (
+        "Service: checkout",
+        "Environment: dev",
+        f"Commit: {SHA}",
+        "Pull request: acme/checkout#42",
+        f"Set image.tag in {VALUES_PATH} to {SHA}.",
+    ):
+        assert expected in message
+    people = git(helm, "log", "-1", "--format=%an <%ae>|%cn <%ce>", "development")
+    bot = "release-pipeline[bot] <release-pipeline[bot]@users.noreply.github.com>"
+    assert people == f"{bot}|{bot}"
+
+
+def test_pr_number_without_source_repo_and_push_without_pr(tmp_path, helm):
+    assert run(tmp_path, helm).returncode == 0
+    assert "Pull request: #42" in git(helm, "log", "-1", "--format=%B", "development")
+    assert run(tmp_path, helm, REVISION="1" * 40, PR_NUMBER="").returncode == 0
+    assert "Pull request" not in git(helm, "log", "-1", "--format=%B", "development")
+
+
+def test_rerun_is_idempotent(tmp_path, helm):
+    assert run(tmp_path, helm).returncode == 0
+    first = tip(helm)
+    result = run(tmp_path, helm)
+    assert result.returncode == 0, result.stderr
+    assert tip(helm) == first, "no second commit"
+    assert output(tmp_path) == first
+    assert "nothing to push" in result.stderr
+
+
+HOOK = """#!/bin/sh
+# post-commit: push a competing commit to the helm repository, as another release would.
+[ -n "$COMPETING" ] && exit 0
+{once}
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_PREFIX
+export COMPETING=1
+work=$(mktemp -d)
+git clone --quiet --branch development {bare} "$work/c" || exit 1
+cd "$work/c"
+n=$(git rev-list --count HEAD)
+printf 'image:\\n  tag: competitor-%s\\n' "$n" > services/other/values.yaml
+git -c user.name=Other -c user.email=other@example.com commit --quiet -am "other service $n"
+git push --quiet origin HEAD:development
+"""
+
+
+def competing_hook(tmp_path: Path, bare: Path, once: bool) -> dict[str, str]:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    marker = tmp_path / "competed"
+    once_line = f'[ -e "{marker}" ] && exit 0; touch "{marker}"' if once else ""
+    (hooks / "post-commit").write_text(HOOK.format(bare=bare, once=once_line))
+    (hooks / "post-commit").chmod(0o755)
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
+
+
+def test_a_concurrent_push_is_retried_and_both_changes_land(tmp_path, helm):
+    seed = tip(helm)
+    result = run(tmp_path, helm, **competing_hook(tmp_path, helm, once=True))
+    assert result.returncode == 0, result.stderr
+    assert "push rejected" in result.stderr
+    assert show(helm, "services/other/values.yaml") == "image:\n  tag: competitor-1\n"
+    assert f'tag: "{SHA}"' in show(helm, VALUES_PATH)
+    log = git(helm, "log", "--format=%s", "development").splitlines()
+    assert log == [f"Release checkout to dev at {SHA[:12]}", "other service 1", "seed"]
+    assert git(helm, "rev-parse", "development~2") == seed
+    assert output(tmp_path) == tip(helm)
+
+
+def test_gives_up_after_max_attempts(tmp_path, helm):
+    result = run(tmp_path, helm, MAX_ATTEMPTS="3", **competing_hook(tmp_path, helm, once=False))
+    assert result.returncode != 0
+    assert "still rejected after 3 attempts" in result.stderr
+    assert output(tmp_path) is None
+    assert '"0000000000000000000000000000000000000000"' in show(helm, VALUES_PATH), "our change never landed"
+    assert len(git(helm, "log", "--format=%s", "development").splitlines()) == 4  # seed + 3 competitors
+
+
+def test_a_refused_push_is_not_retried(tmp_path, helm):
+    hook = helm / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'ruleset: this App may not push here' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    result = run(tmp_path, helm)
+    assert result.returncode != 0
+    assert "push to development failed" in result.stderr
+    assert "retrying" not in result.stderr
+
+
+def test_a_missing_values_file_fails(tmp_path, helm):
+    result = run(tmp_path, helm, VALUES_FILE="services/nope/values.yaml")
+    assert result.returncode != 0
+    assert "is not a file" in result.stderr
+
+
+def test_a_missing_branch_fails(tmp_path, helm):
+    result = run(tmp_path, helm, BRANCH="release")
+    assert result.returncode != 0
+    assert "git clone" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REVISION", "main"),
+        ("REVISION", SHA + "\n"),
+        ("VALUES_FILE", "../values.yaml"),
+        ("VALUES_FILE", "/etc/passwd"),
+        ("VALUES_FILE", ""),
+        ("KEY", "image..tag"),
+        ("KEY", ""),
+        ("BRANCH", "-delete"),
+        ("BRANCH", "a..b"),
+        ("HELM_REPO", "acme"),
+        ("PR_NUMBER", "42; rm -rf /"),
+        ("SERVICE", "Check Out"),
+        ("MAX_ATTEMPTS", "0"),
+        ("GITHUB_API", "http://api.github.com"),
+        ("SOURCE_REPO", "not a repo"),
+    ],
+)
+def test_refuses_bad_input(tmp_path, helm, name, value):
+    before = tip(helm)
+    result = run(tmp_path, helm, **{name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
+    assert tip(helm) == before
+
+
+def test_without_remote_url_an_app_is_required(tmp_path, helm):
+    result = run(tmp_path, helm, REMOTE_URL="")
+    assert result.returncode != 0
+    assert "APP_ID" in result.stderr
+
+
+# ------------------------------------------------------------------ the YAML edit
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("promote", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["promote"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ('image:\n  tag: "old"  # pinned\n', f'image:\n  tag: "{SHA}"  # pinned\n'),
+        ("image:\n  tag: 'old'\n", f"image:\n  tag: '{SHA}'\n"),
+        ("image:\n  tag: old\n", f"image:\n  tag: {SHA}\n"),
+        (
+            "---\nimage:\n    tag: old\n    list:\n        - a\n",
+            f"---\nimage:\n    tag: {SHA}\n    list:\n        - a\n",
+        ),
+        ("image: {repository: r, tag: old}\n", f"image: {{repository: r, tag: {SHA}}}\n"),
+        ("image:\n  repository: r\n", f"image:\n  repository: r\n  tag: {SHA}\n"),
+        ("# only a comment\nother: 1\n", f"# only a comment\nother: 1\nimage:\n  tag: {SHA}\n"),
+        ("", f"image:\n  tag: {SHA}\n"),
+    ],
+)
+def test_yaml_edit_keeps_the_file(before, after):
+    assert load_script().set_yaml_value(before, ("image", "tag"), SHA) == after
+
+
+def test_yaml_edit_quotes_a_sha_that_would_read_as_a_number():
+    module = load_script()
+    assert module.set_yaml_value("image:\n  tag: old\n", ("image", "tag"), "1" * 40) == f"image:\n  tag: '{'1' * 40}'\n"
+    exponent = "1e" + "2" * 38
+    assert module.set_yaml_value("image:\n  tag: old\n", ("image", "tag"), exponent) == f"image:\n  tag: '{exponent}'\n"
+
+
+def test_yaml_edit_is_none_when_already_set():
+    assert load_script().set_yaml_value(f'image:\n  tag: "{SHA}"\n', ("image", "tag"), SHA) is None
+
+
+@pytest.mark.parametrize("text", ["image: not-a-map\n", "- a list\n", "image:\n  - tag\n"])
+def test_yaml_edit_refuses_a_non_mapping(text):
+    module = load_script()
+    with pytest.raises(module.StepError):
+        module.set_yaml_value(text, ("image", "tag"), SHA)
+
+
+# ------------------------------------------------------------------ the installation token
+
+
+class FakeGitHub:
+    """POST /app/installations/<id>/access_tokens: records the request, answers `status` with `answer`."""
+
+    def __init__(self, status: int = 201, answer: dict | None = None) -> None:
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                fake.requests.append({"path": self.path, "headers": headers, "body": json.loads(body)})
+                data = json.dumps(answer or {}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def app_key() -> tuple[str, object]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    ).decode()
+    return pem, key.public_key()
+
+
+TOKEN = "ghs_FAKEinstallationTOKEN0123456789"
+
+
+@pytest.fixture
+def github():
+    servers: list[FakeGitHub] = []
+
+    def start(status: int = 201, answer: dict | None = None) -> FakeGitHub:
+        servers.append(FakeGitHub(status, answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_installation_token_request(app_key, github):
+    pem, public_key = app_key
+    api = github(answer={"token": TOKEN, "expires_at": "2030-01-01T00:00:00Z"})
+    now = time.time()
+    token = load_script().installation_token(api.url, "12345", "678", pem, "helm")
+    assert token == TOKEN
+    [request] = api.requests
+    assert request["path"] == "/app/installations/678/access_tokens"
+    assert request["body"] == {"repositories": ["helm"], "permissions": {"contents": "write"}}
+    assert request["headers"]["accept"] == "application/vnd.github+json"
+    assert request["headers"]["x-github-api-version"] == "2022-11-28"
+    scheme, _, token_jwt = request["headers"]["authorization"].partition(" ")
+    assert scheme == "Bearer"
+    assert jwt.get_unverified_header(token_jwt)["alg"] == "RS256"
+    claims = jwt.decode(token_jwt, public_key, algorithms=["RS256"], issuer="12345")
+    assert claims["iss"] == "12345"
+    assert now - 70 <= claims["iat"] <= now - 50, "issued 60 s in the past"
+    assert claims["exp"] - claims["iat"] <= 600, "valid ten minutes at most"
+    assert claims["exp"] > now
+
+
+def test_token_refused_by_github(app_key, github):
+    pem, _ = app_key
+    module = load_script()
+    api = github(status=401, answer={"message": "A JSON web token could not be decoded"})
+    with pytest.raises(module.StepError, match="HTTP 401 A JSON web token could not be decoded"):
+        module.installation_token(api.url, "12345", "678", pem, "helm")
+
+
+def test_a_bad_private_key_fails_without_printing_it(app_key, github):
+    module = load_script()
+    with pytest.raises(module.StepError) as raised:
+        module.installation_token(github().url, "12345", "678", "-----BEGIN RSA PRIVATE KEY-----\nnope\n", "helm")
+    assert "nope" not in str(raised.value)
+
+
+def test_promote_with_an_app_never_shows_the_token_or_the_key(tmp_path, helm, app_key, github):
+    pem, _ = app_key
+    key_file = tmp_path / "private-key"
+    key_file.write_text(pem)
+    api = github(answer={"token": TOKEN})
+    result = run(
+        tmp_path, helm, APP_ID="12345", INSTALLATION_ID="678", PRIVATE_KEY_FILE=str(key_file), GITHUB_API=api.url
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(api.requests) == 1
+    assert f'tag: "{SHA}"' in show(helm, VALUES_PATH)
+    printed = result.stdout + result.stderr
+    assert TOKEN not in printed
+    assert api.requests[0]["headers"]["authorization"].split()[1] not in printed
+    for line in pem.splitlines()[1:-1]:
+        assert line not in printed
+
+
+def test_promote_fails_when_github_refuses_the_token(tmp_path, helm, app_key, github):
+    pem, _ = app_key
+    key_file = tmp_path / "private-key"
+    key_file.write_text(pem)
+    api = github(status=403, answer={"message": "Resource not accessible by integration"})
+    before = tip(helm)
+    result = run(
+        tmp_path, helm, APP_ID="12345", INSTALLATION_ID="678", PRIVATE_KEY_FILE=str(key_file), GITHUB_API=api.url
+    )
+    assert result.returncode != 0
+    assert "HTTP 403" in result.stderr
+    assert tip(helm) == before
+
+
+def test_the_credential_helper_hands_the_token_to_git_from_the_environment(tmp_path):
+    module = load_script()
+    assert all("ghs_" not in option for option in module.credential_config())
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1", module.TOKEN_ENV: TOKEN}
+    result = subprocess.run(
+        ["git", *module.credential_config(), "credential", "fill"],
+        input="protocol=https\nhost=github.com\npath=acme/helm.git\n\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "username=x-access-token" in result.stdout
+    assert f"password={TOKEN}" in result.stdout
