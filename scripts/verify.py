@@ -1,0 +1,359 @@
+"""Wait until Argo CD has synced the promoted commit and the Rollout has taken it.
+
+Step script of the release Workflow (docs/release-contract.md, sections 2, 4 and 5); runs
+in the `release-tools` image as `python3 verify.py`, with the release ServiceAccount's
+token (get/patch the Application, get the Deployment and the Rollout):
+
+    APPLICATION            Argo CD Application name
+    APPLICATION_NAMESPACE  its namespace (Argo CD's)
+    DEPLOYMENT             the chart's Deployment (the Rollout's workloadRef)
+    ROLLOUT                the Rollout
+    SERVICE_NAMESPACE      namespace of both
+    HELM_REVISION          the helm repository commit `promote.py` pushed (40 hex)
+    IMAGE_TAG              optional: the image tag it set (the source commit sha); lets a
+                           later commit that carries the same tag count as synced
+    TIMEOUT_SECONDS        overall limit, default 1800
+    POLL_SECONDS           pause between polls, default 5
+    K8S_API_URL            tests: replaces https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
+    K8S_TOKEN_FILE, K8S_CA_FILE  default: the pod's service account token and CA
+    OUTPUT_DIR             where outputs go, default /tmp/outputs
+
+Outputs: `status` = "healthy" or "paused" (exit 0); on failure "failed" or "timeout"
+(exit 1); `message`, a human sentence.
+
+Steps and why each check:
+1. Merge-patch the Application's `argocd.argoproj.io/refresh: normal` annotation, so
+   Argo CD reads the branch now instead of at its next poll.
+2. Wait for `status.sync.revision == HELM_REVISION` *and* an operation that synced it:
+   `status.operationState.phase == "Succeeded"` with `syncResult.revision ==
+   HELM_REVISION`. "Synced and Healthy" alone is already true for the previous commit.
+   A Failed or Error operation for HELM_REVISION fails at once. With IMAGE_TAG set, a
+   successful sync of another commit also counts when the live Deployment's pod
+   template already runs the image tagged IMAGE_TAG: another release pushed to the
+   same branch right after ours, and Argo CD went straight to the newer tip.
+3. Read the Deployment's `metadata.generation` (its template now holds the new image),
+   then wait for the Rollout's `status.workloadObservedGeneration` (a string in the
+   API) to reach it, so its phase is about the new template, and for
+   `status.observedGeneration` to equal its own `metadata.generation`.
+4. Rollout phase "Healthy" -> "healthy"; "Paused" (a canary step waiting for a person,
+   `status.pauseConditions`) -> "paused", "waiting for promotion"; "Degraded" or
+   `status.abort: true` -> failure; "Progressing" -> keep waiting.
+
+Ref (Argo Rollouts v1.9, pkg/apis/rollouts/v1alpha1/types.go, RolloutStatus): `abort`,
+`pauseConditions`, `observedGeneration` ("Clients should only rely on the [phase] if
+status.observedGeneration equals metadata.generation"), `phase` (Healthy, Degraded,
+Progressing, Paused), `workloadObservedGeneration` ("The generation of referenced
+workload observed by the rollout controller"); rollout/sync.go sets it from the
+Deployment generation it resolved the template from.
+Ref (Argo CD, pkg/apis/application/v1alpha1/types.go): `status.sync.revision`,
+`status.operationState.{phase,message,syncResult.revision}`; the refresh annotation
+("normal, hard ... Removed by application controller after app is refreshed"):
+https://argo-cd.readthedocs.io/en/stable/user-guide/annotations-and-labels/
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+
+
+class StepError(Exception):
+    """A failure with a message fit for the step's log (never a secret in it)."""
+
+
+class Timeout(StepError):
+    """The deadline passed before the release settled."""
+
+
+def log(message: str) -> None:
+    print(f"verify: {message}", file=sys.stderr, flush=True)
+
+
+def write_output(name: str, value: str) -> None:
+    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(value)
+
+
+# ------------------------------------------------------------------ Kubernetes API
+
+
+class TransientError(StepError):
+    """A 5xx, 429 or connection failure: worth another try before the deadline."""
+
+
+class Kube:
+    """A minimal client of the Kubernetes API: in-cluster by default, K8S_API_URL in tests."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        url = environ.get("K8S_API_URL", "")
+        if not url:
+            host = environ.get("KUBERNETES_SERVICE_HOST", "")
+            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
+            if not host:
+                raise StepError("not in a cluster: KUBERNETES_SERVICE_HOST is unset (or set K8S_API_URL)")
+            url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme == "http" and not _is_loopback(parsed.hostname or ""):
+            raise StepError("K8S_API_URL may use plain http only to a loopback address")
+        if parsed.scheme not in ("http", "https"):
+            raise StepError(f"K8S_API_URL must be an http(s) URL, got {url!r}")
+        self.base = url.rstrip("/")
+        self.token_file = environ.get("K8S_TOKEN_FILE") or f"{SERVICE_ACCOUNT}/token"
+        ca_file = environ.get("K8S_CA_FILE") or f"{SERVICE_ACCOUNT}/ca.crt"
+        self.context = None
+        if parsed.scheme == "https":
+            self.context = ssl.create_default_context(cafile=ca_file if os.path.isfile(ca_file) else None)
+
+    def request(self, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+        headers = {"Accept": "application/json", "User-Agent": "release-pipeline-verify"}
+        # Read on every call: the kubelet rotates the projected token in place.
+        if os.path.isfile(self.token_file):
+            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/merge-patch+json"
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            reason = _status_message(error)
+            if error.code == 429 or error.code >= 500:
+                raise TransientError(f"{method} {path}: HTTP {error.code} {reason}") from None
+            raise StepError(f"{method} {path}: HTTP {error.code} {reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise TransientError(f"{method} {path}: {getattr(error, 'reason', error)}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _status_message(error: urllib.error.HTTPError) -> str:
+    try:
+        return str(json.loads(error.read().decode() or "{}").get("message", ""))[:300]
+    except (ValueError, AttributeError, OSError):
+        return ""
+
+
+def _get(obj: object, *path: str) -> object:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------ the decisions (pure)
+
+
+def application_state(app: dict[str, object], revision: str) -> tuple[str, str]:
+    """("synced" | "other" | "wait" | "failed", message) for the Application's status.
+
+    "other": a successful sync of another commit (maybe a later one carrying our tag).
+    """
+    sync_revision = _get(app, "status", "sync", "revision")
+    operation = _get(app, "status", "operationState") or {}
+    phase = _get(operation, "phase")
+    op_revision = _get(operation, "syncResult", "revision") or _get(operation, "operation", "sync", "revision")
+    message = str(_get(operation, "message") or "")
+    if op_revision == revision and phase in ("Failed", "Error"):
+        return "failed", f"Argo CD sync of {revision} ended {phase}: {message}"
+    if sync_revision == revision and phase == "Succeeded" and _get(operation, "syncResult", "revision") == revision:
+        return "synced", f"Argo CD synced {revision}"
+    if phase == "Succeeded" and sync_revision and sync_revision == op_revision and sync_revision != revision:
+        return "other", f"Argo CD synced {sync_revision}, not {revision}"
+    return "wait", f"waiting for Argo CD to sync {revision} (sync revision {sync_revision}, operation {phase})"
+
+
+def deployment_runs_tag(deployment: dict[str, object], tag: str) -> bool:
+    """True if a container of the Deployment's pod template uses an image tagged `tag`."""
+    containers = _get(deployment, "spec", "template", "spec", "containers") or []
+    images = [str(_get(c, "image") or "") for c in containers if isinstance(c, dict)]
+    return any(image.endswith(f":{tag}") or f":{tag}@" in image for image in images)
+
+
+def rollout_state(rollout: dict[str, object], deployment_generation: int) -> tuple[str, str]:
+    """("healthy" | "paused" | "wait" | "failed", message) for the Rollout against the Deployment generation."""
+    status = _get(rollout, "status") or {}
+    observed = _int(_get(status, "workloadObservedGeneration"))
+    if observed is None or observed < deployment_generation:
+        return "wait", (
+            f"waiting for the Rollout to observe Deployment generation {deployment_generation} (observed {observed})"
+        )
+    own_generation = _int(_get(rollout, "metadata", "generation"))
+    own_observed = _int(_get(status, "observedGeneration"))
+    if own_generation is not None and own_observed is not None and own_observed != own_generation:
+        return "wait", f"waiting for the Rollouts controller to observe Rollout generation {own_generation}"
+    phase = _get(status, "phase")
+    message = str(_get(status, "message") or "")
+    if _get(status, "abort") is True:
+        return "failed", f"the Rollout was aborted: {message}".rstrip(": ")
+    if phase == "Degraded":
+        return "failed", f"the Rollout is Degraded: {message}".rstrip(": ")
+    if phase == "Healthy":
+        return "healthy", "the Rollout is Healthy on the new version"
+    if phase == "Paused":
+        reasons = [str(_get(c, "reason")) for c in _get(status, "pauseConditions") or [] if isinstance(c, dict)]
+        suffix = f" ({', '.join(reasons)})" if reasons else ""
+        return "paused", f"waiting for promotion{suffix}"
+    return "wait", f"waiting for the Rollout (phase {phase or 'unknown'}{': ' + message if message else ''})"
+
+
+# ------------------------------------------------------------------ the steps
+
+
+class Poller:
+    """Polls until a deadline, logging each new state once; transient API errors are retried."""
+
+    def __init__(self, timeout: float, interval: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.interval = interval
+        self.last = ""
+
+    def note(self, message: str) -> None:
+        if message != self.last:
+            log(message)
+            self.last = message
+
+    def call(self, what: str, fn, *args):  # type: ignore[no-untyped-def]
+        while True:
+            try:
+                return fn(*args)
+            except TransientError as error:
+                self.note(f"{what}: {error} (retrying)")
+            self.sleep(what)
+
+    def sleep(self, waiting_for: str) -> None:
+        if time.monotonic() + self.interval > self.deadline:
+            raise Timeout(f"timed out {waiting_for}")
+        time.sleep(self.interval)
+
+
+def verify(environ: dict[str, str]) -> tuple[str, str]:
+    config = read_config(environ)
+    kube = Kube(environ)
+    poll = Poller(config["timeout"], config["interval"])  # type: ignore[arg-type]
+    revision, tag = str(config["revision"]), str(config["image_tag"])
+    app_path = f"/apis/argoproj.io/v1alpha1/namespaces/{config['app_ns']}/applications/{config['application']}"
+    deployment_path = f"/apis/apps/v1/namespaces/{config['service_ns']}/deployments/{config['deployment']}"
+    rollout_path = f"/apis/argoproj.io/v1alpha1/namespaces/{config['service_ns']}/rollouts/{config['rollout']}"
+
+    poll.call(
+        "asking Argo CD to refresh",
+        kube.request,
+        "PATCH",
+        app_path,
+        {"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}},
+    )
+    log(f"asked Argo CD to refresh {config['application']}")
+
+    while True:
+        state, message = application_state(
+            poll.call("reading the Application", kube.request, "GET", app_path), revision
+        )
+        if state == "failed":
+            raise StepError(message)
+        if state == "synced":
+            break
+        if state == "other" and tag:
+            deployment = poll.call("reading the Deployment", kube.request, "GET", deployment_path)
+            if deployment_runs_tag(deployment, tag):
+                message = f"{message}; it already carries image tag {tag}"
+                break
+        poll.note(message)
+        poll.sleep(f"waiting for Argo CD to sync {revision}")
+    log(message)
+
+    deployment = poll.call("reading the Deployment", kube.request, "GET", deployment_path)
+    generation = _int(_get(deployment, "metadata", "generation"))
+    if generation is None:
+        raise StepError(f"the Deployment {config['deployment']} has no metadata.generation")
+    while True:
+        state, message = rollout_state(poll.call("reading the Rollout", kube.request, "GET", rollout_path), generation)
+        if state == "failed":
+            raise StepError(message)
+        if state in ("healthy", "paused"):
+            log(message)
+            return state, message
+        poll.note(message)
+        poll.sleep("waiting for the Rollout")
+
+
+def read_config(environ: dict[str, str]) -> dict[str, object]:
+    def need(name: str, pattern: re.Pattern[str], what: str) -> str:
+        value = environ.get(name, "")
+        if not pattern.fullmatch(value) or len(value) > 253:
+            raise StepError(f"{name} must be {what}, got {value!r}")
+        return value
+
+    image_tag = environ.get("IMAGE_TAG", "")
+    if image_tag and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", image_tag):
+        raise StepError(f"IMAGE_TAG must be an image tag or empty, got {image_tag!r}")
+    try:
+        timeout = float(environ.get("TIMEOUT_SECONDS") or "1800")
+        interval = float(environ.get("POLL_SECONDS") or "5")
+    except ValueError:
+        raise StepError("TIMEOUT_SECONDS and POLL_SECONDS must be numbers") from None
+    if timeout <= 0 or interval < 0:
+        raise StepError("TIMEOUT_SECONDS must be positive and POLL_SECONDS not negative")
+    return {
+        "application": need("APPLICATION", DNS1123_SUBDOMAIN, "an Application name"),
+        "app_ns": need("APPLICATION_NAMESPACE", DNS1123_LABEL, "a namespace"),
+        "deployment": need("DEPLOYMENT", DNS1123_SUBDOMAIN, "a Deployment name"),
+        "rollout": need("ROLLOUT", DNS1123_SUBDOMAIN, "a Rollout name"),
+        "service_ns": need("SERVICE_NAMESPACE", DNS1123_LABEL, "a namespace"),
+        "revision": need("HELM_REVISION", SHA, "a full 40-hex commit sha"),
+        "image_tag": image_tag,
+        "timeout": timeout,
+        "interval": interval,
+    }
+
+
+def main() -> int:
+    try:
+        status, message = verify(dict(os.environ))
+    except Timeout as error:
+        log(f"error: {error}")
+        write_output("status", "timeout")
+        write_output("message", str(error))
+        return 1
+    except StepError as error:
+        log(f"error: {error}")
+        write_output("status", "failed")
+        write_output("message", str(error))
+        return 1
+    write_output("status", status)
+    write_output("message", message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""scripts/verify.py, run for real against a fake Kubernetes API on 127.0.0.1.
+
+The fake serves scripted sequences of the Application, the Deployment and the Rollout
+(each GET takes the next state; the last one repeats), so the script sees a release
+unfold: the old revision, the new one syncing, the Rollout catching up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "verify.py"
+OLD = "a" * 40
+NEW = "b" * 40
+LATER = "c" * 40
+IMAGE_TAG = "d" * 40
+API_TOKEN = "k8s-service-account-token-never-printed"
+APP = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/checkout-dev"
+DEPLOYMENT = "/apis/apps/v1/namespaces/shop/deployments/checkout"
+ROLLOUT = "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/checkout"
+
+
+def application(sync: str, phase: str, op_revision: str, message: str = "") -> dict:
+    return {
+        "metadata": {"name": "checkout-dev"},
+        "status": {
+            "sync": {"status": "Synced", "revision": sync},
+            "health": {"status": "Healthy"},
+            "operationState": {"phase": phase, "message": message, "syncResult": {"revision": op_revision}},
+        },
+    }
+
+
+def deployment(generation: int, tag: str = IMAGE_TAG) -> dict:
+    containers = [{"name": "app", "image": f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/dev/checkout:{tag}"}]
+    return {"metadata": {"generation": generation}, "spec": {"template": {"spec": {"containers": containers}}}}
+
+
+def rollout(observed: object, phase: str, **status: object) -> dict:
+    return {
+        "metadata": {"generation": 3},
+        "status": {"workloadObservedGeneration": observed, "observedGeneration": "3", "phase": phase, **status},
+    }
+
+
+class FakeKube:
+    def __init__(self, states: dict[str, list[tuple[int, dict]]]) -> None:
+        self.states = states
+        self.calls: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                fake.calls.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "body": body,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    }
+                )
+                sequence = fake.states.get(self.path)
+                if sequence is None:
+                    status, obj = 404, {"kind": "Status", "message": f"{self.path} not found"}
+                elif self.command == "PATCH":
+                    status, obj = 200, sequence[0][1]
+                else:
+                    count = sum(1 for c in fake.calls if c["path"] == self.path and c["method"] == "GET")
+                    status, obj = sequence[min(count, len(sequence)) - 1]
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PATCH = answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def kube():
+    servers: list[FakeKube] = []
+
+    def start(app: list, deploy: list, roll: list) -> FakeKube:
+        def ok(objs: list) -> list[tuple[int, dict]]:
+            return [o if isinstance(o, tuple) else (200, o) for o in objs]
+
+        states = {APP: ok(app), DEPLOYMENT: ok(deploy), ROLLOUT: ok(roll)}
+        servers.append(FakeKube({path: seq for path, seq in states.items() if seq}))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def run(tmp_path: Path, fake: FakeKube, **env: str) -> subprocess.CompletedProcess[str]:
+    token_file = tmp_path / "token"
+    token_file.write_text(API_TOKEN + "\n")
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "OUTPUT_DIR": str(tmp_path / "outputs"),
+        "K8S_API_URL": fake.url,
+        "K8S_TOKEN_FILE": str(token_file),
+        "APPLICATION": "checkout-dev",
+        "APPLICATION_NAMESPACE": "argocd",
+        "DEPLOYMENT": "checkout",
+        "ROLLOUT": "checkout",
+        "SERVICE_NAMESPACE": "shop",
+        "HELM_REVISION": NEW,
+        "TIMEOUT_SECONDS": "20",
+        "POLL_SECONDS": "0.01",
+    }
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert API_TOKEN not in result.stdout + result.stderr
+    return result
+
+
+def outputs(tmp_path: Path) -> tuple[str | None, str | None]:
+    def read(name: str) -> str | None:
+        path = tmp_path / "outputs" / name
+        return path.read_text() if path.exists() else None
+
+    return read("status"), read("message")
+
+
+def test_a_release_that_becomes_healthy(tmp_path, kube):
+    fake = kube(
+        app=[
+            application(OLD, "Succeeded", OLD),  # Synced and Healthy, but on the previous commit
+            application(NEW, "Running", NEW),
+            application(NEW, "Succeeded", NEW),
+        ],
+        deploy=[deployment(7)],
+        roll=[
+            rollout("6", "Healthy"),  # still the old template
+            rollout(7, "Progressing", message="more replicas need to be updated"),
+            rollout("7", "Healthy"),
+        ],
+    )
+    result = run(tmp_path, fake)
+    assert result.returncode == 0, result.stderr
+    assert outputs(tmp_path) == ("healthy", "the Rollout is Healthy on the new version")
+    patch = fake.calls[0]
+    assert patch["method"] == "PATCH" and patch["path"] == APP
+    assert patch["headers"]["content-type"] == "application/merge-patch+json"
+    assert patch["body"] == {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}
+    assert all(call["headers"]["authorization"] == f"Bearer {API_TOKEN}" for call in fake.calls)
+    gets = [call["path"] for call in fake.calls if call["method"] == "GET"]
+    assert gets == [APP, APP, APP, DEPLOYMENT, ROLLOUT, ROLLOUT, ROLLOUT]
+
+
+def test_a_canary_paused_at_its_gate(tmp_path, kube):
+    paused = rollout(
+        "7",
+        "Paused",
+        pauseConditions=[{"reason": "CanaryPauseStep", "startTime": "2026-01-01T00:00:00Z"}],
+        controllerPause=True,
+    )
+    fake = kube(
+        app=[application(NEW, "Succeeded", NEW)], deploy=[deployment(7)], roll=[rollout("6", "Healthy"), paused]
+    )
+    result = run(tmp_path, fake)
+    assert result.returncode == 0, result.stderr
+    assert outputs(tmp_path) == ("paused", "waiting for promotion (CanaryPauseStep)")
+
+
+def test_a_degraded_rollout_fails(tmp_path, kube):
+    degraded = rollout("7", "Degraded", message="ProgressDeadlineExceeded: ReplicaSet has timed out progressing.")
+    fake = kube(app=[application(NEW, "Succeeded", NEW)], deploy=[deployment(7)], roll=[degraded])
+    result = run(tmp_path, fake)
+    assert result.returncode != 0
+    assert "Degraded" in result.stderr
+    assert outputs(tmp_path)[0] == "failed"
+
+
+def test_an_aborted_rollout_fails(tmp_path, kube):
+    aborted = rollout("7", "Degraded", abort=True, message="RolloutAborted: metric success-rate assessed Failed")
+    fake = kube(app=[application(NEW, "Succeeded", NEW)], deploy=[deployment(7)], roll=[aborted])
+    result = run(tmp_path, fake)
+    assert result.returncode != 0
+    assert "aborted" in result.stderr
+    assert outputs(tmp_path)[0] == "failed"
+
+
+def test_a_failed_sync_of_the_revision_fails_fast(tmp_path, kube):
+    failed = application(OLD, "Failed", NEW, message="one or more objects failed to apply")
+    fake = kube(
+        app=[application(OLD, "Succeeded", OLD), failed], deploy=[deployment(7)], roll=[rollout("7", "Healthy")]
+    )
+    result = run(tmp_path, fake, TIMEOUT_SECONDS="30")
+    assert result.returncode != 0
+    assert "ended Failed: one or more objects failed to apply" in result.stderr
+    assert outputs(tmp_path)[0] == "failed"
+    assert not any(call["path"] == ROLLOUT for call in fake.calls)
+
+
+def test_times_out_when_argo_cd_never_syncs(tmp_path, kube):
+    fake = kube(app=[application(OLD, "Succeeded", OLD)], deploy=[deployment(7)], roll=[rollout("7", "Healthy")])
+    result = run(tmp_path, fake, TIMEOUT_SECONDS="0.3", POLL_SECONDS="0.05")
+    assert result.returncode != 0
+    assert "timed out waiting for Argo CD to sync" in result.stderr
+    assert outputs(tmp_path)[0] == "timeout"
+
+
+def test_times_out_when_the_rollout_never_observes_the_new_template(tmp_path, kube):
+    fake = kube(app=[application(NEW, "Succeeded", NEW)], deploy=[deployment(7)], roll=[rollout("6", "Healthy")])
+    result = run(tmp_path, fake, TIMEOUT_SECONDS="0.3", POLL_SECONDS="0.05")
+    assert result.returncode != 0
+    assert "timed out waiting for the Rollout" in result.stderr
+    assert outputs(tmp_path)[0] == "timeout"
+
+
+def test_a_later_commit_carrying_the_tag_counts_when_image_tag_is_given(tmp_path, kube):
+    fake = kube(app=[application(LATER, "Succeeded", LATER)], deploy=[deployment(7)], roll=[rollout("7", "Healthy")])
+    result = run(tmp_path, fake, IMAGE_TAG=IMAGE_TAG)
+    assert result.returncode == 0, result.stderr
+    assert f"Argo CD synced {LATER}" in result.stderr
+    assert outputs(tmp_path)[0] == "healthy"
+
+
+def test_a_later_commit_without_the_tag_does_not_count(tmp_path, kube):
+    fake = kube(
+        app=[application(LATER, "Succeeded", LATER)],
+        deploy=[deployment(7, tag="e" * 40)],
+        roll=[rollout("7", "Healthy")],
+    )
+    result = run(tmp_path, fake, IMAGE_TAG=IMAGE_TAG, TIMEOUT_SECONDS="0.3", POLL_SECONDS="0.05")
+    assert result.returncode != 0
+    assert outputs(tmp_path)[0] == "timeout"
+
+
+def test_transient_api_errors_are_retried(tmp_path, kube):
+    busy = (503, {"kind": "Status", "message": "the server is currently unable to handle the request"})
+    fake = kube(
+        app=[busy, application(NEW, "Succeeded", NEW)], deploy=[deployment(7)], roll=[busy, rollout("7", "Healthy")]
+    )
+    result = run(tmp_path, fake)
+    assert result.returncode == 0, result.stderr
+    assert "HTTP 503" in result.stderr
+
+
+def test_a_missing_application_fails_fast(tmp_path, kube):
+    fake = kube(app=[], deploy=[deployment(7)], roll=[rollout("7", "Healthy")])
+    result = run(tmp_path, fake, TIMEOUT_SECONDS="30")
+    assert result.returncode != 0
+    assert "HTTP 404" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HELM_REVISION", "main"),
+        ("APPLICATION", "Checkout"),
+        ("SERVICE_NAMESPACE", "shop/../kube-system"),
+        ("ROLLOUT", ""),
+        ("IMAGE_TAG", "x y"),
+        ("TIMEOUT_SECONDS", "soon"),
+        ("K8S_API_URL", "http://10.0.0.1"),
+    ],
+)
+def test_refuses_bad_input(tmp_path, kube, name, value):
+    fake = kube(app=[application(NEW, "Succeeded", NEW)], deploy=[deployment(7)], roll=[rollout("7", "Healthy")])
+    result = run(tmp_path, fake, **{name: value})
+    assert result.returncode != 0
+    assert name in result.stderr
+    assert fake.calls == []
