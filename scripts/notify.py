@@ -1,0 +1,155 @@
+"""Tell the service's Slack channel how a release ended. Never fails the release.
+
+Step script of the release Workflow's onExit handler (docs/release-contract.md,
+sections 2 and 4); runs in the `release-tools` image as `python3 notify.py`:
+
+    SLACK_TOKEN    bot token (chat:write), from a Secret; sent only in the Authorization header
+    CHANNEL        channel name or id
+    STATUS         the Workflow's status: Succeeded, Failed or Error
+    VERIFY_STATUS  the verify step's output: "healthy", "paused" or empty
+    SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE, AUTHOR
+    WORKFLOW_URL, ARGOCD_URL   links to the Argo Workflows and Argo CD UIs
+    SLACK_API      default https://slack.com/api (tests: a fake server on 127.0.0.1)
+
+No outputs; exit code 0 always. A Slack outage, a bad token or a missing one prints a
+warning (never the token) and the release's own result stands.
+
+PR_TITLE and AUTHOR are attacker-controlled payload text: they arrive only as
+environment variables, are escaped for Slack mrkdwn (&, <, >) so `<!channel>` or a
+link cannot be smuggled in, and are never interpreted by anything here.
+Ref: https://api.slack.com/methods/chat.postMessage and
+https://api.slack.com/reference/surfaces/formatting#escaping
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+RESULTS = {
+    "Succeeded": (":white_check_mark:", "succeeded"),
+    "Failed": (":x:", "failed"),
+    "Error": (":warning:", "errored"),
+}
+
+
+def log(message: str) -> None:
+    print(f"notify: {message}", file=sys.stderr, flush=True)
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn escaping: the three control characters, nothing else."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, label: str) -> str | None:
+    """A Slack link to an http(s) URL, or None when the URL is not one we can embed safely."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or re.search(r"[\s<>|]", url):
+        return None
+    return f"<{url}|{label}>"
+
+
+def message_text(environ: dict[str, str]) -> str:
+    status = environ.get("STATUS", "")
+    service = escape(environ.get("SERVICE", "") or "unknown service")
+    environment = escape(environ.get("ENVIRONMENT", "") or "unknown environment")
+    emoji, verb = RESULTS.get(status, (":grey_question:", f"ended with status {status or 'unknown'}"))
+    headline = f"{emoji} Release of *{service}* to *{environment}* {escape(verb)}"
+    if status == "Succeeded" and environ.get("VERIFY_STATUS") == "paused":
+        headline = f":hourglass_flowing_sand: Release of *{service}* to *{environment}* is waiting for promotion"
+
+    revision = environ.get("REVISION", "")
+    lines = [headline]
+    if SHA.fullmatch(revision):
+        lines.append(f"Commit `{revision[:7]}` ({revision})")
+    elif revision:
+        lines.append(f"Commit {escape(revision)}")
+    pr_number = environ.get("PR_NUMBER", "")
+    title = environ.get("PR_TITLE", "")
+    author = environ.get("AUTHOR", "")
+    if re.fullmatch(r"[0-9]+", pr_number):
+        lines.append(f"PR #{pr_number}: {escape(title)}" if title else f"PR #{pr_number}")
+    if author:
+        lines.append(f"Author: {escape(author)}")
+    links = [
+        link(environ.get("WORKFLOW_URL", ""), "Workflow"),
+        link(environ.get("ARGOCD_URL", ""), "Argo CD"),
+    ]
+    if any(links):
+        lines.append(" | ".join(item for item in links if item))
+    return "\n".join(lines)
+
+
+def api_base(url: str) -> str | None:
+    """https, or plain http to a loopback address only (tests)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == "https" and parsed.hostname:
+        return url.rstrip("/")
+    if parsed.scheme == "http" and parsed.hostname:
+        try:
+            if parsed.hostname == "localhost" or ipaddress.ip_address(parsed.hostname).is_loopback:
+                return url.rstrip("/")
+        except ValueError:
+            pass
+    return None
+
+
+def post(api: str, token: str, channel: str, text: str) -> str | None:
+    """Send the message; None on success, else a reason (never containing the token)."""
+    body = {"channel": channel, "text": text, "mrkdwn": True, "unfurl_links": False, "unfurl_media": False}
+    request = urllib.request.Request(
+        f"{api}/chat.postMessage",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "release-pipeline-notify",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            answer = json.load(response)
+    except urllib.error.HTTPError as error:
+        return f"Slack answered HTTP {error.code}"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return f"cannot reach Slack: {type(error).__name__}: {getattr(error, 'reason', '')}".rstrip(": ")
+    if not isinstance(answer, dict) or answer.get("ok") is not True:
+        error = answer.get("error", "unknown error") if isinstance(answer, dict) else "unexpected answer"
+        return f"Slack refused the message: {str(error)[:100]}"
+    return None
+
+
+def main() -> int:
+    try:
+        environ = dict(os.environ)
+        token = environ.get("SLACK_TOKEN", "").strip()
+        channel = environ.get("CHANNEL", "").strip()
+        api = api_base(environ.get("SLACK_API") or "https://slack.com/api")
+        if not token:
+            log("warning: SLACK_TOKEN is empty; no notification sent")
+        elif not channel:
+            log("warning: CHANNEL is empty; no notification sent")
+        elif api is None:
+            log("warning: SLACK_API must be https (plain http only to a loopback address); no notification sent")
+        else:
+            reason = post(api, token, channel, message_text(environ))
+            if reason:
+                log(f"warning: {reason.replace(token, '[redacted]')}; the release result stands")
+            else:
+                log(f"notified {channel}")
+    except Exception as error:  # a notification must never fail the release
+        log(f"warning: notification failed: {type(error).__name__}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

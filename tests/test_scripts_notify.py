@@ -1,0 +1,185 @@
+"""scripts/notify.py, run for real against a fake Slack API on 127.0.0.1.
+
+Exit code 0 in every case; the payload is what Slack would receive; text from the
+webhook payload is escaped and never interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "notify.py"
+SHA = "5d41402abc4b2a76b9719d911017c592ae2b1c3f"
+SLACK_TOKEN = "xoxb-never-printed-0123456789"
+
+
+class FakeSlack:
+    def __init__(self, status: int = 200, answer: dict | None = None) -> None:
+        self.requests: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(
+                    {"path": self.path, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
+                )
+                data = json.dumps({"ok": True} if answer is None else answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/api"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slack():
+    servers: list[FakeSlack] = []
+
+    def start(status: int = 200, answer: dict | None = None) -> FakeSlack:
+        servers.append(FakeSlack(status, answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def run(tmp_path: Path, api: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "SLACK_API": api,
+        "SLACK_TOKEN": SLACK_TOKEN,
+        "CHANNEL": "releases-checkout",
+        "STATUS": "Succeeded",
+        "VERIFY_STATUS": "healthy",
+        "SERVICE": "checkout",
+        "ENVIRONMENT": "dev",
+        "REVISION": SHA,
+        "PR_NUMBER": "42",
+        "PR_TITLE": "Faster checkout",
+        "AUTHOR": "octocat",
+        "WORKFLOW_URL": "https://workflows.example.com/workflows/argo/checkout-dev-" + SHA,
+        "ARGOCD_URL": "https://argocd.example.com/applications/argocd/checkout-dev",
+    }
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, "a notification never fails the release"
+    assert SLACK_TOKEN not in result.stdout + result.stderr
+    return result
+
+
+def test_the_message_names_result_service_commit_pr_author_and_links(tmp_path, slack):
+    api = slack()
+    run(tmp_path, api.url)
+    [request] = api.requests
+    assert request["path"] == "/api/chat.postMessage"
+    assert request["headers"]["authorization"] == f"Bearer {SLACK_TOKEN}"
+    assert request["headers"]["content-type"].startswith("application/json")
+    body = request["body"]
+    assert body["channel"] == "releases-checkout"
+    assert body["unfurl_links"] is False
+    text = body["text"]
+    assert text.splitlines()[0] == ":white_check_mark: Release of *checkout* to *dev* succeeded"
+    assert f"`{SHA[:7]}` ({SHA})" in text
+    assert "PR #42: Faster checkout" in text
+    assert "Author: octocat" in text
+    assert f"<https://workflows.example.com/workflows/argo/checkout-dev-{SHA}|Workflow>" in text
+    assert "<https://argocd.example.com/applications/argocd/checkout-dev|Argo CD>" in text
+
+
+@pytest.mark.parametrize(
+    ("status", "verify_status", "headline"),
+    [
+        ("Succeeded", "paused", ":hourglass_flowing_sand: Release of *checkout* to *dev* is waiting for promotion"),
+        ("Failed", "", ":x: Release of *checkout* to *dev* failed"),
+        ("Error", "", ":warning: Release of *checkout* to *dev* errored"),
+        ("Failed", "paused", ":x: Release of *checkout* to *dev* failed"),
+        ("Omitted", "", ":grey_question: Release of *checkout* to *dev* ended with status Omitted"),
+    ],
+)
+def test_the_headline_states_the_result(tmp_path, slack, status, verify_status, headline):
+    api = slack()
+    run(tmp_path, api.url, STATUS=status, VERIFY_STATUS=verify_status)
+    assert api.requests[0]["body"]["text"].splitlines()[0] == headline
+
+
+def test_payload_text_is_escaped_and_never_run(tmp_path, slack):
+    api = slack()
+    marker = tmp_path / "pwned"
+    title = f"$(touch {marker}); echo pwned `touch {marker}` <!channel> & <https://evil.example|click>"
+    run(tmp_path, api.url, PR_TITLE=title, AUTHOR="<@U123> & co")
+    text = api.requests[0]["body"]["text"]
+    assert (
+        f"PR #42: $(touch {marker}); echo pwned `touch {marker}` &lt;!channel&gt; &amp; "
+        "&lt;https://evil.example|click&gt;"
+    ) in text
+    assert "Author: &lt;@U123&gt; &amp; co" in text
+    assert "<!channel>" not in text and "<https://evil.example" not in text
+    assert not marker.exists()
+
+
+def test_a_link_that_is_not_http_is_left_out(tmp_path, slack):
+    api = slack()
+    run(tmp_path, api.url, WORKFLOW_URL="javascript:alert(1)", ARGOCD_URL="https://x.example/a|b>")
+    text = api.requests[0]["body"]["text"]
+    assert "Workflow" not in text and "Argo CD" not in text
+
+
+def test_a_push_without_pr(tmp_path, slack):
+    api = slack()
+    run(tmp_path, api.url, PR_NUMBER="", PR_TITLE="")
+    assert "PR #" not in api.requests[0]["body"]["text"]
+
+
+def test_slack_500_is_a_warning(tmp_path, slack):
+    result = run(tmp_path, slack(status=500, answer={"ok": False}).url)
+    assert "warning: Slack answered HTTP 500" in result.stderr
+
+
+def test_slack_refusal_is_a_warning(tmp_path, slack):
+    result = run(tmp_path, slack(answer={"ok": False, "error": "invalid_auth"}).url)
+    assert "warning: Slack refused the message: invalid_auth" in result.stderr
+
+
+def test_missing_token_sends_nothing(tmp_path, slack):
+    api = slack()
+    result = run(tmp_path, api.url, SLACK_TOKEN="")
+    assert "warning: SLACK_TOKEN is empty" in result.stderr
+    assert api.requests == []
+
+
+def test_unreachable_slack_is_a_warning(tmp_path):
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run(tmp_path, f"http://127.0.0.1:{port}/api")
+    assert "warning: cannot reach Slack" in result.stderr
+
+
+def test_plain_http_to_a_remote_host_is_refused(tmp_path):
+    result = run(tmp_path, "http://slack.example.com/api")
+    assert "warning: SLACK_API must be https" in result.stderr
