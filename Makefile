@@ -28,3 +28,19 @@ test: lint
 .PHONY: check
 check: setup
 	$(PY) -m components check
+
+# Build and push the two tool images (images/<name>/Dockerfile) with the tags pinned in
+# components/versions.py, once per version, by the platform team:
+#   make images REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com/release-pipeline
+# The registry's tags are immutable: bump the version in components/versions.py with
+# every change to an image. PLATFORMS=linux/amd64,linux/arm64 for Graviton nodes too
+# (needs a buildx builder that can build both).
+REGISTRY  ?=
+PLATFORMS ?= linux/amd64
+image_ref = $(shell $(PY) -c 'from components.versions import $(1) as i; print(i.ref("$(REGISTRY)"))')
+
+.PHONY: images
+images: setup
+	@test -n "$(REGISTRY)" || { echo "usage: make images REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com/release-pipeline" >&2; exit 2; }
+	docker buildx build --push --platform $(PLATFORMS) --tag $(call image_ref,RELEASE_TOOLS) images/release-tools
+	docker buildx build --push --platform $(PLATFORMS) --tag $(call image_ref,BUILDKIT_ECR) images/buildkit-ecr
