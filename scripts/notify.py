@@ -104,7 +104,17 @@ def api_base(url: str) -> str | None:
 
 def post(api: str, token: str, channel: str, text: str) -> str | None:
     """Send the message; None on success, else a reason (never containing the token)."""
-    body = {"channel": channel, "text": text, "mrkdwn": True, "unfurl_links": False, "unfurl_media": False}
+    # parse "none" and no link_names: nothing in the text becomes a mention or a link
+    # except the <url|label> links built above.
+    body = {
+        "channel": channel,
+        "text": text,
+        "mrkdwn": True,
+        "parse": "none",
+        "link_names": False,
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
     request = urllib.request.Request(
         f"{api}/chat.postMessage",
         data=json.dumps(body).encode(),

@@ -102,6 +102,7 @@ def test_the_message_names_result_service_commit_pr_author_and_links(tmp_path, s
     body = request["body"]
     assert body["channel"] == "releases-checkout"
     assert body["unfurl_links"] is False
+    assert body["parse"] == "none" and body["link_names"] is False
     text = body["text"]
     assert text.splitlines()[0] == ":white_check_mark: Release of *checkout* to *dev* succeeded"
     assert f"`{SHA[:7]}` ({SHA})" in text
