@@ -435,7 +435,11 @@ def test_pull_requests_render_base_and_head_and_comment_once():
     script = workflow["jobs"]["comment"]["steps"][-1]["with"]["script"]
     assert "<!-- release-pipeline:render-diff -->" in script
     assert "updateComment" in script and "createComment" in script and "github.paginate" in script
-    assert workflow["concurrency"]["cancel-in-progress"] is True
+    jobs = workflow["jobs"]
+    for job in ("test", "check", "render", "comment"):  # superseded by a newer push
+        assert jobs[job]["concurrency"]["cancel-in-progress"] is True
+    assert jobs["preview"]["concurrency"]["cancel-in-progress"] is False  # never killed mid-run
+    assert "${{ matrix.stack }}" in jobs["preview"]["concurrency"]["group"]
 
 
 def test_deploys_go_dev_sandbox_integration_live_one_up_per_stack_at_a_time():
