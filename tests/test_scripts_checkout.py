@@ -7,7 +7,10 @@ the options the script gives ssh are checked without a network.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -166,8 +169,6 @@ def test_ssh_transport_uses_the_pinned_host_keys_and_a_private_key_copy(tmp_path
     assert result.returncode == 0, result.stderr
     assert git(dest, "rev-parse", "HEAD") == shas[2]
 
-    import json
-
     call = json.loads(record.read_text())
     args = call["args"]
     assert "git@github.com" in args
@@ -213,3 +214,27 @@ def test_known_hosts_file_pins_githubs_three_keys():
     ):
         assert published in fingerprints.stdout
     assert stat.S_ISREG(KNOWN_HOSTS.stat().st_mode)
+
+
+def test_openssh_accepts_the_options(tmp_path):
+    """`ssh -G` (no connection) prints the effective configuration the script's command gives."""
+    spec = importlib.util.spec_from_file_location("checkout", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["checkout"] = module
+    spec.loader.exec_module(module)
+    key = tmp_path / "key"
+    key.write_text(FAKE_KEY + "\n")
+    key.chmod(0o600)
+    command = shlex.split(module.ssh_command(str(key), str(KNOWN_HOSTS)))
+    result = subprocess.run([command[0], "-G", *command[1:], "git@github.com"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    effective = {}
+    for line in result.stdout.splitlines():
+        name, _, value = line.partition(" ")
+        effective.setdefault(name, []).append(value)
+    assert effective["stricthostkeychecking"] == ["true"]
+    assert effective["identitiesonly"] == ["yes"]
+    assert effective["identityfile"] == [str(key)]
+    assert effective["userknownhostsfile"] == [str(KNOWN_HOSTS)]
+    assert effective["globalknownhostsfile"] == ["/dev/null"]
+    assert effective["batchmode"] == ["yes"]
