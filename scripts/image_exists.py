@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 SHA = re.compile(r"^[0-9a-f]{40}$")
 # ECR's repository name pattern (same as components/names.py).
 ECR_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d+$")
 # Standard retry mode backs off on throttling and transient errors. AWS_MAX_ATTEMPTS
 # in the environment, when set, takes precedence (botocore reads it itself).
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=30)

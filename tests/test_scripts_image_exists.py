@@ -156,6 +156,12 @@ def test_throttling_then_success(tmp_path, fake_ecr):
     assert output(tmp_path) == "true"
 
 
+def test_an_answer_without_the_image_fails(tmp_path, fake_ecr):
+    result = run(tmp_path, fake_ecr((200, {"imageDetails": []})))
+    assert result.returncode != 0
+    assert output(tmp_path) is None
+
+
 def test_no_credentials_fails(tmp_path, fake_ecr):
     ecr = fake_ecr((200, {"imageDetails": []}))
     result = run(tmp_path, ecr, AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="")
