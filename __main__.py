@@ -24,6 +24,7 @@ from components.config import (
     settings_from_pulumi_config,
     sibling_stack_problems,
 )
+from components.delivery import ServiceDelivery, ServiceDeliveryArgs
 from components.events import EventIntake, EventIntakeArgs
 from components.github_access import (
     HelmRepository,
@@ -192,6 +193,26 @@ access = Access(
     ),
     opts=pulumi.ResourceOptions(provider=k8s_provider),
 )
+
+# Per service: the Argo CD Application `<service>-<env>` (after Argo CD's CRD and
+# controller) and the Rollout `<service>` with its canary Services and analysis
+# (after Argo Rollouts'). The Rollout side is retained on delete in every stack.
+deliveries = {
+    service.name: ServiceDelivery(
+        f"{service.name}-delivery",
+        ServiceDeliveryArgs(
+            service=service,
+            settings=settings,
+            namespace=namespaces.services[service.namespace],
+            argocd_namespace=namespaces.platform["argocd"],
+            argo_depends_on={
+                kind: platform.depends_for(kind) for kind in ("Application", "AnalysisTemplate", "Rollout")
+            },
+        ),
+        opts=pulumi.ResourceOptions(provider=k8s_provider),
+    )
+    for service in services
+}
 
 pulumi.export("environment", settings.environment)
 pulumi.export(

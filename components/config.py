@@ -198,6 +198,15 @@ class HelmTarget(Model):
     )
 
 
+# Kubernetes label keys ([prefix/]name) and values, as a Service selector takes them.
+LabelKey = Annotated[
+    str,
+    Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                  r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"),
+]
+LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+
+
 class RolloutOptions(Model):
     """How the platform's Rollout releases the service (DESIGN.md section 2)."""
 
@@ -214,6 +223,18 @@ class RolloutOptions(Model):
     port: int = Field(default=8080, ge=1, le=65535)
     # Automated analysis (Prometheus success rate, settings `analysis`) during the canary.
     analysis: bool = False
+    # Pods the Rollout runs (it owns them; the chart's Deployment stays at 0). Leave
+    # unset when an HPA targets the Rollout: Pulumi then never writes the field and
+    # the HPA (or Argo Rollouts' default of 1) decides.
+    replicas: int | None = Field(default=None, ge=1, le=1000)
+    # The Deployment's pod labels: the stable/canary Services' selector (default
+    # `app.kubernetes.io/name: <service>`).
+    selector: dict[LabelKey, LabelValue] = {}
+    # Traffic routing: the chart's Ingress the Rollouts controller writes the ALB
+    # action to (default: the service name), and the Service its rule points at with
+    # port `use-annotation` (default: `<service>-stable`).
+    ingress: DnsLabel | None = None
+    root_service: DnsLabel | None = None
 
 
 class Service(Model):
