@@ -36,6 +36,7 @@ from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.registry import ServiceRegistry, ServiceRegistryArgs
+from components.sensors import ServiceSensor, ServiceSensorArgs
 
 PROJECT_DIR = Path(__file__).parent
 config = pulumi.Config(PROJECT)
@@ -208,6 +209,25 @@ deliveries = {
             argo_depends_on={
                 kind: platform.depends_for(kind) for kind in ("Application", "AnalysisTemplate", "Rollout")
             },
+        ),
+        opts=pulumi.ResourceOptions(provider=k8s_provider),
+    )
+    for service in services
+}
+
+# Per service: the Sensor `<service>` that starts its release Workflow when a PR is
+# merged into this environment's branch; after the Sensor CRD and controller, and the
+# EventBus and EventSource it names.
+service_sensors = {
+    service.name: ServiceSensor(
+        f"{service.name}-trigger",
+        ServiceSensorArgs(
+            service=service,
+            settings=settings,
+            namespace=namespaces.platform["events"],
+            eventbus_name=event_intake.eventbus_name,
+            eventsource_name=event_intake.eventsource_name,
+            depends_on=platform.depends_for("Sensor"),
         ),
         opts=pulumi.ResourceOptions(provider=k8s_provider),
     )

@@ -370,8 +370,10 @@ class ServiceSensorArgs:
     """`EventIntake.eventsource_name`: carries the dependency on the EventSource."""
     depends_on: Sequence[pulumi.Resource] = ()
     """Created before the Sensor, deleted after it: the Sensor CRD and the Argo Events
-    release (`ArgoPlatform.depends_for("Sensor")`), and what its pods need (the Access
-    component with the Sensor's ServiceAccount and Role)."""
+    release (`ArgoPlatform.depends_for("Sensor")`). Not the Access component as a whole:
+    that would also wait for the AppProjects, hence for Argo CD. If the Sensor's
+    ServiceAccount (made by Access in the same update) is not there yet, its ReplicaSet
+    retries creating the pod until it is."""
 
 
 class ServiceSensor(pulumi.ComponentResource):
