@@ -1,0 +1,949 @@
+"""The release and build WorkflowTemplates of each service, and what their pods mount.
+
+Owns, per service and stack (docs/release-contract.md, sections 2 and 3):
+- the release WorkflowTemplate `<service>-release` (workflows namespace): the DAG
+  change check -> unit tests -> image build (a child Workflow) -> promote -> verify,
+  and the Slack notice on exit;
+- the build WorkflowTemplate `<service>-build` (build namespace): image check ->
+  rootless BuildKit build and push to the service's ECR repository;
+and, once per stack:
+- the step scripts ConfigMap in each of the two namespaces, named after a hash of the
+  files in `scripts/` (read at Pulumi time; the scripts stay files in the project and
+  are tested as files);
+- the Slack token Secret of the notify step (workflows namespace; the platform's Slack
+  Secrets live in the Argo CD and Rollouts namespaces, and a pod mounts only Secrets of
+  its own namespace).
+
+Pure builders (`release_template`, `build_template`, `scripts_config_map`) take the
+service, the stack's settings and a few names and return plain dicts, built with
+hera's pydantic models of Argo Workflows (v4.0.6 has no field these templates need
+that the models lack); `ReleaseWorkflows` registers them.
+
+Does not own: the ServiceAccounts and Roles the pods run as (`components.access`;
+the builder account is `components.registry`'s), the checkout-key and helm-writer
+Secrets (`components.github_access`), the scripts themselves (`scripts/`), the images
+(`components.versions`), the Sensor that starts the release Workflow
+(`components.sensors`), the Argo Workflows controller settings
+(`components.helm_values`: Strict template referencing, the executor's
+securityContext and resources).
+
+Decisions
+---------
+How the source reaches the steps: every step that needs the work tree clones it
+itself, shallow, at the one commit (`checkout.py` as an init container into an
+emptyDir at /workspace: depth 2 for the change check, depth 1 for the unit tests and
+the build). There is no shared volume: a ReadWriteOnce volume (EBS) would pin every
+pod of a release to one node's availability zone and serialise releases behind
+volume attach/detach, and a ReadWriteMany one (EFS) is another system to run. No
+artifact repository either (no bucket, no credentials for one). A clone of one commit
+is seconds; the commit is immutable, so every step sees the same bytes.
+
+The image build is a child Workflow: Argo creates every pod of a Workflow in the
+Workflow's own namespace, and only the build namespace admits rootless BuildKit
+(seccomp and AppArmor `Unconfined`, privilege escalation for its setuid
+`newuidmap`). So the release's `build` task is a `resource` template that creates a
+Workflow from `<service>-build` in the build namespace (`generateName`, so a retried
+release can start a new one; argument `revision` only) and waits for its phase.
+That pod runs as the release account with its token, which may create and get
+Workflows in the build namespace and nothing more there (`components.access`); a
+Workflow in another namespace cannot carry an owner reference, so the child has its
+own TTL and pod GC.
+
+Who holds a Kubernetes token: every template sets `automountServiceAccountToken:
+false` and `executor.serviceAccountName: workflow-executor` (the `wait` container's
+own, minimal account), except the two steps that need the API as the release
+account: `build` (creates the child Workflow) and `verify` (Argo CD Application,
+Rollout, Deployment). Those two set no executor account: the main container of a
+`resource` step *is* the executor, and it must act as the release account. Team code
+(unit tests, the Dockerfile's RUN lines) never holds a token.
+
+Payload text (pr-title, author, pr-number, repository, trigger: attacker-controlled)
+reaches a step only as an environment variable's value. Only `revision`, which the
+Sensor's filter holds to 40 hex, is also used in arguments and in the child
+Workflow's manifest. Strings from services.yaml that end up in a command, an
+argument or an environment variable (test command, build args, Slack channel) are
+refused when they hold `{{` (Argo would substitute into them) and have `$` doubled
+(Kubernetes expands `$(VAR)` in command, args and env values).
+
+Security contexts: every pod runs as uid/gid 1000 (BuildKit's rootless image is
+built for 1000, and the checkout init container shares its work tree with the main
+container, so one owner keeps git and test tools out of ownership trouble), with
+`runAsNonRoot`, seccomp `RuntimeDefault` and `fsGroup` 1000 (the deploy key is
+mounted 0400 and group-readable through fsGroup; `checkout.py` copies it to a private
+0600 file, as ssh requires). Every container: no privilege escalation, all
+capabilities dropped, read-only root filesystem with an emptyDir at /tmp (HOME=/tmp
+for the tools). The one exception is the BuildKit container: seccomp and AppArmor
+`Unconfined` (rootlesskit creates user and mount namespaces), privilege escalation
+allowed and the default capabilities kept (`newuidmap`/`newgidmap` are setuid and need
+CAP_SETUID/CAP_SETGID in the bounding set), a writable root filesystem (buildkitd and
+rootlesskit keep runtime state under $XDG_RUNTIME_DIR and /tmp), and
+`--oci-worker-no-process-sandbox`; still uid 1000, `runAsNonRoot`, not privileged,
+no hostPath, no docker socket.
+
+BuildKit: `buildctl-daemonless.sh` starts a private buildkitd for the one build
+(state in an emptyDir), logs in to ECR through docker-credential-ecr-login (baked into
+the `buildkit-ecr` image, credentials from the pod's identity; its cache disabled so
+nothing is written to disk), pushes `<repository>:<revision>` and a registry layer
+cache `<repository>:<cacheTag>` (`mode=max`, `image-manifest=true` so ECR stores it
+as an ordinary image, `ignore-error=true` so a cache failure never fails a release).
+buildctl adds no attestation manifests unless asked (buildx does by default), so a
+release adds one image to the repository, plus the one cache image the lifecycle
+policy keeps; both count towards `ecr.keepImages`.
+
+Timeouts: each pod's `activeDeadlineSeconds` is `release.stepTimeoutMinutes` (verify:
+`release.verifyTimeoutMinutes` plus a margin, if longer); the build Workflow's is its
+two steps' plus a margin, and the release's `build` step waits that long plus a
+margin; each Workflow's own deadline is the sum of its sequential steps plus a
+margin. The exit handler runs even after the Workflow's deadline (Argo exempts it).
+
+Ref: https://argo-workflows.readthedocs.io/en/latest/workflow-templates/
+Ref: https://argo-workflows.readthedocs.io/en/latest/walk-through/kubernetes-resources/
+Ref: https://argo-workflows.readthedocs.io/en/latest/synchronization/
+Ref: https://argo-workflows.readthedocs.io/en/latest/service-accounts/
+Ref: https://github.com/moby/buildkit/blob/master/docs/rootless.md
+Ref: https://github.com/moby/buildkit/tree/master/examples/kubernetes (job.rootless.yaml)
+Ref: https://github.com/awslabs/amazon-ecr-credential-helper
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+from hera.workflows import models as m
+
+from components import helm_values as hv
+from components import names
+from components.config import Service, Settings, Size
+from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
+
+TYPE = "release-pipeline:components:ReleaseWorkflows"
+PIPELINE = "release-pipeline"
+ARGO_API_VERSION = "argoproj.io/v1alpha1"
+
+# --- the Workflow's arguments (the Sensor passes all six, as strings) -------------------
+REVISION = "revision"
+PARAMETERS: tuple[str, ...] = ("revision", "pr-number", "pr-title", "author", "repository", "trigger")
+# Attacker-controlled text: only ever an environment variable's value.
+PAYLOAD_PARAMETERS: tuple[str, ...] = tuple(p for p in PARAMETERS if p != REVISION)
+
+# --- paths inside the pods -------------------------------------------------------------
+SCRIPTS_DIR = "/opt/release-pipeline/scripts"
+WORKSPACE = "/workspace"
+TMP = "/tmp"
+OUTPUT_DIR = "/tmp/outputs"
+SSH_KEY_DIR = "/etc/release-pipeline/ssh"
+APP_KEY_DIR = "/etc/release-pipeline/github-app"
+BUILDKIT_STATE = "/home/user/.local/share/buildkit"
+
+# --- who the pods run as ----------------------------------------------------------------
+STEP_UID = 1000  # see the module docstring
+SECRET_FILE_MODE = 0o400
+SCRIPT_FILE_MODE = 0o444
+
+# --- time -----------------------------------------------------------------------------
+MARGIN_SECONDS = 300
+TTL_AFTER_SUCCESS_SECONDS = 24 * 3600  # long enough to read yesterday's logs in the UI
+TTL_AFTER_FAILURE_SECONDS = 7 * 24 * 3600  # a week to investigate a failed release
+
+# --- objects this component creates ----------------------------------------------------
+SCRIPTS_CONFIG_MAP_PREFIX = "release-pipeline-scripts"
+SCRIPTS_HASH_LENGTH = 10
+CONFIG_MAP_MAX_BYTES = 1024 * 1024
+SLACK_SECRET_NAME = "release-notify-slack"
+SLACK_TOKEN_KEY = hv.SLACK_TOKEN_KEY
+# What of `scripts/` is not shipped: tests and caches.
+SCRIPTS_SKIPPED_DIRS = frozenset({"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
+CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+SCRIPTS_PROJECT_DIR = Path(__file__).resolve().parent.parent / "scripts"
+
+Manifest = dict[str, Any]
+
+
+# ------------------------------------------------------------------ small pieces
+
+
+def labels(component: str, service: str | None = None) -> dict[str, str]:
+    result = {"app.kubernetes.io/managed-by": PIPELINE, "app.kubernetes.io/component": component}
+    if service is not None:
+        result[f"{PIPELINE}/service"] = service
+    return result
+
+
+def workflow_parameter(name: str) -> str:
+    return f"{{{{workflow.parameters.{name}}}}}"
+
+
+def literal(value: str) -> str:
+    """A string Kubernetes passes through unchanged: `$(VAR)` expansion undone by `$$`."""
+    return value.replace("$", "$$")
+
+
+def step_seconds(settings: Settings) -> int:
+    return settings.release.step_timeout_minutes * 60
+
+
+def verify_seconds(settings: Settings) -> int:
+    """The verify pod's deadline: the script's own timeout plus a margin, at least a step's."""
+    return max(step_seconds(settings), settings.release.verify_timeout_minutes * 60 + MARGIN_SECONDS)
+
+
+def build_workflow_seconds(settings: Settings) -> int:
+    """The build Workflow's deadline: image check and build, one after the other."""
+    return 2 * step_seconds(settings) + MARGIN_SECONDS
+
+
+def build_step_seconds(settings: Settings) -> int:
+    """How long the release's `build` step waits for its child Workflow."""
+    return build_workflow_seconds(settings) + MARGIN_SECONDS
+
+
+def release_workflow_seconds(service: Service, settings: Settings) -> int:
+    """The release Workflow's deadline: its sequential steps' deadlines plus a margin."""
+    steps = [build_step_seconds(settings), step_seconds(settings), verify_seconds(settings)]
+    if service.path:
+        steps.append(step_seconds(settings))
+    if runs_tests(service):
+        steps.append(step_seconds(settings))
+    return sum(steps) + MARGIN_SECONDS
+
+
+def runs_tests(service: Service) -> bool:
+    return service.tests is not None and not service.tests.skip
+
+
+def slack_channel(service: Service, settings: Settings) -> str:
+    return hv.slack_channel(service.slack_channel or settings.slack.channel)
+
+
+def values_file(service: Service, settings: Settings) -> str:
+    """The values file `promote.py` edits, relative to the helm repository's root."""
+    return posixpath.join(service.helm.path, service.helm.values_file or settings.values_file)
+
+
+def mutex_name(helm_repo: str, branch: str) -> str:
+    """One Workflow mutex per helm repository and branch (promote's push)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", f"helm-{names.repo_slug(helm_repo)}-{branch}".lower()).strip("-")
+    return names.bounded(slug, names.DNS1123_LABEL_MAX)
+
+
+def workflow_url(settings: Settings) -> str:
+    return f"https://{settings.hostnames.workflows}/workflows/{settings.namespaces.workflows}/{{{{workflow.name}}}}"
+
+
+def template_problems(service: Service, settings: Settings) -> list[str]:
+    """services.yaml strings Argo would template into a step: `{{` is refused there."""
+    where = f"service {service.name!r}"
+    found = []
+    if service.tests is not None:
+        for i, part in enumerate(service.tests.command):
+            if "{{" in part:
+                found.append(f"{where}: tests.command[{i}] contains '{{{{' (Argo would substitute into it)")
+    for key, value in sorted(service.build.args.items()):
+        if "{{" in value:
+            found.append(f"{where}: build.args.{key} contains '{{{{' (Argo would substitute into it)")
+    if "{{" in slack_channel(service, settings):
+        found.append(f"{where}: slackChannel contains '{{{{' (Argo would substitute into it)")
+    return found
+
+
+def _env(items: Iterable[tuple[str, str]]) -> list[m.EnvVar]:
+    return [m.EnvVar(name=key, value=value) for key, value in items]
+
+
+def _secret_env(name: str, secret: str, key: str) -> m.EnvVar:
+    return m.EnvVar(
+        name=name,
+        value_from=m.EnvVarSource(secret_key_ref=m.SecretKeySelector(name=secret, key=key)),
+    )
+
+
+def _resources(size: Size) -> m.ResourceRequirements:
+    amounts = size.resources
+    return m.ResourceRequirements(
+        requests={"cpu": m.Quantity(amounts.requests.cpu), "memory": m.Quantity(amounts.requests.memory)},
+        limits={"cpu": m.Quantity(amounts.limits.cpu), "memory": m.Quantity(amounts.limits.memory)},
+    )
+
+
+def restricted_container() -> m.SecurityContext:
+    """The `restricted` Pod Security Standard, and a read-only root filesystem."""
+    return m.SecurityContext(
+        allow_privilege_escalation=False,
+        capabilities=m.Capabilities(drop=["ALL"]),
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def buildkit_container_security() -> m.SecurityContext:
+    """Rootless BuildKit: exactly its relaxations of `restricted` (module docstring)."""
+    return m.SecurityContext(
+        # newuidmap/newgidmap are setuid: no_new_privs would stop them mapping uids.
+        allow_privilege_escalation=True,
+        app_armor_profile=m.AppArmorProfile(type="Unconfined"),
+        privileged=False,
+        read_only_root_filesystem=False,
+        run_as_group=STEP_UID,
+        run_as_non_root=True,
+        run_as_user=STEP_UID,
+        seccomp_profile=m.SeccompProfile(type="Unconfined"),
+    )
+
+
+def pod_security() -> m.PodSecurityContext:
+    return m.PodSecurityContext(
+        fs_group=STEP_UID,
+        run_as_group=STEP_UID,
+        run_as_non_root=True,
+        run_as_user=STEP_UID,
+        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def _empty_dir(name: str) -> m.Volume:
+    return m.Volume(name=name, empty_dir=m.EmptyDirVolumeSource())
+
+
+def _scripts_volume(config_map: str) -> m.Volume:
+    return m.Volume(
+        name="scripts",
+        config_map=m.ConfigMapVolumeSource(name=config_map, default_mode=SCRIPT_FILE_MODE),
+    )
+
+
+def _secret_volume(name: str, secret: str, key: str) -> m.Volume:
+    """One key of a Secret as a file, owner-read-only (group-readable through fsGroup)."""
+    return m.Volume(
+        name=name,
+        secret=m.SecretVolumeSource(
+            secret_name=secret,
+            default_mode=SECRET_FILE_MODE,
+            items=[m.KeyToPath(key=key, path=key)],
+        ),
+    )
+
+
+def _mount(name: str, path: str, *, read_only: bool = False) -> m.VolumeMount:
+    return m.VolumeMount(name=name, mount_path=path, read_only=read_only or None)
+
+
+SCRIPTS_MOUNT = ("scripts", SCRIPTS_DIR, True)
+TMP_MOUNT = ("tmp", TMP, False)
+WORKSPACE_MOUNT = ("workspace", WORKSPACE, False)
+
+
+def _mounts(*specs: tuple[str, str, bool]) -> list[m.VolumeMount]:
+    return [_mount(name, path, read_only=ro) for name, path, ro in specs]
+
+
+def _script_command(script: str) -> list[str]:
+    return ["python3", f"{SCRIPTS_DIR}/{script}"]
+
+
+def _tool_env(*items: tuple[str, str]) -> list[m.EnvVar]:
+    """Environment of a release-tools step: its inputs, then where it may write."""
+    return _env([*items, ("HOME", TMP), ("OUTPUT_DIR", OUTPUT_DIR)])
+
+
+def _tools_container(settings: Settings, script: str, env: list[m.EnvVar],
+                     mounts: list[m.VolumeMount]) -> m.Container:
+    return m.Container(
+        image=RELEASE_TOOLS.ref(settings.tool_images.registry),
+        command=_script_command(script),
+        env=env,
+        volume_mounts=mounts,
+        resources=_resources(settings.sizes.workflow_step),
+        security_context=restricted_container(),
+    )
+
+
+def _checkout(service: Service, settings: Settings, depth: int) -> m.UserContainer:
+    """Init container: the service's repository at the revision, into /workspace."""
+    return m.UserContainer(
+        name="checkout",
+        image=RELEASE_TOOLS.ref(settings.tool_images.registry),
+        command=_script_command("checkout.py"),
+        env=_tool_env(
+            ("REPO", service.repo),
+            ("REVISION", workflow_parameter(REVISION)),
+            ("DEST", WORKSPACE),
+            ("DEPTH", str(depth)),
+            ("SSH_KEY_FILE", f"{SSH_KEY_DIR}/ssh-privatekey"),
+        ),
+        volume_mounts=_mounts(SCRIPTS_MOUNT, TMP_MOUNT, WORKSPACE_MOUNT, ("ssh-key", SSH_KEY_DIR, True)),
+        resources=_resources(settings.sizes.workflow_step),
+        security_context=restricted_container(),
+    )
+
+
+def _checkout_volumes(service: Service) -> list[m.Volume]:
+    return [
+        _empty_dir("workspace"),
+        _secret_volume("ssh-key", names.deploy_key_secret_name(service.repo), "ssh-privatekey"),
+    ]
+
+
+def _output(name: str) -> m.Parameter:
+    return m.Parameter(name=name, value_from=m.ValueFrom(path=f"{OUTPUT_DIR}/{name}"))
+
+
+def _no_token() -> dict[str, Any]:
+    """Template fields of a pod whose containers hold no Kubernetes token (module docstring)."""
+    return {
+        "automount_service_account_token": False,
+        "executor": m.ExecutorConfig(service_account_name=names.EXECUTOR_SERVICE_ACCOUNT),
+    }
+
+
+def _pod_template(name: str, settings: Settings, config_map: str, *, deadline: int | None = None,
+                  volumes: Sequence[m.Volume] = (), **fields: Any) -> m.Template:
+    """A pod template: deadline, pod securityContext, the scripts and /tmp volumes."""
+    return m.Template(
+        name=name,
+        active_deadline_seconds=m.IntOrString(deadline or step_seconds(settings)),
+        security_context=pod_security(),
+        volumes=[_scripts_volume(config_map), _empty_dir("tmp"), *volumes],
+        **fields,
+    )
+
+
+def _metadata(name: str, namespace: str, component: str, service: str) -> m.ObjectMeta:
+    return m.ObjectMeta(name=name, namespace=namespace, labels=labels(component, service))
+
+
+def _spec_defaults() -> dict[str, Any]:
+    return {
+        "pod_gc": m.PodGC(strategy="OnPodSuccess"),
+        "ttl_strategy": m.TTLStrategy(
+            seconds_after_success=TTL_AFTER_SUCCESS_SECONDS,
+            seconds_after_failure=TTL_AFTER_FAILURE_SECONDS,
+        ),
+    }
+
+
+def _dump(template: m.WorkflowTemplate) -> Manifest:
+    return template.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# ---------------------------------------------------------------- release template
+
+
+def _changed_template(service: Service, settings: Settings, config_map: str) -> m.Template:
+    return _pod_template(
+        "changed", settings, config_map,
+        volumes=_checkout_volumes(service),
+        init_containers=[_checkout(service, settings, depth=2)],
+        container=_tools_container(
+            settings, "changed.py",
+            _tool_env(("DEST", WORKSPACE), ("REVISION", workflow_parameter(REVISION)),
+                      ("SERVICE_PATH", service.path)),
+            _mounts(SCRIPTS_MOUNT, TMP_MOUNT, WORKSPACE_MOUNT),
+        ),
+        outputs=m.Outputs(parameters=[_output("changed")]),
+        **_no_token(),
+    )
+
+
+def _tests_template(service: Service, settings: Settings, config_map: str) -> m.Template:
+    assert service.tests is not None
+    return _pod_template(
+        "tests", settings, config_map,
+        volumes=_checkout_volumes(service),
+        init_containers=[_checkout(service, settings, depth=1)],
+        # The team's own image and command, in its directory; no token, no secret.
+        container=m.Container(
+            image=service.tests.image,
+            command=[literal(part) for part in service.tests.command],
+            working_dir=posixpath.join(WORKSPACE, service.path) if service.path else WORKSPACE,
+            env=_env([("HOME", TMP), ("CI", "true")]),
+            volume_mounts=_mounts(TMP_MOUNT, WORKSPACE_MOUNT),
+            resources=_resources(settings.sizes.unit_tests),
+            security_context=restricted_container(),
+        ),
+        **_no_token(),
+    )
+
+
+def child_build_workflow(service: Service, settings: Settings) -> Manifest:
+    """The Workflow the release's `build` step creates in the build namespace."""
+    return {
+        "apiVersion": ARGO_API_VERSION,
+        "kind": "Workflow",
+        "metadata": {
+            # A fresh name per attempt: a retried release starts a new build (which then
+            # finds the image, if the first one pushed it).
+            "generateName": names.bounded(f"{service.name}-build", names.DNS1123_LABEL_MAX - 6) + "-",
+            "namespace": settings.namespaces.build,
+            "labels": labels("build-workflow", service.name) | {
+                f"{PIPELINE}/environment": settings.environment,
+                f"{PIPELINE}/release-workflow": "{{workflow.name}}",
+                f"{PIPELINE}/revision": workflow_parameter(REVISION),
+            },
+        },
+        # Nothing but the reference and the revision: Strict template referencing
+        # accepts no more, and the child runs as the build template says.
+        "spec": {
+            "workflowTemplateRef": {"name": names.build_template_name(service.name)},
+            "arguments": {"parameters": [{"name": REVISION, "value": workflow_parameter(REVISION)}]},
+        },
+    }
+
+
+def _build_step_template(service: Service, settings: Settings) -> m.Template:
+    return m.Template(
+        name="build",
+        active_deadline_seconds=m.IntOrString(build_step_seconds(settings)),
+        security_context=pod_security(),
+        # The main container is argoexec itself, acting as the pod's account (the
+        # release account): it must hold that token, and no executor account is set.
+        automount_service_account_token=True,
+        resource=m.ResourceTemplate(
+            action="create",
+            manifest=yaml.safe_dump(child_build_workflow(service, settings), sort_keys=False),
+            success_condition="status.phase == Succeeded",
+            failure_condition="status.phase in (Failed,Error)",
+        ),
+        outputs=m.Outputs(parameters=[
+            m.Parameter(name="workflow", value_from=m.ValueFrom(json_path="{.metadata.name}")),
+        ]),
+    )
+
+
+def _promote_template(service: Service, settings: Settings, config_map: str) -> m.Template:
+    writer = names.writer_secret_name(service.helm.repo)
+    env = _tool_env(
+        ("HELM_REPO", service.helm.repo),
+        ("BRANCH", settings.helm_branch),
+        ("VALUES_FILE", values_file(service, settings)),
+        ("KEY", service.helm.image_tag_key),
+        ("REVISION", workflow_parameter(REVISION)),
+        ("SERVICE", service.name),
+        ("ENVIRONMENT", settings.environment),
+        ("PR_NUMBER", workflow_parameter("pr-number")),
+        ("SOURCE_REPO", service.repo),
+        ("PRIVATE_KEY_FILE", f"{APP_KEY_DIR}/private-key"),
+    )
+    env += [
+        _secret_env("APP_ID", writer, "app-id"),
+        _secret_env("INSTALLATION_ID", writer, "installation-id"),
+    ]
+    return _pod_template(
+        "promote", settings, config_map,
+        volumes=[_secret_volume("github-app", writer, "private-key")],
+        container=_tools_container(
+            settings, "promote.py", env,
+            _mounts(SCRIPTS_MOUNT, TMP_MOUNT, ("github-app", APP_KEY_DIR, True)),
+        ),
+        # Only the push is serialised: one release at a time per helm repo and branch.
+        synchronization=m.Synchronization(
+            mutexes=[m.Mutex(name=mutex_name(service.helm.repo, settings.helm_branch))]
+        ),
+        outputs=m.Outputs(parameters=[_output("revision")]),
+        **_no_token(),
+    )
+
+
+def _verify_template(service: Service, settings: Settings, config_map: str) -> m.Template:
+    env = _tool_env(
+        ("APPLICATION", names.application_name(service.name, settings.environment)),
+        ("APPLICATION_NAMESPACE", settings.namespaces.argocd),
+        ("ROLLOUT", names.rollout_name(service.name)),
+        ("DEPLOYMENT", service.deployment),
+        ("SERVICE_NAMESPACE", service.namespace),
+        ("HELM_REVISION", "{{inputs.parameters.helm-revision}}"),
+        ("IMAGE_TAG", workflow_parameter(REVISION)),
+        ("TIMEOUT_SECONDS", str(settings.release.verify_timeout_minutes * 60)),
+    )
+    status = _output("status")
+    status.global_name = "verify-status"
+    return _pod_template(
+        "verify", settings, config_map,
+        deadline=verify_seconds(settings),
+        inputs=m.Inputs(parameters=[m.Parameter(name="helm-revision")]),
+        container=_tools_container(settings, "verify.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        # The release account's token, for this step (and its executor) alone.
+        automount_service_account_token=True,
+        outputs=m.Outputs(parameters=[status]),
+    )
+
+
+def _notify_template(service: Service, settings: Settings, config_map: str) -> m.Template:
+    env = _tool_env(
+        ("CHANNEL", literal(slack_channel(service, settings))),
+        ("STATUS", "{{workflow.status}}"),
+        ("SERVICE", service.name),
+        ("ENVIRONMENT", settings.environment),
+        ("REVISION", workflow_parameter(REVISION)),
+        ("PR_NUMBER", workflow_parameter("pr-number")),
+        ("PR_TITLE", workflow_parameter("pr-title")),
+        ("AUTHOR", workflow_parameter("author")),
+        # Set when verify ran; otherwise Argo leaves the tag as it is, and notify.py
+        # treats anything but "paused" alike.
+        ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}"),
+        ("WORKFLOW_URL", workflow_url(settings)),
+        ("ARGOCD_URL", hv.argocd_app_url(settings, names.application_name(service.name, settings.environment))),
+    )
+    env.insert(0, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
+    return _pod_template(
+        "notify", settings, config_map,
+        container=_tools_container(settings, "notify.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        **_no_token(),
+    )
+
+
+def release_dag(service: Service) -> m.Template:
+    """changed? -> tests? -> build -> promote -> verify; with a sub-path, all after `changed` run only if true."""
+    when = "{{tasks.changed.outputs.parameters.changed}} == true" if service.path else None
+    tasks: list[m.DAGTask] = []
+    previous: str | None = None
+
+    def add(name: str, **fields: Any) -> None:
+        nonlocal previous
+        tasks.append(m.DAGTask(name=name, template=name, depends=previous, **fields))
+        previous = name
+
+    if service.path:
+        add("changed")
+    if runs_tests(service):
+        add("tests", when=when)
+    add("build", when=when)
+    add("promote", when=when)
+    add("verify", when=when, arguments=m.Arguments(parameters=[
+        m.Parameter(name="helm-revision", value="{{tasks.promote.outputs.parameters.revision}}"),
+    ]))
+    return m.Template(name="release", dag=m.DAGTemplate(tasks=tasks))
+
+
+def exit_handler() -> m.Template:
+    """onExit: notify, whose failure never fails the release (notify.py exits 0 as well)."""
+    return m.Template(name="exit-handler", dag=m.DAGTemplate(tasks=[
+        m.DAGTask(name="notify", template="notify", continue_on=m.ContinueOn(failed=True, error=True)),
+    ]))
+
+
+def release_template(service: Service, settings: Settings, scripts_config_map: str) -> Manifest:
+    """The release WorkflowTemplate of one service (contract section 2), as a plain dict."""
+    templates = [release_dag(service), exit_handler()]
+    if service.path:
+        templates.append(_changed_template(service, settings, scripts_config_map))
+    if runs_tests(service):
+        templates.append(_tests_template(service, settings, scripts_config_map))
+    templates += [
+        _build_step_template(service, settings),
+        _promote_template(service, settings, scripts_config_map),
+        _verify_template(service, settings, scripts_config_map),
+        _notify_template(service, settings, scripts_config_map),
+    ]
+    template = m.WorkflowTemplate(
+        api_version=ARGO_API_VERSION,
+        kind="WorkflowTemplate",
+        metadata=_metadata(names.release_template_name(service.name), settings.namespaces.workflows,
+                           "release-workflow", service.name),
+        spec=m.WorkflowSpec(
+            entrypoint="release",
+            on_exit="exit-handler",
+            arguments=m.Arguments(parameters=[m.Parameter(name=p) for p in PARAMETERS]),
+            service_account_name=names.release_service_account_name(service.name),
+            automount_service_account_token=False,
+            active_deadline_seconds=release_workflow_seconds(service, settings),
+            pod_metadata=m.Metadata(labels=labels("release-workflow", service.name)),
+            templates=templates,
+            **_spec_defaults(),
+        ),
+    )
+    return _dump(template)
+
+
+# ------------------------------------------------------------------ build template
+
+
+def buildctl_args(service: Service, repository_url: str, cache_tag: str) -> list[str]:
+    """`buildctl build` arguments: sub-path, Dockerfile, build args, push and registry cache."""
+    directory = posixpath.join(WORKSPACE, service.path) if service.path else WORKSPACE
+    context = posixpath.normpath(posixpath.join(directory, service.build.context))
+    dockerfile_dir = posixpath.normpath(posixpath.join(directory, posixpath.dirname(service.build.dockerfile)))
+    cache = f"{repository_url}:{cache_tag}"
+    args = [
+        "build",
+        "--frontend", "dockerfile.v0",
+        "--local", f"context={context}",
+        "--local", f"dockerfile={dockerfile_dir}",
+        "--opt", f"filename={posixpath.basename(service.build.dockerfile)}",
+    ]
+    for key in sorted(service.build.args):
+        # The value reaches buildctl through Kubernetes' own $(VAR) expansion: one
+        # argument, never a shell word.
+        args += ["--opt", f"build-arg:{key}=$({build_arg_env(key)})"]
+    args += [
+        "--output", f"type=image,name={repository_url}:{workflow_parameter(REVISION)},push=true",
+        "--export-cache",
+        f"type=registry,ref={cache},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true",
+        "--import-cache", f"type=registry,ref={cache}",
+    ]
+    return args
+
+
+def build_arg_env(key: str) -> str:
+    return f"BUILD_ARG_{key}"
+
+
+def _image_exists_template(settings: Settings, config_map: str, repository_name: str) -> m.Template:
+    return _pod_template(
+        "image-exists", settings, config_map,
+        container=_tools_container(
+            settings, "image_exists.py",
+            _tool_env(("REPOSITORY", repository_name), ("REVISION", workflow_parameter(REVISION)),
+                      ("AWS_REGION", settings.aws.region)),
+            _mounts(SCRIPTS_MOUNT, TMP_MOUNT),
+        ),
+        outputs=m.Outputs(parameters=[_output("exists")]),
+    )
+
+
+def _buildkit_template(service: Service, settings: Settings, config_map: str,
+                       repository_url: str) -> m.Template:
+    env = _env([
+        ("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox"),
+        ("AWS_REGION", settings.aws.region),
+        # docker-credential-ecr-login: no credentials cache on disk.
+        ("AWS_ECR_DISABLE_CACHE", "true"),
+    ])
+    env += _env((build_arg_env(k), literal(v)) for k, v in sorted(service.build.args.items()))
+    return _pod_template(
+        "buildkit", settings, config_map,
+        volumes=[*_checkout_volumes(service), _empty_dir("buildkit")],
+        init_containers=[_checkout(service, settings, depth=1)],
+        container=m.Container(
+            image=BUILDKIT_ECR.ref(settings.tool_images.registry),
+            command=["buildctl-daemonless.sh"],
+            args=buildctl_args(service, repository_url, settings.ecr.cache_tag),
+            env=env,
+            volume_mounts=_mounts(WORKSPACE_MOUNT, ("buildkit", BUILDKIT_STATE, False)),
+            resources=_resources(settings.sizes.image_build),
+            security_context=buildkit_container_security(),
+        ),
+    )
+
+
+def build_dag() -> m.Template:
+    return m.Template(name="build-image", dag=m.DAGTemplate(tasks=[
+        m.DAGTask(name="image-exists", template="image-exists"),
+        m.DAGTask(name="build", template="buildkit", depends="image-exists",
+                  when="{{tasks.image-exists.outputs.parameters.exists}} == false"),
+    ]))
+
+
+def build_template(service: Service, settings: Settings, scripts_config_map: str,
+                   repository_url: str, repository_name: str) -> Manifest:
+    """The build WorkflowTemplate of one service (contract section 3), as a plain dict.
+
+    `repository_url` is the ECR repository's URL (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`),
+    `repository_name` its name (what `image_exists.py` asks ECR about).
+    """
+    template = m.WorkflowTemplate(
+        api_version=ARGO_API_VERSION,
+        kind="WorkflowTemplate",
+        metadata=_metadata(names.build_template_name(service.name), settings.namespaces.build,
+                           "build-workflow", service.name),
+        spec=m.WorkflowSpec(
+            entrypoint="build-image",
+            arguments=m.Arguments(parameters=[m.Parameter(name=REVISION)]),
+            service_account_name=names.builder_service_account_name(service.name),
+            # The builder account carries only the AWS identity (Pod Identity / IRSA
+            # inject their own credentials); the wait container has its own account.
+            automount_service_account_token=False,
+            executor=m.ExecutorConfig(service_account_name=names.EXECUTOR_SERVICE_ACCOUNT),
+            active_deadline_seconds=build_workflow_seconds(settings),
+            pod_metadata=m.Metadata(labels=labels("build-workflow", service.name)),
+            templates=[
+                build_dag(),
+                _image_exists_template(settings, scripts_config_map, repository_name),
+                _buildkit_template(service, settings, scripts_config_map, repository_url),
+            ],
+            **_spec_defaults(),
+        ),
+    )
+    return _dump(template)
+
+
+# ------------------------------------------------------------------------ scripts
+
+
+class ScriptsError(ValueError):
+    """`scripts/` cannot be shipped as a ConfigMap."""
+
+
+def read_scripts(directory: Path) -> dict[str, str]:
+    """Every file of `scripts/` that ships (not tests, not caches), by file name, sorted."""
+    if not directory.is_dir():
+        raise ScriptsError(f"{directory} is missing: the workflow steps run the scripts in it")
+    files: dict[str, str] = {}
+    for path in sorted(directory.iterdir()):
+        if path.is_dir():
+            if path.name in SCRIPTS_SKIPPED_DIRS:
+                continue
+            raise ScriptsError(f"{path}: a ConfigMap holds files, not directories; keep the scripts flat")
+        if path.name.startswith(".") or path.suffix in {".pyc", ".pyo"} or path.name.startswith("test_") \
+                or path.name == "conftest.py":
+            continue
+        if not CONFIG_MAP_KEY.match(path.name):
+            raise ScriptsError(f"{path}: not a valid ConfigMap key")
+        files[path.name] = path.read_text(encoding="utf-8")
+    if not files:
+        raise ScriptsError(f"{directory} holds no scripts")
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in files.items())
+    if size > CONFIG_MAP_MAX_BYTES:
+        raise ScriptsError(f"{directory}: {size} bytes, more than a ConfigMap holds ({CONFIG_MAP_MAX_BYTES})")
+    return files
+
+
+def scripts_config_map_name(files: Mapping[str, str]) -> str:
+    """`release-pipeline-scripts-<hash>`: a change to any script is a new ConfigMap."""
+    digest = hashlib.sha256()
+    for name, text in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return f"{SCRIPTS_CONFIG_MAP_PREFIX}-{digest.hexdigest()[:SCRIPTS_HASH_LENGTH]}"
+
+
+def scripts_config_map(files: Mapping[str, str], namespace: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": scripts_config_map_name(files), "namespace": namespace,
+                     "labels": labels("step-scripts")},
+        "immutable": True,
+        "data": dict(sorted(files.items())),
+    }
+
+
+# ---------------------------------------------------------------------- component
+
+
+@dataclass(frozen=True)
+class ReleaseWorkflowsArgs:
+    """What the release and build WorkflowTemplates of a stack are made from."""
+
+    settings: Settings
+    """The stack's settings: namespaces, hostnames, helm branch, timeouts, sizes, tool images."""
+    services: tuple[Service, ...]
+    """This environment's services (`ServicesFile.for_environment`)."""
+    namespaces: Mapping[str, pulumi.Input[str]]
+    """Platform namespace role -> name, as `Namespaces.platform` gives it (`workflows`,
+    `build`): objects in a namespace wait for it."""
+    repository_urls: Mapping[str, pulumi.Input[str]]
+    """Service -> its ECR repository URL (`ServiceRegistry.repository_url`)."""
+    repository_names: Mapping[str, pulumi.Input[str]]
+    """Service -> its ECR repository name (`ServiceRegistry.repository_name`)."""
+    slack_token: pulumi.Input[str]
+    """Slack bot token (config secret `slackToken`): a secret Output."""
+    argo_depends_on: Mapping[str, Sequence[pulumi.Resource]] = field(default_factory=dict)
+    """Argo kind -> what a custom resource of that kind waits for; `WorkflowTemplate`
+    (its CRD and the Argo Workflows release) is the one used here."""
+    scripts_dir: Path = SCRIPTS_PROJECT_DIR
+    """The step scripts, shipped as they are."""
+
+
+class ReleaseWorkflows(pulumi.ComponentResource):
+    """Per service, the release and build WorkflowTemplates; the scripts ConfigMaps and Slack Secret."""
+
+    release_templates: dict[str, str]
+    """Service -> its release WorkflowTemplate (workflows namespace), what the Sensor references."""
+    build_templates: dict[str, str]
+    """Service -> its build WorkflowTemplate (build namespace)."""
+    scripts_config_map: str
+    """Name of the scripts ConfigMap (the same in both namespaces)."""
+
+    def __init__(self, name: str, args: ReleaseWorkflowsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        settings = args.settings
+        services = tuple(sorted(args.services, key=lambda s: s.name))
+        problems = [p for s in services for p in template_problems(s, settings)]
+        try:
+            files = read_scripts(args.scripts_dir)
+        except (OSError, ScriptsError) as err:
+            problems.append(str(err))
+        if problems:
+            # RunError ends the program with this message and no Python traceback.
+            raise pulumi.RunError("invalid configuration:\n" + "\n".join(problems))
+        super().__init__(TYPE, name, None, opts)
+
+        argo_depends = list(args.argo_depends_on.get("WorkflowTemplate", ()))
+        config_map_name = scripts_config_map_name(files)
+        config_maps = {
+            role: self._config_map(f"{name}-scripts-{role}",
+                                   scripts_config_map(files, getattr(settings.namespaces, role)),
+                                   args.namespaces[role])
+            for role in ("build", "workflows")
+        }
+        slack = k8s.core.v1.Secret(
+            f"{name}-slack-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SLACK_SECRET_NAME, namespace=args.namespaces["workflows"], labels=labels("notify"),
+            ),
+            type="Opaque",
+            string_data={SLACK_TOKEN_KEY: pulumi.Output.secret(args.slack_token)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+        self.release_templates = {}
+        self.build_templates = {}
+        for service in services:
+            release = release_template(service, settings, config_map_name)
+            self._template(f"{name}-{service.name}-release", release, args.namespaces["workflows"],
+                           release["spec"], [*argo_depends, config_maps["workflows"], slack])
+            self.release_templates[service.name] = release["metadata"]["name"]
+
+            def build_spec(values: list[Any], service: Service = service) -> Manifest:
+                url, repository = values
+                return build_template(service, settings, config_map_name, url, repository)["spec"]
+
+            # The spec waits for the repository's URL and name; the metadata does not.
+            spec = pulumi.Output.all(args.repository_urls[service.name],
+                                     args.repository_names[service.name]).apply(build_spec)
+            build_metadata = _metadata(names.build_template_name(service.name), settings.namespaces.build,
+                                       "build-workflow", service.name).model_dump(by_alias=True, exclude_none=True)
+            self._template(f"{name}-{service.name}-build", {"metadata": build_metadata}, args.namespaces["build"],
+                           spec, [*argo_depends, config_maps["build"]])
+            self.build_templates[service.name] = build_metadata["name"]
+
+        self.scripts_config_map = config_map_name
+        self.register_outputs({
+            "release_templates": self.release_templates,
+            "build_templates": self.build_templates,
+            "scripts_config_map": self.scripts_config_map,
+        })
+
+    def _config_map(self, logical: str, manifest: Manifest, namespace: pulumi.Input[str]) -> k8s.core.v1.ConfigMap:
+        metadata = manifest["metadata"]
+        return k8s.core.v1.ConfigMap(
+            logical,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=metadata["name"], namespace=namespace, labels=metadata["labels"]),
+            immutable=True,
+            data=manifest["data"],
+            # Running Workflows keep the template they started with, and with it the old
+            # ConfigMap's name: a changed script must not delete the old one under them.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+
+    def _template(self, logical: str, manifest: Manifest, namespace: pulumi.Input[str],
+                  spec: pulumi.Input[Manifest], depends_on: list[pulumi.Resource]) -> None:
+        metadata = manifest["metadata"]
+        k8s.apiextensions.CustomResource(
+            logical,
+            api_version=ARGO_API_VERSION,
+            kind="WorkflowTemplate",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=metadata["name"], namespace=namespace, labels=metadata["labels"]),
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )

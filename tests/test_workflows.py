@@ -1,0 +1,922 @@
+"""Release and build WorkflowTemplates: the pure builders, the scripts ConfigMap, and the rendered stacks.
+
+Builder tests use the dev stack's settings and small services files written here, one
+feature on or off at a time (sub-path, tests, skipped tests, build args, Dockerfile
+path, Slack channel). The security rules (DESIGN.md section 6) are checked by walking
+every built template. `workflow_lint` and `validate_manifests` come from ../shared/tools
+(skipped, with the reason, when ../shared is absent). Whole-stack tests use the
+`render_stack` fixture: the real program, rendered offline.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components import names
+from components import workflows as wf
+from components.config import STACKS, Service, Settings, load_services, load_stack_settings, parse_services
+from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
+from tests.conftest import SHARED, requires_shared, run_render_cli
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+REPO_URL = "111111111111.dkr.ecr.us-east-1.amazonaws.com/dev/datacollect-vbsiv"
+REPO_NAME = "dev/datacollect-vbsiv"
+CONFIG_MAP = "release-pipeline-scripts-0123456789"
+PAYLOAD_REF = re.compile(r"\{\{\s*=?[^}]*\b(?:workflow\.parameters|inputs\.parameters)[.\[]['\"]?"
+                         r"(pr-number|pr-title|author|repository|trigger)\b")
+
+BASE = """
+  - name: {name}
+    repo: Appen/{repo}
+    imageRepository: {name}
+    namespace: team
+    project: team
+    helm: {{repo: Appen-International/team-helm, path: app/{name}}}
+"""
+TESTS = """    tests:
+      image: python:3.12.8-slim-bookworm
+      command: ["python", "-m", "pytest", "-q"]
+"""
+
+
+def _service(extra: str = "", *, tests: bool = True, name: str = "svc", repo: str = "svc",
+             helm: str | None = None) -> Service:
+    base = BASE.format(name=name, repo=repo)
+    if helm is not None:
+        base = re.sub(r"(?m)^    helm: .*$", f"    helm: {helm}", base)
+    text = "services:\n" + base + (TESTS if tests else "") + extra
+    (service,) = parse_services(text, "services.yaml").services
+    return service
+
+
+def _settings(stack: str = "dev") -> Settings:
+    return load_stack_settings(PROJECT_DIR, stack)
+
+
+def _release(service: Service | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    return wf.release_template(service or _service(), settings or _settings(), CONFIG_MAP)
+
+
+def _build(service: Service | None = None, settings: Settings | None = None) -> dict[str, Any]:
+    return wf.build_template(service or _service(), settings or _settings(), CONFIG_MAP, REPO_URL, REPO_NAME)
+
+
+def _variants() -> list[Service]:
+    """Every optional feature on and off."""
+    return [
+        _service(),
+        _service(tests=False),
+        _service(TESTS.replace("      command", "      skip: true\n      command"), tests=False),
+        _service("    path: services/svc\n"),
+        _service("    path: services/svc\n", tests=False),
+        _service("    build: {dockerfile: docker/app.Dockerfile, context: ., args: {A: '1', B: 'x $(HOME) $$'}}\n"),
+        _service("    slackChannel: '#team-svc'\n"),
+    ]
+
+
+def _templates(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in manifest["spec"]["templates"]}
+
+
+def _tasks(manifest: dict[str, Any], dag: str) -> list[dict[str, Any]]:
+    return _templates(manifest)[dag]["dag"]["tasks"]
+
+
+def _containers(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from template.get("initContainers", [])
+    if "container" in template:
+        yield template["container"]
+
+
+def _all_containers(manifest: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for template in manifest["spec"]["templates"]:
+        for container in _containers(template):
+            yield template["name"], container
+
+
+def _pod_templates(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in manifest["spec"]["templates"] if "container" in t or "resource" in t]
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(path, value) of every node, paths like `.spec.templates[3].container.env[0].value`."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from walk(item, f"{path}[{i}]")
+
+
+def payload_outside_env(manifest: dict[str, Any]) -> list[str]:
+    """Paths where a payload parameter is referenced anywhere but an `env[].value`."""
+    found = []
+    for path, value in walk(manifest):
+        if isinstance(value, str) and PAYLOAD_REF.search(value) and not re.search(r"\.env\[\d+\]\.value$", path):
+            found.append(path)
+    return found
+
+
+# --------------------------------------------------------------------------- DAG
+
+
+@pytest.mark.parametrize(
+    ("extra", "tests", "expected"),
+    [
+        ("", True, ["tests", "build", "promote", "verify"]),
+        ("", False, ["build", "promote", "verify"]),
+        ("    path: services/svc\n", True, ["changed", "tests", "build", "promote", "verify"]),
+        ("    path: services/svc\n", False, ["changed", "build", "promote", "verify"]),
+    ],
+)
+def test_release_dag_is_a_chain_of_the_steps_the_service_needs(extra: str, tests: bool, expected: list[str]) -> None:
+    manifest = _release(_service(extra, tests=tests))
+    tasks = _tasks(manifest, "release")
+    assert [t["name"] for t in tasks] == expected
+    assert [t["template"] for t in tasks] == expected
+    assert [t.get("depends") for t in tasks] == [None, *expected[:-1]]
+    assert manifest["spec"]["entrypoint"] == "release"
+    assert manifest["spec"]["onExit"] == "exit-handler"
+    # Each task's template exists, and no template is unused.
+    templates = set(_templates(manifest))
+    assert templates == {"release", "exit-handler", "notify", *expected}
+
+
+def test_skipped_tests_are_not_in_the_dag() -> None:
+    manifest = _release(_service(TESTS.replace("      command", "      skip: true\n      command"), tests=False))
+    assert [t["name"] for t in _tasks(manifest, "release")] == ["build", "promote", "verify"]
+    assert "tests" not in _templates(manifest)
+
+
+def test_with_a_sub_path_every_step_after_the_change_check_runs_only_on_a_change() -> None:
+    tasks = _tasks(_release(_service("    path: services/svc\n")), "release")
+    assert "when" not in tasks[0]
+    for task in tasks[1:]:
+        assert task["when"] == "{{tasks.changed.outputs.parameters.changed}} == true", task["name"]
+
+
+def test_without_a_sub_path_nothing_is_conditional() -> None:
+    for task in _tasks(_release(_service()), "release"):
+        assert "when" not in task
+
+
+def test_verify_gets_the_pushed_helm_commit_and_exports_its_status() -> None:
+    manifest = _release()
+    (verify,) = [t for t in _tasks(manifest, "release") if t["name"] == "verify"]
+    assert verify["arguments"]["parameters"] == [
+        {"name": "helm-revision", "value": "{{tasks.promote.outputs.parameters.revision}}"}
+    ]
+    template = _templates(manifest)["verify"]
+    assert _env(template["container"])["HELM_REVISION"] == "{{inputs.parameters.helm-revision}}"
+    assert template["outputs"]["parameters"] == [
+        {"name": "status", "globalName": "verify-status", "valueFrom": {"path": "/tmp/outputs/status"}}
+    ]
+    assert _templates(manifest)["promote"]["outputs"]["parameters"] == [
+        {"name": "revision", "valueFrom": {"path": "/tmp/outputs/revision"}}
+    ]
+
+
+def test_notify_runs_on_exit_and_never_fails_the_release() -> None:
+    handler = _templates(_release())["exit-handler"]
+    (task,) = handler["dag"]["tasks"]
+    assert task["template"] == "notify"
+    assert task["continueOn"] == {"failed": True, "error": True}
+
+
+def test_build_dag_skips_the_build_when_the_image_exists() -> None:
+    manifest = _build()
+    assert manifest["spec"]["entrypoint"] == "build-image"
+    tasks = _tasks(manifest, "build-image")
+    assert [(t["name"], t["template"], t.get("depends")) for t in tasks] == [
+        ("image-exists", "image-exists", None), ("build", "buildkit", "image-exists"),
+    ]
+    assert tasks[1]["when"] == "{{tasks.image-exists.outputs.parameters.exists}} == false"
+    assert _templates(manifest)["image-exists"]["outputs"]["parameters"] == [
+        {"name": "exists", "valueFrom": {"path": "/tmp/outputs/exists"}}
+    ]
+
+
+def test_workflow_arguments_are_the_sensors_six_and_the_builds_one() -> None:
+    release = _release()["spec"]["arguments"]["parameters"]
+    assert [p["name"] for p in release] == ["revision", "pr-number", "pr-title", "author", "repository", "trigger"]
+    assert all(set(p) == {"name"} for p in release)  # all required: the Sensor passes every one
+    assert _build()["spec"]["arguments"]["parameters"] == [{"name": "revision"}]
+
+
+# ------------------------------------------------------------------- the build step
+
+
+def test_the_build_step_creates_the_child_workflow_in_the_build_namespace() -> None:
+    settings = _settings()
+    service = _service()
+    template = _templates(_release(service, settings))["build"]
+    resource = template["resource"]
+    assert resource["action"] == "create"
+    assert resource["successCondition"] == "status.phase == Succeeded"
+    assert resource["failureCondition"] == "status.phase in (Failed,Error)"
+    assert "setOwnerReference" not in resource  # a cross-namespace owner reference is impossible
+    child = yaml.safe_load(resource["manifest"])
+    assert child == wf.child_build_workflow(service, settings)
+    assert child["kind"] == "Workflow"
+    assert child["metadata"]["namespace"] == settings.namespaces.build
+    assert child["metadata"]["generateName"] == "svc-build-"
+    assert "name" not in child["metadata"]
+    assert child["spec"] == {
+        "workflowTemplateRef": {"name": names.build_template_name("svc")},
+        "arguments": {"parameters": [{"name": "revision", "value": "{{workflow.parameters.revision}}"}]},
+    }
+    # The release account acts here, with its own token (no executor account).
+    assert template["automountServiceAccountToken"] is True
+    assert "executor" not in template
+    assert template["outputs"]["parameters"] == [
+        {"name": "workflow", "valueFrom": {"jsonPath": "{.metadata.name}"}}
+    ]
+
+
+def test_a_long_service_name_still_gives_a_valid_child_name_prefix() -> None:
+    service = _service(name="s" * 63)
+    prefix = wf.child_build_workflow(service, _settings())["metadata"]["generateName"]
+    assert len(prefix) + 5 <= names.DNS1123_LABEL_MAX  # the API server appends 5 characters
+    assert names.is_dns1123_label(prefix + "abcde")
+
+
+# ----------------------------------------------------------------------------- mutex
+
+
+def test_only_promote_holds_a_mutex_one_per_helm_repo_and_branch() -> None:
+    settings = _settings()
+    for service in _variants():
+        manifest = _release(service, settings)
+        held = {t["name"]: t["synchronization"] for t in manifest["spec"]["templates"] if "synchronization" in t}
+        assert held == {"promote": {"mutexes": [{"name": "helm-appen-international-team-helm-development"}]}}
+        assert "synchronization" not in manifest["spec"]
+        assert "synchronization" not in _build(service, settings)["spec"]
+        assert not any("synchronization" in t for t in _build(service, settings)["spec"]["templates"])
+
+
+def test_mutex_names_are_sanitised_and_differ_by_repo_and_branch() -> None:
+    a = wf.mutex_name("Appen-International/Team_Helm.v2", "release/2024.1")
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", a) and len(a) <= 63
+    assert a != wf.mutex_name("Appen-International/Team_Helm.v2", "main")
+    assert a != wf.mutex_name("Appen-International/other", "release/2024.1")
+    assert len(wf.mutex_name("a/" + "x" * 100, "b" * 200)) <= 63
+
+
+# ------------------------------------------------------------------ security contexts
+
+
+def test_only_the_buildkit_container_is_unconfined() -> None:
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            for template_name, container in _all_containers(manifest):
+                context = container["securityContext"]
+                if template_name == "buildkit" and "name" not in container:  # the main container
+                    continue
+                assert context == {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "privileged": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                }, (template_name, container.get("name", "main"))
+
+
+def test_buildkit_gets_exactly_what_rootless_buildkit_needs() -> None:
+    template = _templates(_build())["buildkit"]
+    container = template["container"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": True,  # setuid newuidmap/newgidmap
+        "appArmorProfile": {"type": "Unconfined"},
+        "privileged": False,
+        "readOnlyRootFilesystem": False,
+        "runAsGroup": 1000,
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "seccompProfile": {"type": "Unconfined"},
+    }
+    assert "capabilities" not in container["securityContext"]  # nothing added
+    assert _env(container)["BUILDKITD_FLAGS"] == "--oci-worker-no-process-sandbox"
+    assert {"mountPath": "/home/user/.local/share/buildkit", "name": "buildkit"} in container["volumeMounts"]
+    assert {"name": "buildkit", "emptyDir": {}} in template["volumes"]
+    assert container["command"] == ["buildctl-daemonless.sh"]
+    assert container["args"][0] == "build"
+
+
+def test_every_pod_runs_as_non_root_with_runtime_default_seccomp() -> None:
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            for template in _pod_templates(manifest):
+                assert template["securityContext"] == {
+                    "fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "runAsUser": 1000,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                }, template["name"]
+
+
+def test_nothing_privileged_no_host_path_no_docker_socket_anywhere() -> None:
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            for path, value in walk(manifest):
+                assert not path.endswith(".privileged") or value is False, path
+                assert not path.endswith(".hostPath"), path
+                assert not re.search(r"\.host(Network|PID|IPC)$", path), path
+                assert not path.endswith(".capabilities.add"), path
+                if isinstance(value, str):
+                    assert "docker.sock" not in value and "dind" not in value, path
+            child = yaml.safe_load(_templates(_release(service))["build"]["resource"]["manifest"])
+            assert not any(p.endswith(".hostPath") for p, _ in walk(child))
+
+
+def test_every_container_with_a_read_only_root_has_tmp_and_home_there() -> None:
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            for template_name, container in _all_containers(manifest):
+                if not container["securityContext"]["readOnlyRootFilesystem"]:
+                    continue
+                assert {"mountPath": "/tmp", "name": "tmp"} in container["volumeMounts"], template_name
+                assert _env(container)["HOME"] == "/tmp", template_name
+
+
+# ---------------------------------------------------------------- resources, deadlines
+
+
+def test_every_container_has_requests_and_limits() -> None:
+    settings = _settings()
+    for service in _variants():
+        for manifest in (_release(service, settings), _build(service, settings)):
+            for template_name, container in _all_containers(manifest):
+                resources = container["resources"]
+                for kind in ("requests", "limits"):
+                    assert set(resources[kind]) == {"cpu", "memory"}, (template_name, kind)
+    tests = _templates(_release())["tests"]["container"]["resources"]
+    assert tests["limits"] == settings.sizes.unit_tests.resources.limits.model_dump()
+    build = _templates(_build())["buildkit"]["container"]["resources"]
+    assert build["requests"] == settings.sizes.image_build.resources.requests.model_dump()
+
+
+def test_every_pod_and_workflow_has_a_deadline() -> None:
+    settings = _settings()
+    step = settings.release.step_timeout_minutes * 60
+    for service in _variants():
+        release, build = _release(service, settings), _build(service, settings)
+        for manifest in (release, build):
+            assert manifest["spec"]["activeDeadlineSeconds"] > 0
+            for template in _pod_templates(manifest):
+                assert template["activeDeadlineSeconds"] >= step, template["name"]
+        templates = _templates(release)
+        assert templates["verify"]["activeDeadlineSeconds"] > settings.release.verify_timeout_minutes * 60
+        # The build step outlasts the child Workflow, which outlasts its own steps.
+        assert templates["build"]["activeDeadlineSeconds"] > build["spec"]["activeDeadlineSeconds"]
+        assert build["spec"]["activeDeadlineSeconds"] >= sum(
+            t["activeDeadlineSeconds"] for t in _pod_templates(build)
+        )
+        # The release outlasts its steps one after the other.
+        assert release["spec"]["activeDeadlineSeconds"] >= sum(
+            templates[t["name"]]["activeDeadlineSeconds"] for t in _tasks(release, "release")
+        )
+
+
+def test_deadlines_follow_the_settings() -> None:
+    settings = _settings()
+    slow = settings.model_copy(update={"release": settings.release.model_copy(
+        update={"step_timeout_minutes": 10, "verify_timeout_minutes": 120})})
+    templates = _templates(_release(settings=slow))
+    assert templates["promote"]["activeDeadlineSeconds"] == 600
+    assert templates["verify"]["activeDeadlineSeconds"] == 120 * 60 + wf.MARGIN_SECONDS
+    assert _env(templates["verify"]["container"])["TIMEOUT_SECONDS"] == str(120 * 60)
+
+
+def test_workflows_clean_up_after_themselves() -> None:
+    for manifest in (_release(), _build()):
+        spec = manifest["spec"]
+        assert spec["podGC"] == {"strategy": "OnPodSuccess"}
+        assert spec["ttlStrategy"]["secondsAfterSuccess"] > 0
+        assert spec["ttlStrategy"]["secondsAfterFailure"] >= spec["ttlStrategy"]["secondsAfterSuccess"]
+
+
+# ------------------------------------------------------------------------ images
+
+
+def test_images_are_pinned_tool_images_and_the_services_test_image() -> None:
+    settings = _settings()
+    tools = RELEASE_TOOLS.ref(settings.tool_images.registry)
+    buildkit = BUILDKIT_ECR.ref(settings.tool_images.registry)
+    for service in _variants():
+        for manifest in (_release(service, settings), _build(service, settings)):
+            for template_name, container in _all_containers(manifest):
+                image = container["image"]
+                assert not image.endswith(":latest") and re.search(r":[\w.-]+$|@sha256:", image), image
+                if template_name == "tests" and "name" not in container:
+                    assert service.tests is not None and image == service.tests.image
+                elif template_name == "buildkit" and "name" not in container:
+                    assert image == buildkit
+                else:
+                    assert image == tools, template_name
+    assert tools.endswith(f"/release-tools:{RELEASE_TOOLS.version}")
+    assert buildkit.endswith(f"/buildkit-ecr:{BUILDKIT_ECR.version}")
+
+
+def test_no_package_install_at_run_time() -> None:
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            for _, container in _all_containers(manifest):
+                words = " ".join([*container.get("command", []), *container.get("args", [])])
+                assert not re.search(r"\b(pip|apt-get|apk|yum|npm)\b", words), words
+
+
+# ------------------------------------------------------------------ payload and tokens
+
+
+def test_payload_parameters_appear_only_as_environment_values() -> None:
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            assert payload_outside_env(manifest) == []
+    # They do reach the steps that report them.
+    notify = _env(_templates(_release())["notify"]["container"])
+    assert notify["PR_TITLE"] == "{{workflow.parameters.pr-title}}"
+    assert notify["AUTHOR"] == "{{workflow.parameters.author}}"
+    assert notify["PR_NUMBER"] == "{{workflow.parameters.pr-number}}"
+    assert _env(_templates(_release())["promote"]["container"])["PR_NUMBER"] == "{{workflow.parameters.pr-number}}"
+
+
+def test_the_payload_check_catches_a_reference_in_args_a_script_or_the_child() -> None:
+    manifest = _release()
+    for where in ("args", "command"):
+        bad = copy.deepcopy(manifest)
+        _templates(bad)["promote"]["container"][where] = ["echo", "{{workflow.parameters.pr-title}}"]
+        assert payload_outside_env(bad)
+    bad = copy.deepcopy(manifest)
+    resource = _templates(bad)["build"]["resource"]
+    resource["manifest"] += "# {{ workflow.parameters.author }}\n"
+    assert payload_outside_env(bad)
+    bad = copy.deepcopy(manifest)
+    _templates(bad)["notify"]["container"]["env"].append(
+        {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "{{workflow.parameters.trigger}}", "key": "k"}}}
+    )
+    assert payload_outside_env(bad)
+    bad = copy.deepcopy(manifest)
+    _templates(bad)["verify"]["container"]["workingDir"] = "{{=workflow.parameters['repository']}}"
+    assert payload_outside_env(bad)
+
+
+def test_revision_is_the_only_parameter_in_args_and_the_child_manifest() -> None:
+    service = _service("    build: {args: {A: '1'}}\n")
+    args = " ".join(_templates(_build(service))["buildkit"]["container"]["args"])
+    assert set(re.findall(r"\{\{([^}]*)\}\}", args)) == {"workflow.parameters.revision"}
+    manifest = _templates(_release(service))["build"]["resource"]["manifest"]
+    assert set(re.findall(r"\{\{([^}]*)\}\}", manifest)) == {"workflow.parameters.revision", "workflow.name"}
+
+
+def test_services_yaml_strings_argo_would_template_are_refused() -> None:
+    settings = _settings()
+    title = "{{workflow.parameters.pr-title}}"
+    bad_tests = _service(TESTS.replace('"-q"', f'"{title}"'), tests=False)
+    bad_args = _service("    build: {args: {A: '" + title + "'}}\n")
+    bad_channel = _service(f"    slackChannel: '{title}'\n")
+    assert wf.template_problems(bad_tests, settings) == [
+        "service 'svc': tests.command[3] contains '{{' (Argo would substitute into it)"
+    ]
+    assert wf.template_problems(bad_args, settings) == [
+        "service 'svc': build.args.A contains '{{' (Argo would substitute into it)"
+    ]
+    assert wf.template_problems(bad_channel, settings) == [
+        "service 'svc': slackChannel contains '{{' (Argo would substitute into it)"
+    ]
+    for service in _variants():
+        assert wf.template_problems(service, settings) == []
+
+
+def test_services_yaml_strings_keep_their_dollars_from_kubernetes_expansion() -> None:
+    service = _service('    build: {args: {B: "x $(HOME) $$"}}\n'
+                       + TESTS.replace('"-q"', '"$(HOME)"'), tests=False)
+    tests = _templates(_release(service))["tests"]["container"]
+    assert tests["command"] == ["python", "-m", "pytest", "$$(HOME)"]
+    build = _templates(_build(service))["buildkit"]["container"]
+    assert _env(build)["BUILD_ARG_B"] == "x $$(HOME) $$$$"
+    assert "build-arg:B=$(BUILD_ARG_B)" in build["args"]
+
+
+def test_team_code_holds_no_kubernetes_token_and_no_secret() -> None:
+    manifest = _release(_service("    path: services/svc\n"))
+    templates = _templates(manifest)
+    assert manifest["spec"]["automountServiceAccountToken"] is False
+    assert manifest["spec"]["serviceAccountName"] == names.release_service_account_name("svc")
+    for name in ("changed", "tests", "promote", "notify"):
+        assert templates[name]["automountServiceAccountToken"] is False, name
+        assert templates[name]["executor"] == {"serviceAccountName": names.EXECUTOR_SERVICE_ACCOUNT}, name
+    for name in ("build", "verify"):  # the two steps that act as the release account
+        assert templates[name]["automountServiceAccountToken"] is True, name
+        assert "executor" not in templates[name], name
+    tests = templates["tests"]["container"]
+    assert not any("valueFrom" in e for e in tests["env"])
+    assert {m["name"] for m in tests["volumeMounts"]} == {"tmp", "workspace"}
+    assert tests["workingDir"] == "/workspace/services/svc"
+    assert _templates(_release())["tests"]["container"]["workingDir"] == "/workspace"
+    build = _build()["spec"]
+    assert build["automountServiceAccountToken"] is False
+    assert build["executor"] == {"serviceAccountName": names.EXECUTOR_SERVICE_ACCOUNT}
+    assert build["serviceAccountName"] == names.builder_service_account_name("svc")
+    assert not any("automountServiceAccountToken" in t for t in build["templates"])
+
+
+def test_secrets_are_referenced_by_name_never_by_value() -> None:
+    service = _service()
+    manifest = _release(service)
+    templates = _templates(manifest)
+    key = {"name": "ssh-key", "secret": {"secretName": names.deploy_key_secret_name(service.repo),
+                                         "defaultMode": 0o400,
+                                         "items": [{"key": "ssh-privatekey", "path": "ssh-privatekey"}]}}
+    assert key in templates["tests"]["volumes"]
+    assert key in _templates(_build(service))["buildkit"]["volumes"]
+    writer = names.writer_secret_name(service.helm.repo)
+    assert {"name": "github-app", "secret": {"secretName": writer, "defaultMode": 0o400,
+                                             "items": [{"key": "private-key", "path": "private-key"}]}} \
+        in templates["promote"]["volumes"]
+    promote = _env(templates["promote"]["container"])
+    assert promote["PRIVATE_KEY_FILE"] == "/etc/release-pipeline/github-app/private-key"
+    assert promote["APP_ID"] == {"secretKeyRef": {"name": writer, "key": "app-id"}}
+    assert promote["INSTALLATION_ID"] == {"secretKeyRef": {"name": writer, "key": "installation-id"}}
+    assert _env(templates["notify"]["container"])["SLACK_TOKEN"] == {
+        "secretKeyRef": {"name": wf.SLACK_SECRET_NAME, "key": "slack-token"}
+    }
+    # Secrets reach pods only as those volumes and references.
+    for m in (manifest, _build(service)):
+        for path, value in walk(m):
+            if isinstance(value, str):
+                assert not re.search(r"PRIVATE KEY|xox[abp]-|ghs_|AKIA", value), path
+            if path.endswith(".secret"):
+                assert set(value) == {"secretName", "defaultMode", "items"}, path
+
+
+# -------------------------------------------------------------- what each script gets
+
+
+def test_checkout_gets_repo_revision_and_depth_from_config_not_payload() -> None:
+    service = _service("    path: services/svc\n")
+    templates = _templates(_release(service))
+    depths = {name: _env(templates[name]["initContainers"][0])["DEPTH"] for name in ("changed", "tests")}
+    assert depths == {"changed": "2", "tests": "1"}
+    env = _env(_templates(_build(service))["buildkit"]["initContainers"][0])
+    assert env["DEPTH"] == "1"
+    assert env["REPO"] == "Appen/svc"
+    assert env["REVISION"] == "{{workflow.parameters.revision}}"
+    assert env["DEST"] == "/workspace"
+    assert env["SSH_KEY_FILE"] == "/etc/release-pipeline/ssh/ssh-privatekey"
+    assert _env(templates["changed"]["container"])["SERVICE_PATH"] == "services/svc"
+
+
+def test_promote_gets_the_contract_environment() -> None:
+    settings = _settings()
+    service = _service(helm="{repo: Appen-International/team-helm, path: app/svc, valuesFile: v/dev.yaml,"
+                            " imageTagKey: app.image.tag}")
+    env = _env(_templates(_release(service, settings))["promote"]["container"])
+    assert env["HELM_REPO"] == "Appen-International/team-helm"
+    assert env["BRANCH"] == settings.helm_branch
+    assert env["VALUES_FILE"] == "app/svc/v/dev.yaml"
+    assert env["KEY"] == "app.image.tag"
+    assert env["REVISION"] == "{{workflow.parameters.revision}}"
+    assert env["SERVICE"] == "svc" and env["ENVIRONMENT"] == "dev"
+    assert env["SOURCE_REPO"] == "Appen/svc"
+    default = _env(_templates(_release(_service(), settings))["promote"]["container"])
+    assert default["VALUES_FILE"] == f"app/svc/{settings.values_file}"
+
+
+def test_verify_gets_the_contract_environment() -> None:
+    settings = _settings()
+    service = _service("    rollout: {deployment: svc-web}\n")
+    env = _env(_templates(_release(service, settings))["verify"]["container"])
+    assert env["APPLICATION"] == names.application_name("svc", "dev")
+    assert env["APPLICATION_NAMESPACE"] == settings.namespaces.argocd
+    assert env["ROLLOUT"] == names.rollout_name("svc")
+    assert env["DEPLOYMENT"] == "svc-web"
+    assert env["SERVICE_NAMESPACE"] == "team"
+    assert env["TIMEOUT_SECONDS"] == str(settings.release.verify_timeout_minutes * 60)
+    assert env["IMAGE_TAG"] == "{{workflow.parameters.revision}}"
+
+
+def test_notify_gets_channel_status_and_links() -> None:
+    settings = _settings()
+    env = _env(_templates(_release(_service(), settings))["notify"]["container"])
+    assert env["CHANNEL"] == settings.slack.channel.removeprefix("#")
+    assert env["STATUS"] == "{{workflow.status}}"
+    assert env["VERIFY_STATUS"] == "{{workflow.outputs.parameters.verify-status}}"
+    assert env["WORKFLOW_URL"] == (
+        f"https://{settings.hostnames.workflows}/workflows/{settings.namespaces.workflows}/{{{{workflow.name}}}}"
+    )
+    assert env["ARGOCD_URL"] == (
+        f"https://{settings.hostnames.argocd}/applications/{settings.namespaces.argocd}/svc-dev"
+    )
+    own = _env(_templates(_release(_service("    slackChannel: '#team-svc'\n"), settings))["notify"]["container"])
+    assert own["CHANNEL"] == "team-svc"
+
+
+def test_image_exists_gets_the_repository_name_and_region() -> None:
+    settings = _settings()
+    env = _env(_templates(_build(settings=settings))["image-exists"]["container"])
+    assert env["REPOSITORY"] == REPO_NAME
+    assert env["AWS_REGION"] == settings.aws.region
+    assert env["REVISION"] == "{{workflow.parameters.revision}}"
+
+
+def test_every_script_a_step_runs_exists_and_reads_its_outputs_from_tmp() -> None:
+    scripts = set(wf.read_scripts(PROJECT_DIR / "scripts"))
+    for service in _variants():
+        for manifest in (_release(service), _build(service)):
+            for _, container in _all_containers(manifest):
+                command = container.get("command", [])
+                if command[:1] == ["python3"]:
+                    assert command[1].startswith(wf.SCRIPTS_DIR + "/")
+                    assert command[1].rsplit("/", 1)[1] in scripts
+                    assert _env(container)["OUTPUT_DIR"] == "/tmp/outputs"
+            for template in manifest["spec"]["templates"]:
+                for output in template.get("outputs", {}).get("parameters", []):
+                    path = output["valueFrom"].get("path")
+                    assert path is None or path.startswith("/tmp/outputs/")
+
+
+# ------------------------------------------------------------------------- BuildKit
+
+
+def test_buildctl_builds_the_service_directory_and_pushes_the_sha_with_a_registry_cache() -> None:
+    settings = _settings()
+    args = wf.buildctl_args(_service("    path: services/svc\n"), REPO_URL, settings.ecr.cache_tag)
+    pairs = dict(zip(args[1::2], args[2::2], strict=False))
+    assert args[0] == "build"
+    assert pairs["--frontend"] == "dockerfile.v0"
+    assert "--local" in args and "context=/workspace/services/svc" in args
+    assert "dockerfile=/workspace/services/svc" in args
+    assert "filename=Dockerfile" in args
+    cache = f"{REPO_URL}:{settings.ecr.cache_tag}"
+    assert pairs["--output"] == f"type=image,name={REPO_URL}:{{{{workflow.parameters.revision}}}},push=true"
+    assert pairs["--export-cache"] == (
+        f"type=registry,ref={cache},mode=max,image-manifest=true,oci-mediatypes=true,ignore-error=true"
+    )
+    assert pairs["--import-cache"] == f"type=registry,ref={cache}"
+    assert not any("attest" in a for a in args)  # buildctl adds no attestation manifests
+
+
+def test_buildctl_takes_dockerfile_context_and_build_args_from_services_yaml() -> None:
+    service = _service("    path: services/svc\n"
+                       "    build: {dockerfile: docker/app.Dockerfile, context: app, args: {B: '2', A: '1'}}\n")
+    args = wf.buildctl_args(service, REPO_URL, "buildcache")
+    assert "context=/workspace/services/svc/app" in args
+    assert "dockerfile=/workspace/services/svc/docker" in args
+    assert "filename=app.Dockerfile" in args
+    build_args = [a for a in args if a.startswith("build-arg:")]
+    assert build_args == ["build-arg:A=$(BUILD_ARG_A)", "build-arg:B=$(BUILD_ARG_B)"]
+    env = _env(_templates(_build(service))["buildkit"]["container"])
+    assert env["BUILD_ARG_A"] == "1" and env["BUILD_ARG_B"] == "2"
+    assert not any(a.startswith("build-arg:") for a in wf.buildctl_args(_service(), REPO_URL, "buildcache"))
+
+
+def test_ecr_login_uses_the_pods_identity_and_caches_nothing() -> None:
+    build = _build()
+    env = _env(_templates(build)["buildkit"]["container"])
+    assert env["AWS_ECR_DISABLE_CACHE"] == "true"
+    assert not any("AWS_SECRET" in k or "AWS_ACCESS" in k for k in env)
+    assert build["spec"]["serviceAccountName"] == names.builder_service_account_name("svc")
+
+
+# -------------------------------------------------------------------------- scripts
+
+
+def _write(directory: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory
+
+
+def test_scripts_config_map_holds_every_script_but_tests_and_caches(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "checkout.py": "print('checkout')\n", "github_known_hosts": "github.com ssh-ed25519 AAAA\n",
+        "tests/test_checkout.py": "x", "__pycache__/checkout.cpython-311.pyc": "x", "test_local.py": "x",
+        "conftest.py": "x", ".hidden": "x",
+    })
+    files = wf.read_scripts(tmp_path)
+    assert files == {"checkout.py": "print('checkout')\n", "github_known_hosts": "github.com ssh-ed25519 AAAA\n"}
+    manifest = wf.scripts_config_map(files, "argo")
+    assert manifest["data"] == files
+    assert manifest["immutable"] is True
+    assert manifest["metadata"]["namespace"] == "argo"
+    name = manifest["metadata"]["name"]
+    assert re.fullmatch(r"release-pipeline-scripts-[0-9a-f]{10}", name)
+    assert wf.scripts_config_map_name(files) == name
+    assert wf.scripts_config_map_name({**files, "checkout.py": "print(1)\n"}) != name
+    assert wf.scripts_config_map_name({"a": "bc"}) != wf.scripts_config_map_name({"ab": "c"})
+
+
+def test_scripts_that_cannot_ship_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(wf.ScriptsError, match="missing"):
+        wf.read_scripts(tmp_path / "nope")
+    with pytest.raises(wf.ScriptsError, match="no scripts"):
+        wf.read_scripts(tmp_path)
+    _write(tmp_path / "nested", {"lib/helper.py": "x"})
+    with pytest.raises(wf.ScriptsError, match="flat"):
+        wf.read_scripts(tmp_path / "nested")
+
+
+def test_the_projects_scripts_ship_and_are_what_the_steps_mount() -> None:
+    files = wf.read_scripts(PROJECT_DIR / "scripts")
+    assert {"checkout.py", "github_known_hosts"} <= set(files)
+    name = wf.scripts_config_map_name(files)
+    volume = {"name": "scripts", "configMap": {"name": name, "defaultMode": 0o444}}
+    release = wf.release_template(_service(), _settings(), name)
+    for template in _pod_templates(release):
+        if "container" in template:
+            assert volume in template["volumes"], template["name"]
+
+
+# ---------------------------------------------------------------- lint and schemas
+
+
+def _tools() -> tuple[Any, Any]:
+    from validate_manifests import validate_objects  # type: ignore[import-not-found]
+    from workflow_lint import lint  # type: ignore[import-not-found]
+    return lint, validate_objects
+
+
+@requires_shared
+def test_every_built_template_lints_clean() -> None:
+    lint, _ = _tools()
+    for stack in STACKS:
+        settings = _settings(stack)
+        for service in _variants():
+            release, build = _release(service, settings), _build(service, settings)
+            assert lint(release) == [], (stack, service)
+            assert lint(build) == [], (stack, service)
+            # The child the release creates is a valid Workflow of the build template.
+            child = wf.child_build_workflow(service, settings)
+            child["metadata"]["name"] = child["metadata"].pop("generateName") + "x"
+            child["spec"]["arguments"]["parameters"][0]["value"] = "0" * 40
+            assert lint(child, [build], strict_refs=True) == []
+
+
+@requires_shared
+def test_every_built_object_validates_against_the_upstream_schemas(tmp_path: Path) -> None:
+    _, validate_objects = _tools()
+    files = wf.read_scripts(PROJECT_DIR / "scripts")
+    objects = [wf.scripts_config_map(files, "argo")]
+    for service in _variants():
+        objects += [_release(service), _build(service)]
+        child = yaml.safe_load(_templates(_release(service))["build"]["resource"]["manifest"])
+        child["metadata"]["labels"] = {k: "x" if "{{" in v else v for k, v in child["metadata"]["labels"].items()}
+        objects.append(child)
+    errors = [p for p in validate_objects(objects) if p.severity == "error"]
+    assert errors == []
+
+
+def test_shared_tools_are_found_or_skipped_clearly() -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is not present; lint and schema checks skipped")
+    assert (SHARED / "tools" / "workflow_lint.py").is_file()
+
+
+# ------------------------------------------------------------------- rendered stacks
+
+
+def _mine(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in manifests if m.get("kind") == "WorkflowTemplate"
+            or (m.get("kind") == "ConfigMap" and m["metadata"]["name"].startswith(wf.SCRIPTS_CONFIG_MAP_PREFIX))
+            or (m.get("kind") == "Secret" and m["metadata"]["name"] == wf.SLACK_SECRET_NAME)]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_stack_has_both_templates_per_service_the_scripts_and_the_slack_token(
+    render_stack: Any, stack: str
+) -> None:
+    settings = _settings(stack)
+    services = load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    resources, manifests = render_stack(stack)
+    templates = {(m["metadata"]["namespace"], m["metadata"]["name"]): m
+                 for m in manifests if m["kind"] == "WorkflowTemplate"}
+    expected = {(settings.namespaces.workflows, names.release_template_name(s.name)) for s in services} | {
+        (settings.namespaces.build, names.build_template_name(s.name)) for s in services
+    }
+    assert expected <= set(templates)
+    files = wf.read_scripts(PROJECT_DIR / "scripts")
+    config_maps = [m for m in manifests if m["kind"] == "ConfigMap"
+                   and m["metadata"]["name"] == wf.scripts_config_map_name(files)]
+    assert sorted(m["metadata"]["namespace"] for m in config_maps) == sorted(
+        [settings.namespaces.workflows, settings.namespaces.build]
+    )
+    assert all(m["data"] == files for m in config_maps)
+    (slack,) = [m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"] == wf.SLACK_SECRET_NAME]
+    assert slack["metadata"]["namespace"] == settings.namespaces.workflows
+    assert slack["stringData"] in ("[secret]", {"slack-token": "[secret]"})
+    by_name = {r["name"]: r for r in resources}
+    for service in services:
+        for kind in ("release", "build"):
+            record = by_name[f"release-workflows-{service.name}-{kind}"]
+            assert record["parent"] == "release-workflows"
+            assert {"crds-argo-workflows-workflowtemplates", "platform-argo-workflows"} <= set(
+                record["options"]["depends_on"]
+            )
+        build = templates[(settings.namespaces.build, names.build_template_name(service.name))]
+        args = " ".join(_templates(build)["buildkit"]["container"]["args"])
+        url = f"{settings.aws.account_id}.dkr.ecr.{settings.aws.region}.amazonaws.com/" + names.ecr_repository_name(
+            settings.ecr_prefix, service.image_repository
+        )
+        assert f"name={url}:{{{{workflow.parameters.revision}}}}" in args
+    for name in ("release-workflows-scripts-workflows", "release-workflows-scripts-build"):
+        assert by_name[name]["options"]["retain_on_delete"] is True
+
+
+@requires_shared
+@pytest.mark.parametrize("stack", STACKS)
+def test_rendered_templates_lint_validate_and_keep_payload_in_env(render_stack: Any, stack: str) -> None:
+    lint, validate_objects = _tools()
+    _, manifests = render_stack(stack)
+    mine = _mine(manifests)
+    templates = [m for m in mine if m["kind"] == "WorkflowTemplate"]
+    for template in templates:
+        assert lint(template) == [], template["metadata"]["name"]
+        assert payload_outside_env(template) == []
+    assert [p for p in validate_objects(mine) if p.severity == "error"] == []
+    # The Workflows the Sensors create resolve against these templates.
+    from workflow_lint import _sensor_workflows  # type: ignore[import-not-found]
+    for sensor in (m for m in manifests if m["kind"] == "Sensor"):
+        for label, workflow in _sensor_workflows(sensor):
+            workflow = copy.deepcopy(workflow)
+            workflow["metadata"].setdefault("name", "x")
+            assert lint(workflow, templates, strict_refs=True) == [], label
+
+
+OPTIONAL = """services:
+  - name: skipper
+    repo: Appen/skipper
+    imageRepository: skipper
+    namespace: team
+    project: team
+    slackChannel: "#skipper-releases"
+    helm: {repo: Appen-International/team-helm, path: app/skipper}
+    tests:
+      image: python:3.12.8-slim-bookworm
+      command: ["python", "-m", "pytest"]
+      skip: true
+  - name: mono
+    repo: Appen/mono
+    path: services/mono
+    imageRepository: mono
+    namespace: team
+    project: team
+    helm: {repo: Appen-International/team-helm, path: app/mono}
+    build:
+      dockerfile: build/Dockerfile
+      args: {VERSION: "1.2", GREETING: "cost $5"}
+"""
+
+
+@requires_shared
+def test_rendered_optional_features_on_and_off(render_stack: Any) -> None:
+    lint, validate_objects = _tools()
+    settings = _settings()
+    _, manifests = render_stack("dev", OPTIONAL)
+    mine = _mine(manifests)
+    templates = {m["metadata"]["name"]: m for m in mine if m["kind"] == "WorkflowTemplate"}
+    assert set(templates) == {"skipper-release", "skipper-build", "mono-release", "mono-build"}
+    skipper, mono = templates["skipper-release"], templates["mono-release"]
+    # Tests skipped, no sub-path, own Slack channel.
+    assert [t["name"] for t in _tasks(skipper, "release")] == ["build", "promote", "verify"]
+    assert _env(_templates(skipper)["notify"]["container"])["CHANNEL"] == "skipper-releases"
+    # Sub-path without tests, default channel, build args and a Dockerfile elsewhere.
+    assert [t["name"] for t in _tasks(mono, "release")] == ["changed", "build", "promote", "verify"]
+    assert _env(_templates(mono)["notify"]["container"])["CHANNEL"] == settings.slack.channel.removeprefix("#")
+    buildkit = _templates(templates["mono-build"])["buildkit"]["container"]
+    assert "dockerfile=/workspace/services/mono/build" in buildkit["args"]
+    assert "context=/workspace/services/mono" in buildkit["args"]
+    assert _env(buildkit)["BUILD_ARG_GREETING"] == "cost $$5"
+    assert "build-arg:VERSION=$(BUILD_ARG_VERSION)" in buildkit["args"]
+    assert not any(a.startswith("build-arg:") for a in _templates(templates["skipper-build"])["buildkit"]
+                   ["container"]["args"])
+    for template in templates.values():
+        assert lint(template) == []
+        assert payload_outside_env(template) == []
+    assert [p for p in validate_objects(mine) if p.severity == "error"] == []
+
+
+def test_a_services_file_with_a_template_tag_in_a_command_is_refused_before_anything_renders(
+    tmp_path: Path,
+) -> None:
+    services = tmp_path / "services.yaml"
+    services.write_text(OPTIONAL.replace('["python", "-m", "pytest"]',
+                                         '["sh", "-c", "echo {{workflow.parameters.pr-title}}"]'), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_render_cli("--stack", "dev", "--out", str(out), "--services", str(services))
+    assert proc.returncode != 0
+    assert "tests.command[2] contains '{{'" in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert not (out / "dev" / "manifests.yaml").exists()
