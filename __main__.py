@@ -37,6 +37,7 @@ from components.namespaces import Namespaces, NamespacesArgs
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.registry import ServiceRegistry, ServiceRegistryArgs
 from components.sensors import ServiceSensor, ServiceSensorArgs
+from components.workflows import ReleaseWorkflows, ReleaseWorkflowsArgs
 
 PROJECT_DIR = Path(__file__).parent
 config = pulumi.Config(PROJECT)
@@ -108,6 +109,7 @@ sources = {
             events_host=settings.hostnames.events,
             events_namespace=namespaces.platform["events"],
             workflows_namespace=namespaces.platform["workflows"],
+            build_namespace=namespaces.platform["build"],
         ),
         opts=pulumi.ResourceOptions(
             providers=[k8s_provider, github_for(repo), random_provider, tls_provider]
@@ -233,6 +235,23 @@ service_sensors = {
     )
     for service in services
 }
+
+# Per service: the release WorkflowTemplate (workflows namespace) and the build
+# WorkflowTemplate (build namespace); the step scripts ConfigMap in both, and the
+# notify step's Slack token. After the WorkflowTemplate CRD and Argo Workflows.
+release_workflows = ReleaseWorkflows(
+    "release-workflows",
+    ReleaseWorkflowsArgs(
+        settings=settings,
+        services=tuple(services),
+        namespaces=namespaces.platform,
+        repository_urls={name: registry.repository_url for name, registry in registries.items()},
+        repository_names={name: registry.repository_name for name, registry in registries.items()},
+        slack_token=config.require_secret("slackToken"),
+        argo_depends_on={"WorkflowTemplate": platform.depends_for("WorkflowTemplate")},
+    ),
+    opts=pulumi.ResourceOptions(provider=k8s_provider),
+)
 
 pulumi.export("environment", settings.environment)
 pulumi.export(
