@@ -211,6 +211,7 @@ deliveries = {
             argo_depends_on={
                 kind: platform.depends_for(kind) for kind in ("Application", "AnalysisTemplate", "Rollout")
             },
+            app_project=[access.projects[service.project]],
         ),
         opts=pulumi.ResourceOptions(provider=k8s_provider),
     )

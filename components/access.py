@@ -510,6 +510,8 @@ class Access(pulumi.ComponentResource):
     """Service -> ServiceAccount (workflows namespace) of its release Workflow's API steps."""
     app_projects: dict[str, str]
     """Team -> its AppProject's name."""
+    projects: dict[str, k8s.apiextensions.CustomResource]
+    """Team -> its AppProject, for what must be created after it (the team's Applications)."""
 
     def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -522,6 +524,7 @@ class Access(pulumi.ComponentResource):
         } | dict(args.service_namespaces)
 
         accounts: dict[tuple[str, str], k8s.core.v1.ServiceAccount] = {}
+        self.projects = {}
         for key, manifest in access_manifests(settings, services).items():
             logical = f"{name}-{key}"
             metadata = _metadata(manifest, namespace_outputs)
@@ -567,7 +570,7 @@ class Access(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             elif kind == "AppProject":
-                k8s.apiextensions.CustomResource(
+                self.projects[_str(manifest, "name")] = k8s.apiextensions.CustomResource(
                     logical,
                     api_version=ARGO_API_VERSION,
                     kind="AppProject",

@@ -276,3 +276,17 @@ def test_rendered_manifests_validate_against_the_upstream_schemas(render_stack: 
     _, manifests = render_stack(stack)
     errors = [p for p in validate_objects(manifests) if p.severity == "error"]
     assert not errors, "\n".join(f"{p.kind}/{p.name}: {p.path}: {p.message}" for p in errors[:20])
+
+
+@pytest.mark.parametrize("stack", ["dev", "live"])
+def test_each_application_waits_for_its_teams_app_project(render_stack: RenderStack, stack: str) -> None:
+    resources, _ = render_stack(stack)
+    projects = {
+        r["inputs"]["metadata"]["name"]: r["name"]
+        for r in resources
+        if r["type"] == "kubernetes:argoproj.io/v1alpha1:AppProject"
+    }
+    applications = [r for r in resources if r["type"] == "kubernetes:argoproj.io/v1alpha1:Application"]
+    assert applications
+    for app in applications:
+        assert projects[app["inputs"]["spec"]["project"]] in app["options"]["depends_on"], app["name"]
