@@ -107,7 +107,16 @@ def _ecr_name(value: str) -> str:
     return value
 
 
+def _no_argo_template(value: str) -> str:
+    if "{{" in value:
+        raise ValueError("must not contain '{{': Argo Workflows would substitute into it")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+# A services.yaml or settings string that ends up inside a workflow step (a test
+# command, a build argument, a Slack channel): Argo would expand `{{...}}` in it.
+NoTemplate = Annotated[str, AfterValidator(_no_argo_template)]
 GithubRepo = Annotated[str, AfterValidator(_github_repo)]
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 EcrName = Annotated[str, AfterValidator(_ecr_name)]
@@ -175,7 +184,7 @@ class SourceTests(Model):
     """The service's unit tests, run in its own test image before the image build."""
 
     image: PinnedImage
-    command: list[str] = Field(min_length=1)
+    command: list[NoTemplate] = Field(min_length=1)
     skip: bool = False
 
 
@@ -184,7 +193,7 @@ class Build(Model):
 
     dockerfile: RelPath = "Dockerfile"
     context: RelPath = ""
-    args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = {}
 
 
 class HelmTarget(Model):
@@ -252,7 +261,7 @@ class Service(Model):
     build: Build = Build()
     canary: dict[Environment, CanarySteps] = {}
     trigger_on_push: bool = False
-    slack_channel: str | None = None
+    slack_channel: Annotated[NoTemplate, Field(min_length=1, max_length=80)] | None = None
     rollout: RolloutOptions = RolloutOptions()
 
     @property
@@ -384,7 +393,7 @@ class Namespaces(Model):
 class SlackSettings(Model):
     """Where release notifications go; the bot token is the config secret `slackToken`."""
 
-    channel: Annotated[str, Field(min_length=1, max_length=80)]
+    channel: Annotated[NoTemplate, Field(min_length=1, max_length=80)]
 
 
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]

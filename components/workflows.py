@@ -62,8 +62,8 @@ reaches a step only as an environment variable's value. Only `revision`, which t
 Sensor's filter holds to 40 hex, is also used in arguments and in the child
 Workflow's manifest. Strings from services.yaml that end up in a command, an
 argument or an environment variable (test command, build args, Slack channel) are
-refused when they hold `{{` (Argo would substitute into them) and have `$` doubled
-(Kubernetes expands `$(VAR)` in command, args and env values).
+refused by config validation when they hold `{{` (Argo would substitute into them)
+and have `$` doubled here (Kubernetes expands `$(VAR)` in command, args and env values).
 
 Security contexts: every pod runs as uid/gid 1000 (BuildKit's rootless image is
 built for 1000, and the checkout init container shares its work tree with the main
@@ -238,22 +238,6 @@ def mutex_name(helm_repo: str, branch: str) -> str:
 
 def workflow_url(settings: Settings) -> str:
     return f"https://{settings.hostnames.workflows}/workflows/{settings.namespaces.workflows}/{{{{workflow.name}}}}"
-
-
-def template_problems(service: Service, settings: Settings) -> list[str]:
-    """services.yaml strings Argo would template into a step: `{{` is refused there."""
-    where = f"service {service.name!r}"
-    found = []
-    if service.tests is not None:
-        for i, part in enumerate(service.tests.command):
-            if "{{" in part:
-                found.append(f"{where}: tests.command[{i}] contains '{{{{' (Argo would substitute into it)")
-    for key, value in sorted(service.build.args.items()):
-        if "{{" in value:
-            found.append(f"{where}: build.args.{key} contains '{{{{' (Argo would substitute into it)")
-    if "{{" in slack_channel(service, settings):
-        found.append(f"{where}: slackChannel contains '{{{{' (Argo would substitute into it)")
-    return found
 
 
 def _env(items: Iterable[tuple[str, str]]) -> list[m.EnvVar]:
@@ -868,14 +852,11 @@ class ReleaseWorkflows(pulumi.ComponentResource):
     def __init__(self, name: str, args: ReleaseWorkflowsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         settings = args.settings
         services = tuple(sorted(args.services, key=lambda s: s.name))
-        problems = [p for s in services for p in template_problems(s, settings)]
         try:
             files = read_scripts(args.scripts_dir)
         except (OSError, ScriptsError) as err:
-            problems.append(str(err))
-        if problems:
             # RunError ends the program with this message and no Python traceback.
-            raise pulumi.RunError("invalid configuration:\n" + "\n".join(problems))
+            raise pulumi.RunError(f"invalid project: {err}") from None
         super().__init__(TYPE, name, None, opts)
 
         argo_depends = list(args.argo_depends_on.get("WorkflowTemplate", ()))

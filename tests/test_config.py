@@ -292,3 +292,17 @@ def test_missing_settings_object(tmp_path: Path) -> None:
     (project / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
     [problem] = validate_all(["dev"], project / "services.yaml", project)
     assert "missing 'config: release-pipeline:settings:'" in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("    tests:\n      image: python:3.12.8-slim\n      command: [pytest, '{{workflow.name}}']\n",
+         "tests.command.1"),
+        ("    build:\n      args: {A: '{{workflow.parameters.pr-title}}'}\n", "build.args.A"),
+        ("    slackChannel: '#x-{{workflow.name}}'\n", "slackChannel"),
+    ],
+)
+def test_strings_that_reach_a_workflow_step_may_not_hold_argo_templates(extra: str, field: str) -> None:
+    [problem] = problems_of(GOOD + extra)
+    assert f"service 'vbsiv': {field}: must not contain '{{{{': Argo Workflows would substitute" in problem
