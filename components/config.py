@@ -185,6 +185,10 @@ class SourceTests(Model):
 
     image: PinnedImage
     command: list[NoTemplate] = Field(min_length=1)
+    # Extra environment of the test container, e.g. GOPATH=/tmp/go: the container
+    # runs as uid 1000 with a read-only root filesystem; only /tmp and /workspace
+    # are writable.
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = {}
     skip: bool = False
 
 

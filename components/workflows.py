@@ -451,7 +451,11 @@ def _tests_template(service: Service, settings: Settings, config_map: str) -> m.
             image=service.tests.image,
             command=[literal(part) for part in service.tests.command],
             working_dir=posixpath.join(WORKSPACE, service.path) if service.path else WORKSPACE,
-            env=_env([("HOME", TMP), ("CI", "true")]),
+            env=_env([
+                ("HOME", TMP),
+                ("CI", "true"),
+                *((key, literal(value)) for key, value in sorted(service.tests.env.items())),
+            ]),
             volume_mounts=_mounts(TMP_MOUNT, WORKSPACE_MOUNT),
             resources=_resources(settings.sizes.unit_tests),
             security_context=restricted_container(),

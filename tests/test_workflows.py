@@ -901,3 +901,14 @@ def test_a_services_file_with_a_template_tag_in_a_command_is_refused_before_anyt
     assert "tests.command.2: must not contain '{{'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (out / "dev" / "manifests.yaml").exists()
+
+
+def test_tests_env_from_services_yaml_reaches_only_the_test_container(render_stack) -> None:  # type: ignore[no-untyped-def]
+    _, manifests = render_stack("dev")
+    [template] = [m for m in manifests if m["kind"] == "WorkflowTemplate"
+                  and m["metadata"]["name"] == "labeling-api-release"]
+    tests = next(t for t in template["spec"]["templates"] if t["name"] == "tests")
+    env = {e["name"]: e["value"] for e in tests["container"]["env"]}
+    assert env["GOPATH"] == "/tmp/go" and env["GOCACHE"] == "/tmp/go-cache"
+    others = [t for t in template["spec"]["templates"] if t["name"] != "tests" and "container" in t]
+    assert all("GOPATH" not in {e["name"] for e in t["container"].get("env", [])} for t in others)
