@@ -151,7 +151,7 @@ def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
 
     project_dir: Path = args.project_dir.resolve()
     services_path: Path = (args.services or project_dir / "services.yaml").resolve()
-    stacks = list(STACKS)
+    stacks: list[str] = list(STACKS)
     try:
         problems = [_with_line(p) for p in (validator or default_validator())(stacks, services_path, project_dir)]
         problems.sort(key=lambda p: (p.file, p.line or 0) if isinstance(p, Problem) else (str(p), 0))

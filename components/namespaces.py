@@ -20,6 +20,7 @@ Does not own: what goes into the namespaces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -118,7 +119,7 @@ BUILD_POD_CONTAINERS = (
 )
 
 
-def build_pod_policy(build_namespace: pulumi.Input[str]) -> tuple[dict[str, object], dict[str, object]]:
+def build_pod_policy(build_namespace: pulumi.Input[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Pure builder: the ValidatingAdmissionPolicy for build pods and its binding.
 
     `build_namespace` may be the Namespace's Output, so the binding follows it.

@@ -332,8 +332,8 @@ class RenderMocks(Mocks):
         # explicit name and otherwise uses the logical name, so references resolve.
         metadata.setdefault("name", name)
         state["metadata"] = metadata
-        namespace = metadata.get("namespace")
-        resource_id = f"{namespace}/{metadata['name']}" if namespace else str(metadata["name"])
+        object_namespace = metadata.get("namespace")
+        resource_id = f"{object_namespace}/{metadata['name']}" if object_namespace else f"{metadata['name']}"
         return resource_id, state
 
     def _random(self, typ: str, name: str, inputs: dict[str, Any], state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
