@@ -19,6 +19,8 @@ Owns:
   |                                  | (Argo CD ns); get, list, watch Rollout `<service>` and   |
   |                                  | get Deployment `<deployment>` (the service's ns);        |
   |                                  | create, get `workflows` (build ns: the child build)      |
+  |                                  | with newest-wins also: get, list, patch `workflows`      |
+  |                                  | (workflows ns), list, patch `workflows` (build ns)       |
   | `sso-default` (workflows)        | read workflows, templates, cron workflows, pods, logs    |
   | `sso-team-<team>` (workflows)    | the same                                                 |
   | `sso-admin` (workflows)          | the same, plus create/update/patch/delete workflows and  |
@@ -82,6 +84,22 @@ limited by name (the child is created with `generateName`, and `create` is never
 name-limited), so the account can start any build WorkflowTemplate there; the
 controller's `templateReferencing: Strict` keeps that to starting the Pulumi-written
 build templates, each of which runs as its own service's builder account.
+
+Newest-wins (`newestWins`, components.workflows): the `supersede` and `newest-check`
+steps list this service's release Workflows and set `spec.shutdown: Stop` on the older
+ones (or on their own), and on those releases' child builds. So, only for services with
+newest-wins: get, list, patch `workflows` in the workflows namespace and list, patch
+`workflows` in the build namespace. Kubernetes RBAC cannot limit a rule by label (the
+script selects `release-pipeline/service=<service>`), nor `list` or `patch` by a name
+not known in advance, so the account could list and patch any Workflow in those two
+namespaces. What bounds it: the token is mounted only in the supersede, newest-check,
+build and verify pods, which run the pipeline's own scripts and argoexec, never team
+code; the controller's `templateReferencing: Strict` and its use of the stored
+template spec make a patch unable to change what a running Workflow executes (the
+damage is stopping or suspending someone's release, visible in the Workflow's
+status); `delete` and `create` in the workflows namespace stay ungranted. A
+ValidatingAdmissionPolicy could pin patches to `spec.shutdown` of the account's own
+service (not done here).
 
 Build namespace: Argo Workflows creates every pod of a Workflow in the Workflow's
 own namespace; a template cannot place a pod elsewhere. So `builder-<service>` in
@@ -172,6 +190,9 @@ ROLLOUT_VERBS: tuple[str, ...] = ("get", "list", "watch")
 DEPLOYMENT_VERBS: tuple[str, ...] = ("get",)
 # What Argo's `resource` template does with the child build Workflow (module docstring).
 BUILD_WORKFLOW_VERBS: tuple[str, ...] = ("create", "get")
+# Newest-wins: what `supersede.py` does (module docstring).
+SUPERSEDE_RELEASE_VERBS: tuple[str, ...] = ("get", "list", "patch")
+SUPERSEDE_BUILD_VERBS: tuple[str, ...] = ("list", "patch")
 APPS_GROUP = "apps"
 READ_VERBS: tuple[str, ...] = ("get", "list", "watch")
 ADMIN_WORKFLOW_VERBS: tuple[str, ...] = ("create", "delete", "patch", "update")
@@ -319,9 +340,18 @@ def service_namespace_rules(service: Service) -> list[dict[str, list[str]]]:
     ]
 
 
-def build_workflow_rules() -> list[dict[str, list[str]]]:
-    """Start the child build Workflow and follow it (build namespace; module docstring)."""
-    return [rule(ARGO_GROUP, ["workflows"], BUILD_WORKFLOW_VERBS)]
+def build_workflow_rules(newest_wins: bool = False) -> list[dict[str, list[str]]]:
+    """Start the child build Workflow and follow it; with newest-wins, stop it (build namespace)."""
+    verbs = set(BUILD_WORKFLOW_VERBS) | (set(SUPERSEDE_BUILD_VERBS) if newest_wins else set())
+    return [rule(ARGO_GROUP, ["workflows"], verbs)]
+
+
+def release_workflow_rules(newest_wins: bool = False) -> list[dict[str, list[str]]]:
+    """The release account in the workflows namespace: its task results; with newest-wins, stop releases."""
+    rules = executor_rules()
+    if newest_wins:
+        rules.append(rule(ARGO_GROUP, ["workflows"], SUPERSEDE_RELEASE_VERBS))
+    return rules
 
 
 def sso_read_rules() -> list[dict[str, list[str]]]:
@@ -424,14 +454,16 @@ def release_manifests(service: Service, settings: Settings) -> dict[str, Manifes
     subject = (sa, ns.workflows)
     key = f"release-{service.name}"
     extra = {"service": service.name}
+    newest_wins = service.newest_wins_in(settings)
     return {
         f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", **extra),
-        **_with_role(f"{key}-workflows", sa, ns.workflows, executor_rules(), subject, "release", **extra),
+        **_with_role(f"{key}-workflows", sa, ns.workflows, release_workflow_rules(newest_wins), subject, "release",
+                     **extra),
         **_with_role(f"{key}-argocd", sa, ns.argocd, application_rules(service.name, settings.environment),
                      subject, "release", **extra),
         **_with_role(f"{key}-service", sa, service.namespace, service_namespace_rules(service), subject,
                      "release", **extra),
-        **_with_role(f"{key}-build", sa, ns.build, build_workflow_rules(), subject, "release", **extra),
+        **_with_role(f"{key}-build", sa, ns.build, build_workflow_rules(newest_wins), subject, "release", **extra),
     }
 
 

@@ -267,11 +267,19 @@ class Service(Model):
     trigger_on_push: bool = False
     slack_channel: Annotated[NoTemplate, Field(min_length=1, max_length=80)] | None = None
     rollout: RolloutOptions = RolloutOptions()
+    # Newest-wins releases (components.workflows): a newer merge stops this service's
+    # older release in the same environment before it can promote. Unset: the stack's
+    # `release.newestWins`.
+    newest_wins: bool | None = None
 
     @property
     def deployment(self) -> str:
         """The chart's Deployment the Rollout references."""
         return self.rollout.deployment or self.name
+
+    def newest_wins_in(self, settings: Settings) -> bool:
+        """Whether this service's releases in `settings`' stack are newest-wins."""
+        return settings.release.newest_wins if self.newest_wins is None else self.newest_wins
 
     @field_validator("environments")
     @classmethod
@@ -553,11 +561,24 @@ class ReleaseSettings(Model):
     # Whether deleting an Application deletes what it deployed (Argo CD's cascading
     # finalizer). Off in live: dropping a service never deletes the running service.
     cascade_delete: bool = True
+    # Newest-wins releases for every service of this stack that does not set its own
+    # `newestWins` (components.workflows). Off by default.
+    newest_wins: bool = False
 
 
 class MetricsSettings(Model):
     enabled: bool = True
     service_monitor: bool = False  # needs the Prometheus Operator CRDs
+    # Release metrics (outcomes, stage durations, lead time) emitted by the release
+    # WorkflowTemplates through the Argo Workflows controller (components.workflows;
+    # dashboards/release-pipeline.json). Needs `enabled`. Off by default.
+    release_metrics: bool = False
+
+    @model_validator(mode="after")
+    def _release_metrics_need_the_controllers(self) -> Self:
+        if self.release_metrics and not self.enabled:
+            raise ValueError("'releaseMetrics' needs 'enabled': the controller serves them on its metrics port")
+        return self
 
 
 class Settings(Model):

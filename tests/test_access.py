@@ -167,6 +167,36 @@ def test_each_release_account_has_exactly_its_four_roles() -> None:
             assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns.workflows}]
 
 
+def test_with_newest_wins_the_release_account_may_list_and_stop_workflows_and_nothing_more() -> None:
+    settings = _settings()
+    ns = settings.namespaces
+    stack_wide = settings.model_copy(update={"release": settings.release.model_copy(update={"newest_wins": True})})
+    per_service = _services(SERVICES.replace("    imageRepository: ledger\n",
+                                             "    imageRepository: ledger\n    newestWins: true\n"))
+    for current, services, on in ((stack_wide, _services(), {"vbsiv", "labeling-api", "billing", "ledger"}),
+                                  (settings, per_service, {"ledger"})):
+        manifests = access_manifests(current, services)
+        for service in services:
+            sa = names.release_service_account_name(service.name)
+            roles = {m["metadata"]["namespace"]: m["rules"] for m in _of_kind(manifests, "Role").values()
+                     if m["metadata"]["name"] == sa}
+            if service.name in on:
+                assert roles[ns.workflows] == [WORKFLOW_TASK_RESULTS, {
+                    "apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "patch"]}]
+                assert roles[ns.build] == [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
+                                            "verbs": ["create", "get", "list", "patch"]}]
+            else:
+                assert roles[ns.workflows] == [WORKFLOW_TASK_RESULTS]
+                assert roles[ns.build] == [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
+                                            "verbs": ["create", "get"]}]
+            # Never create or delete releases, never watch; the other namespaces unchanged.
+            for rules in roles.values():
+                for rule in rules:
+                    assert not {"delete", "deletecollection", "update"} & set(rule["verbs"])
+    off = _manifests()
+    assert access_manifests(settings, _services()) == off
+
+
 def test_the_release_account_reads_the_deployment_its_rollout_references() -> None:
     text = SERVICES.replace(
         "helm: {repo: Appen-International/datacollect-helm, path: app/vbsiv}",

@@ -1,0 +1,365 @@
+"""Newest-wins releases: stop this service's older releases, or this one if a newer one took over.
+
+Step script of the release Workflow when newest-wins is on (components/workflows.py,
+"Newest-wins releases"); runs in the `release-tools` image as `python3 supersede.py`,
+with the release ServiceAccount's token (list, get, patch `workflows` in the workflows
+and the build namespace):
+
+    MODE                 "supersede" (the DAG's `supersede` task) or "guard" (`newest-check`)
+    SERVICE, ENVIRONMENT this release's service and environment (from Pulumi config)
+    RELEASE_TEMPLATE     the service's release WorkflowTemplate: only its Workflows count
+    WORKFLOW_NAME        this release Workflow (`{{workflow.name}}`)
+    WORKFLOWS_NAMESPACE  where the release Workflows live
+    BUILD_NAMESPACE      where their child build Workflows live
+    MAX_ATTEMPTS         default 5 (a conflict or a transient API error: list again)
+    BACKOFF_SECONDS      default 1
+    K8S_API_URL          tests: replaces https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
+    K8S_TOKEN_FILE, K8S_CA_FILE  default: the pod's service account token and CA
+    OUTPUT_DIR           default /tmp/outputs
+
+Outputs: `stopped` (how many releases this step stopped: supersede mode any number,
+guard mode 0 or 1); guard mode also `superseded` ("true" or "false"); `message`.
+
+supersede: every release of this service and environment that is older than this one
+(creationTimestamp, then name), still Pending or Running, not already shut down and
+has not started `promote`, gets `spec.shutdown: Stop`, and so do its child build
+Workflows that are still running. guard: if a newer release has claimed the
+environment (its `supersede` node is Running or Succeeded, and it is neither Failed,
+Errored nor shut down), this release stops itself (and writes `superseded=true` first,
+so the DAG skips promote whatever the timing of the stop).
+
+Each stop is a JSON merge patch carrying the `metadata.resourceVersion` the decision was
+made on: if the Workflow changed in between (for example it just started promote),
+the API server answers 409 Conflict and the script lists again and decides again.
+Which Workflows to stop is decided by pure functions (`to_stop`, `newer_claim`) over the
+Workflow objects as the API returns them.
+
+Ref: https://argo-workflows.readthedocs.io/en/latest/fields/#workflowspec (shutdown)
+Ref: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows"
+
+SERVICE_LABEL = "release-pipeline/service"
+ENVIRONMENT_LABEL = "release-pipeline/environment"
+PARENT_LABEL = "release-pipeline/release-workflow"  # on child build Workflows
+ACTIVE_PHASES = frozenset({"", "Pending", "Running"})
+NOT_STARTED = frozenset({"Skipped", "Omitted"})
+PROMOTE = "promote"
+SUPERSEDE = "supersede"
+STOP = "Stop"
+
+Workflow = Mapping[str, Any]
+
+
+class StepError(Exception):
+    """A failure with a message fit for the step's log (never a secret in it)."""
+
+
+class Conflict(StepError):
+    """409: the object changed since it was read; decide again."""
+
+
+class NotFound(StepError):
+    """404: the object is gone (TTL or deleted); nothing to stop."""
+
+
+class TransientError(StepError):
+    """A 5xx, 429 or connection failure: worth another try."""
+
+
+def log(message: str) -> None:
+    print(f"supersede: {message}", file=sys.stderr, flush=True)
+
+
+def write_output(name: str, value: str) -> None:
+    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(value)
+
+
+# ------------------------------------------------------------------ the decisions (pure)
+
+
+def _get(obj: object, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def order_key(workflow: Workflow) -> tuple[str, str]:
+    """Age order: creationTimestamp (RFC 3339 in UTC, so it sorts as text), then name."""
+    return (str(_get(workflow, "metadata", "creationTimestamp") or ""), str(_get(workflow, "metadata", "name") or ""))
+
+
+def phase(workflow: Workflow) -> str:
+    return str(_get(workflow, "status", "phase") or "")
+
+
+def is_shut_down(workflow: Workflow) -> bool:
+    return bool(_get(workflow, "spec", "shutdown"))
+
+
+def _nodes(workflow: Workflow, task: str) -> list[Mapping[str, Any]]:
+    nodes = _get(workflow, "status", "nodes") or {}
+    return [n for n in nodes.values() if isinstance(n, Mapping)
+            and task in (n.get("displayName"), n.get("templateName"))] if isinstance(nodes, Mapping) else []
+
+
+def started(workflow: Workflow, task: str) -> bool:
+    """True once the DAG has a node for `task` that is not Skipped or Omitted (Pending on the mutex counts)."""
+    return any(n.get("phase") not in NOT_STARTED for n in _nodes(workflow, task))
+
+
+def claimed(workflow: Workflow) -> bool:
+    """A release that has run (or is running) its own `supersede`: it will promote unless it fails."""
+    return any(n.get("phase") in ("Running", "Succeeded") for n in _nodes(workflow, SUPERSEDE))
+
+
+def releases_of(workflows: Iterable[Workflow], service: str, environment: str, template: str) -> list[Workflow]:
+    """Release Workflows of this service, environment and template (a label selector may return more)."""
+    return [
+        w for w in workflows
+        if _get(w, "metadata", "labels", SERVICE_LABEL) == service
+        and _get(w, "metadata", "labels", ENVIRONMENT_LABEL) == environment
+        and _get(w, "spec", "workflowTemplateRef", "name") == template
+    ]
+
+
+def _me(workflows: Iterable[Workflow], name: str) -> Workflow:
+    for w in workflows:
+        if _get(w, "metadata", "name") == name:
+            return w
+    raise StepError(f"release Workflow {name} is not among the service's releases (labels or template differ)")
+
+
+def to_stop(workflows: Iterable[Workflow], me: str) -> list[Workflow]:
+    """The releases `me` stops: older, Pending or Running, not shut down, promote not started; oldest first."""
+    items = list(workflows)
+    mine = order_key(_me(items, me))
+    return sorted(
+        (w for w in items
+         if order_key(w) < mine and phase(w) in ACTIVE_PHASES and not is_shut_down(w) and not started(w, PROMOTE)),
+        key=order_key,
+    )
+
+
+def newer_claim(workflows: Iterable[Workflow], me: str) -> Workflow | None:
+    """The oldest newer release that has claimed the environment, if any."""
+    items = list(workflows)
+    mine = order_key(_me(items, me))
+    newer = sorted(
+        (w for w in items
+         if order_key(w) > mine and phase(w) not in ("Failed", "Error") and not is_shut_down(w) and claimed(w)),
+        key=order_key,
+    )
+    return newer[0] if newer else None
+
+
+def children_to_stop(children: Iterable[Workflow]) -> list[Workflow]:
+    """Child build Workflows still running and not already shut down."""
+    return sorted((w for w in children if phase(w) in ACTIVE_PHASES and not is_shut_down(w)), key=order_key)
+
+
+# ------------------------------------------------------------------ Kubernetes API
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Kube:
+    """A minimal client of the Kubernetes API: in-cluster by default, K8S_API_URL in tests."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        url = environ.get("K8S_API_URL", "")
+        if not url:
+            host = environ.get("KUBERNETES_SERVICE_HOST", "")
+            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
+            if not host:
+                raise StepError("not in a cluster: KUBERNETES_SERVICE_HOST is unset (or set K8S_API_URL)")
+            url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https"):
+            raise StepError("K8S_API_URL must be an http(s) URL")
+        if parsed.scheme == "http" and not _is_loopback(parsed.hostname or ""):
+            raise StepError("K8S_API_URL may use plain http only to a loopback address")
+        self.base = url.rstrip("/")
+        self.token_file = environ.get("K8S_TOKEN_FILE") or f"{SERVICE_ACCOUNT}/token"
+        ca_file = environ.get("K8S_CA_FILE") or f"{SERVICE_ACCOUNT}/ca.crt"
+        self.context = None
+        if parsed.scheme == "https":
+            self.context = ssl.create_default_context(cafile=ca_file if os.path.isfile(ca_file) else None)
+
+    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        headers = {"Accept": "application/json", "User-Agent": "release-pipeline-supersede"}
+        # Read on every call: the kubelet rotates the projected token in place.
+        if os.path.isfile(self.token_file):
+            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/merge-patch+json"
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            where = f"{method} {path.split('?', 1)[0]}: HTTP {error.code}"
+            if error.code == 409:
+                raise Conflict(where) from None
+            if error.code == 404:
+                raise NotFound(where) from None
+            if error.code == 429 or error.code >= 500:
+                raise TransientError(where) from None
+            raise StepError(where) from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise TransientError(f"{method} {path.split('?', 1)[0]}: {getattr(error, 'reason', error)}") from None
+
+    def list_workflows(self, namespace: str, selector: Mapping[str, str]) -> list[Workflow]:
+        query = urllib.parse.urlencode({"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))})
+        answer = self.request("GET", WORKFLOWS.format(namespace=namespace) + "?" + query)
+        items = answer.get("items") if isinstance(answer, Mapping) else None
+        return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+    def stop(self, namespace: str, workflow: Workflow, *, precondition: bool = True) -> None:
+        """`spec.shutdown: Stop`; with `precondition`, only if it is still the version the decision saw."""
+        name = str(_get(workflow, "metadata", "name"))
+        patch: dict[str, Any] = {"spec": {"shutdown": STOP}}
+        version = _get(workflow, "metadata", "resourceVersion")
+        if version and precondition:
+            patch["metadata"] = {"resourceVersion": str(version)}
+        self.request("PATCH", WORKFLOWS.format(namespace=namespace) + "/" + urllib.parse.quote(name), patch)
+
+
+# ------------------------------------------------------------------ the step
+
+
+def _stop_children(kube: Kube, config: Mapping[str, str], parent: str) -> None:
+    """Stop the parent's running child builds (best effort: the parent is already stopping)."""
+    for child in children_to_stop(kube.list_workflows(config["BUILD_NAMESPACE"], {PARENT_LABEL: parent})):
+        try:
+            kube.stop(config["BUILD_NAMESPACE"], child)
+            log(f"stopped build {_get(child, 'metadata', 'name')} of {parent}")
+        except (Conflict, NotFound):
+            pass  # it finished or changed meanwhile; it belongs to a stopped release either way
+
+
+def _releases(kube: Kube, config: Mapping[str, str]) -> list[Workflow]:
+    selector = {SERVICE_LABEL: config["SERVICE"], ENVIRONMENT_LABEL: config["ENVIRONMENT"]}
+    return releases_of(kube.list_workflows(config["WORKFLOWS_NAMESPACE"], selector),
+                       config["SERVICE"], config["ENVIRONMENT"], config["RELEASE_TEMPLATE"])
+
+
+def supersede_once(kube: Kube, config: Mapping[str, str], done: list[str]) -> None:
+    """One pass of supersede mode; `done` collects the names stopped (across passes)."""
+    for older in to_stop(_releases(kube, config), config["WORKFLOW_NAME"]):
+        name = str(_get(older, "metadata", "name"))
+        try:
+            kube.stop(config["WORKFLOWS_NAMESPACE"], older)
+        except NotFound:
+            continue
+        done.append(name)
+        log(f"stopped {name}: superseded by {config['WORKFLOW_NAME']}")
+        _stop_children(kube, config, name)
+
+
+def guard_once(kube: Kube, config: Mapping[str, str]) -> str | None:
+    """One pass of guard mode: the newer release's name if this one stopped itself."""
+    me = config["WORKFLOW_NAME"]
+    releases = _releases(kube, config)
+    newer = newer_claim(releases, me)
+    if newer is None:
+        return None
+    newer_name = str(_get(newer, "metadata", "name"))
+    # First the output the DAG's `when` reads, then the stop.
+    write_output("superseded", "true")
+    write_output("stopped", "1")
+    # No resourceVersion here: the controller updates this Workflow all the time, and
+    # the decision does not depend on its own state.
+    kube.stop(config["WORKFLOWS_NAMESPACE"], _me(releases, me), precondition=False)
+    log(f"stopped {me}: superseded by {newer_name}")
+    _stop_children(kube, config, me)
+    return newer_name
+
+
+def run(config: Mapping[str, str], kube: Kube) -> str:
+    attempts = int(config.get("MAX_ATTEMPTS") or 5)
+    backoff = float(config.get("BACKOFF_SECONDS") or 1)
+    stopped: list[str] = []
+    for attempt in range(1, attempts + 1):
+        try:
+            if config["MODE"] == "guard":
+                newer = guard_once(kube, config)
+                if newer:
+                    return f"superseded by {newer}: stopped before promote"
+                write_output("superseded", "false")
+                write_output("stopped", "0")
+                return "no newer release has claimed the environment"
+            supersede_once(kube, config, stopped)
+            write_output("stopped", str(len(stopped)))
+            return f"stopped {len(stopped)} older release(s)" + (f": {', '.join(stopped)}" if stopped else "")
+        except (Conflict, TransientError) as error:
+            if attempt == attempts:
+                raise StepError(f"{error} (after {attempts} attempts)") from None
+            log(f"{error}; listing again")
+            time.sleep(backoff * attempt)
+    raise StepError("unreachable")
+
+
+def read_config(environ: Mapping[str, str]) -> dict[str, str]:
+    config = {key: environ.get(key, "") for key in (
+        "MODE", "SERVICE", "ENVIRONMENT", "RELEASE_TEMPLATE", "WORKFLOW_NAME", "WORKFLOWS_NAMESPACE",
+        "BUILD_NAMESPACE", "MAX_ATTEMPTS", "BACKOFF_SECONDS")}
+    if config["MODE"] not in ("supersede", "guard"):
+        raise StepError("MODE must be 'supersede' or 'guard'")
+    for key in ("SERVICE", "ENVIRONMENT", "RELEASE_TEMPLATE", "WORKFLOWS_NAMESPACE", "BUILD_NAMESPACE"):
+        if not DNS1123_LABEL.match(config[key]) or len(config[key]) > 63:
+            raise StepError(f"{key} must be a DNS-1123 label")
+    if not DNS1123_SUBDOMAIN.match(config["WORKFLOW_NAME"]) or len(config["WORKFLOW_NAME"]) > 253:
+        raise StepError("WORKFLOW_NAME must be a Kubernetes object name")
+    for key in ("MAX_ATTEMPTS", "BACKOFF_SECONDS"):
+        if config[key] and not re.fullmatch(r"[0-9]+(\.[0-9]+)?", config[key]):
+            raise StepError(f"{key} must be a number")
+    return config
+
+
+def main() -> int:
+    try:
+        config = read_config(os.environ)
+        message = run(config, Kube(os.environ))
+    except StepError as error:
+        write_output("message", str(error))
+        log(f"failed: {error}")
+        return 1
+    write_output("message", message)
+    log(message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
