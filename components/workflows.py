@@ -96,6 +96,73 @@ two steps' plus a margin, and the release's `build` step waits that long plus a
 margin; each Workflow's own deadline is the sum of its sequential steps plus a
 margin. The exit handler runs even after the Workflow's deadline (Argo exempts it).
 
+Newest-wins releases (opt-in: `newestWins` per service, `release.newestWins` per stack)
+------------------------------------------------------------------------------------
+Several merges in a row each start a release; without this option they all build,
+test and promote one after another, and each promote briefly deploys a commit that
+is already out of date. With it, a newer release of the same service in the same
+environment stops the older ones that have not started `promote` yet:
+- `supersede` (the DAG's first task after the change check, so a merge that does not
+  touch the service's path stops nothing): `supersede.py` lists this service's
+  release Workflows in this environment (labels `release-pipeline/service` and
+  `release-pipeline/environment`, set by the Sensor; only those of this template)
+  and sets `spec.shutdown: Stop` on every one that is older (creationTimestamp, then
+  name), still Pending or Running, not already shut down and has no `promote` node
+  yet; and on their child build Workflows in the build namespace (found by the label
+  `release-pipeline/release-workflow` the build step puts on them), which would
+  otherwise keep building. `Stop`, not `Terminate`, so the stopped release's exit
+  handler still posts its Slack notice (status Failed, the Workflow's message says it
+  was stopped). Stopped, not queued: a queue would still deploy every commit.
+- `newest-check` (right before `promote`): the same script in guard mode stops its
+  own release (and writes `superseded=true`, so `promote` and `verify` are skipped
+  whatever the timing of the stop) when a newer release of the service has already
+  claimed the environment (its `supersede` node Running or Succeeded, and the
+  release not Failed or Error). It covers the older release that was already past
+  the newer one's `supersede` list, and a newer release whose own supersede failed.
+  A newer release that is still in its change check has not claimed anything: if it
+  turns out not to touch the service, the older one must still deploy.
+- Promotion stays serialised by the promote mutex; a release that is already in
+  `promote` is never stopped by a newer one (the helm push is atomic, and the newer
+  release promotes after it, under the same mutex, so the newest commit ends up
+  deployed either way).
+Which Workflows to stop is a pure function of Workflow objects (`supersede.py`:
+`to_stop`, `newer_claim`), tested with real Workflow-shaped objects in several
+orderings; the script is tested against a fake Kubernetes API. The two steps run as
+the release account with its token (list/get/patch `workflows` in both namespaces,
+`components.access`) and count what they stopped in the `release_superseded` metric.
+
+Release metrics (opt-in: `metrics.releaseMetrics` per stack)
+------------------------------------------------------------
+Argo Workflows' own custom metrics, served by the controller on its metrics port
+(`controller.metricsConfig`, `components.helm_values`) with the prefix
+`argo_workflows_`; labels only from Pulumi config (service, environment, stage) and
+Argo's status enums, never payload text (a PR title in a label would be both a
+cardinality explosion and an injection into every dashboard):
+- `release_outcomes{service,environment,status}` (counter; Workflow level, on
+  completion; `status` Succeeded, Failed or Error; a stopped release is Failed);
+- `release_stage_duration_seconds{service,environment,stage,status}` (histogram; each
+  step: change check, tests, build, promote, verify, and the newest-wins steps);
+- `release_lead_time_seconds{service,environment}` (histogram; when `verify` succeeds:
+  `{{workflow.duration}}`, from the Workflow's start, which the Sensor creates when
+  GitHub delivers the merge (seconds after it), to the Application Synced with the
+  Rollout Healthy or paused at its first gate);
+- `release_last_timestamp_seconds{service,environment,status}` (gauge; the start
+  time of the latest release that ended with `status`), for time to restore;
+- `release_superseded{service,environment}` (counter; releases stopped by newest-wins).
+The four DORA measures, in PromQL (dashboards/release-pipeline.json):
+- deployment frequency: `sum by (service) (increase(argo_workflows_release_outcomes{
+  environment="live",status="Succeeded"}[1d]))`;
+- lead time for changes: `histogram_quantile(0.5, sum by (le) (rate(
+  argo_workflows_release_lead_time_seconds_bucket{environment="live"}[7d])))`;
+- change failure rate: failed or errored releases, minus the superseded ones, over all
+  finished releases minus the superseded ones;
+- time to restore: per service, the latest success's start minus the latest failure's
+  start, when the success is the later one (`release_last_timestamp_seconds`).
+Counters live in the controller's memory (no `metricsTTL`): a controller restart
+resets them, which `increase()`/`rate()` handle.
+
+Ref: https://argo-workflows.readthedocs.io/en/latest/metrics/
+Ref: https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/
 Ref: https://argo-workflows.readthedocs.io/en/latest/workflow-templates/
 Ref: https://argo-workflows.readthedocs.io/en/latest/walk-through/kubernetes-resources/
 Ref: https://argo-workflows.readthedocs.io/en/latest/synchronization/
@@ -134,6 +201,29 @@ REVISION = "revision"
 PARAMETERS: tuple[str, ...] = ("revision", "pr-number", "pr-title", "author", "repository", "trigger")
 # Attacker-controlled text: only ever an environment variable's value.
 PAYLOAD_PARAMETERS: tuple[str, ...] = tuple(p for p in PARAMETERS if p != REVISION)
+
+# --- release metrics (module docstring) ------------------------------------------------
+METRIC_OUTCOMES = "release_outcomes"
+METRIC_STAGE_SECONDS = "release_stage_duration_seconds"
+METRIC_LEAD_TIME = "release_lead_time_seconds"
+METRIC_LAST_TIMESTAMP = "release_last_timestamp_seconds"
+METRIC_SUPERSEDED = "release_superseded"
+# Argo requires one help text per metric name, whichever template emits it.
+METRIC_HELP: dict[str, str] = {
+    METRIC_OUTCOMES: "Release Workflows finished, by service, environment and status",
+    METRIC_STAGE_SECONDS: "Duration of each release step in seconds, by service, environment, stage and status",
+    METRIC_LEAD_TIME: "Seconds from the release's start (the merge webhook) to Synced and Healthy",
+    METRIC_LAST_TIMESTAMP: "Start time (Unix seconds) of the latest release that ended with this status",
+    METRIC_SUPERSEDED: "Releases stopped because a newer release of the service took over",
+}
+STAGE_BUCKETS: tuple[float, ...] = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+LEAD_TIME_BUCKETS: tuple[float, ...] = (120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 43200, 86400)
+# Templates whose runs are stages (every pod step of the release).
+STAGES: tuple[str, ...] = ("changed", "tests", "build", "promote", "verify", "supersede", "newest-check")
+
+# --- newest-wins (module docstring) ----------------------------------------------------
+SUPERSEDE = "supersede"
+NEWEST_CHECK = "newest-check"
 
 # --- paths inside the pods -------------------------------------------------------------
 SCRIPTS_DIR = "/opt/release-pipeline/scripts"
@@ -210,6 +300,8 @@ def build_step_seconds(settings: Settings) -> int:
 def release_workflow_seconds(service: Service, settings: Settings) -> int:
     """The release Workflow's deadline: its sequential steps' deadlines plus a margin."""
     steps = [build_step_seconds(settings), step_seconds(settings), verify_seconds(settings)]
+    if service.newest_wins_in(settings):
+        steps += [step_seconds(settings), step_seconds(settings)]  # supersede, newest-check
     if service.path:
         steps.append(step_seconds(settings))
     if runs_tests(service):
@@ -591,8 +683,12 @@ def _notify_template(service: Service, settings: Settings, config_map: str) -> m
     )
 
 
-def release_dag(service: Service) -> m.Template:
-    """changed? -> tests? -> build -> promote -> verify; with a sub-path, all after `changed` run only if true."""
+def release_dag(service: Service, *, newest_wins: bool = False) -> m.Template:
+    """changed? -> supersede? -> tests? -> build -> newest-check? -> promote -> verify.
+
+    With a sub-path, all after `changed` run only if it is true; with newest-wins,
+    `promote` and `verify` run only if `newest-check` found no newer release.
+    """
     when = "{{tasks.changed.outputs.parameters.changed}} == true" if service.path else None
     tasks: list[m.DAGTask] = []
     previous: str | None = None
@@ -604,9 +700,15 @@ def release_dag(service: Service) -> m.Template:
 
     if service.path:
         add("changed")
+    if newest_wins:
+        add(SUPERSEDE, when=when)
     if runs_tests(service):
         add("tests", when=when)
     add("build", when=when)
+    if newest_wins:
+        add(NEWEST_CHECK, when=when)
+        newest = f"{{{{tasks.{NEWEST_CHECK}.outputs.parameters.superseded}}}} == false"
+        when = f"{when} && {newest}" if when else newest
     add("promote", when=when)
     add("verify", when=when, arguments=m.Arguments(parameters=[
         m.Parameter(name="helm-revision", value="{{tasks.promote.outputs.parameters.revision}}"),
@@ -622,8 +724,14 @@ def exit_handler() -> m.Template:
 
 
 def release_template(service: Service, settings: Settings, scripts_config_map: str) -> Manifest:
-    """The release WorkflowTemplate of one service (contract section 2), as a plain dict."""
-    templates = [release_dag(service), exit_handler()]
+    """The release WorkflowTemplate of one service (contract section 2), as a plain dict.
+
+    Newest-wins (`newestWins`) adds two steps; release metrics (`metrics.releaseMetrics`)
+    add `metrics` to the spec and the step templates. With both off the template is
+    exactly what it was before either existed.
+    """
+    newest_wins = service.newest_wins_in(settings)
+    templates = [release_dag(service, newest_wins=newest_wins), exit_handler()]
     if service.path:
         templates.append(_changed_template(service, settings, scripts_config_map))
     if runs_tests(service):
@@ -634,6 +742,17 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
         _verify_template(service, settings, scripts_config_map),
         _notify_template(service, settings, scripts_config_map),
     ]
+    if newest_wins:
+        templates += [
+            _supersede_template(SUPERSEDE, service, settings, scripts_config_map),
+            _supersede_template(NEWEST_CHECK, service, settings, scripts_config_map),
+        ]
+    workflow_metrics = None
+    if settings.metrics.release_metrics:
+        for step in templates:
+            if step.name in STAGES:
+                step.metrics = stage_metrics(step.name, service, settings)
+        workflow_metrics = release_workflow_metrics(service, settings)
     template = m.WorkflowTemplate(
         api_version=ARGO_API_VERSION,
         kind="WorkflowTemplate",
@@ -648,10 +767,82 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
             active_deadline_seconds=release_workflow_seconds(service, settings),
             pod_metadata=m.Metadata(labels=labels("release-workflow", service.name)),
             templates=templates,
+            metrics=workflow_metrics,
             **_spec_defaults(),
         ),
     )
     return _dump(template)
+
+
+# ------------------------------------------------------------------ newest-wins
+
+
+def _supersede_template(name: str, service: Service, settings: Settings, config_map: str) -> m.Template:
+    """`supersede` (stop older releases) or `newest-check` (stop this one if a newer one claimed)."""
+    guard = name == NEWEST_CHECK
+    env = _tool_env(
+        ("MODE", "guard" if guard else "supersede"),
+        ("SERVICE", service.name),
+        ("ENVIRONMENT", settings.environment),
+        ("RELEASE_TEMPLATE", names.release_template_name(service.name)),
+        ("WORKFLOW_NAME", "{{workflow.name}}"),
+        ("WORKFLOWS_NAMESPACE", settings.namespaces.workflows),
+        ("BUILD_NAMESPACE", settings.namespaces.build),
+    )
+    outputs = [_output("stopped")]
+    if guard:
+        outputs.append(_output("superseded"))
+    return _pod_template(
+        name, settings, config_map,
+        container=_tools_container(settings, "supersede.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        # The release account's token: list and stop this service's releases.
+        automount_service_account_token=True,
+        outputs=m.Outputs(parameters=outputs),
+    )
+
+
+# ------------------------------------------------------------------ release metrics
+
+
+def _label(key: str, value: str) -> m.MetricLabel:
+    return m.MetricLabel(key=key, value=value)
+
+
+def _service_labels(service: Service, settings: Settings) -> list[m.MetricLabel]:
+    # From Pulumi config only: never a workflow parameter (payload text).
+    return [_label("service", service.name), _label("environment", settings.environment)]
+
+
+def _prometheus(name: str, labels: list[m.MetricLabel], **fields: Any) -> m.Prometheus:
+    return m.Prometheus(name=name, help=METRIC_HELP[name], labels=labels, **fields)
+
+
+def _histogram(value: str, buckets: Sequence[float]) -> m.Histogram:
+    return m.Histogram(value=value, buckets=[m.Amount(b) for b in buckets])
+
+
+def stage_metrics(stage: str, service: Service, settings: Settings) -> m.Metrics:
+    """Template-level metrics of one release step: its duration; verify's lead time; what newest-wins stopped."""
+    base = _service_labels(service, settings)
+    metrics = [_prometheus(METRIC_STAGE_SECONDS, [*base, _label("stage", stage), _label("status", "{{status}}")],
+                           histogram=_histogram("{{duration}}", STAGE_BUCKETS))]
+    if stage == "verify":
+        metrics.append(_prometheus(METRIC_LEAD_TIME, base, when="{{status}} == Succeeded",
+                                   histogram=_histogram("{{workflow.duration}}", LEAD_TIME_BUCKETS)))
+    if stage in (SUPERSEDE, NEWEST_CHECK):
+        metrics.append(_prometheus(METRIC_SUPERSEDED, base, when="{{status}} == Succeeded",
+                                   counter=m.Counter(value="{{outputs.parameters.stopped}}")))
+    return m.Metrics(prometheus=metrics)
+
+
+def release_workflow_metrics(service: Service, settings: Settings) -> m.Metrics:
+    """Workflow-level metrics, emitted when the release ends: its outcome and when it started."""
+    labels = [*_service_labels(service, settings), _label("status", "{{workflow.status}}")]
+    return m.Metrics(prometheus=[
+        _prometheus(METRIC_OUTCOMES, labels, counter=m.Counter(value="1")),
+        _prometheus(METRIC_LAST_TIMESTAMP, labels, gauge=m.Gauge(value="{{workflow.creationTimestamp.s}}",
+                                                                 realtime=False)),
+    ])
 
 
 # ------------------------------------------------------------------ build template

@@ -912,3 +912,250 @@ def test_tests_env_from_services_yaml_reaches_only_the_test_container(render_sta
     assert env["GOPATH"] == "/tmp/go" and env["GOCACHE"] == "/tmp/go-cache"
     others = [t for t in template["spec"]["templates"] if t["name"] != "tests" and "container" in t]
     assert all("GOPATH" not in {e["name"] for e in t["container"].get("env", [])} for t in others)
+
+
+# ------------------------------------------------------------------- newest-wins
+
+
+def _with(settings: Settings, *, newest_wins: bool | None = None, release_metrics: bool | None = None) -> Settings:
+    update: dict[str, Any] = {}
+    if newest_wins is not None:
+        update["release"] = settings.release.model_copy(update={"newest_wins": newest_wins})
+    if release_metrics is not None:
+        update["metrics"] = settings.metrics.model_copy(update={"release_metrics": release_metrics})
+    return settings.model_copy(update=update)
+
+
+def _all_variants(settings: Settings) -> Iterator[tuple[Service, Settings]]:
+    """Every service variant with each of the two options off and on."""
+    for service in _variants():
+        for newest, metrics in ((False, False), (True, False), (False, True), (True, True)):
+            yield service, _with(settings, newest_wins=newest, release_metrics=metrics)
+
+
+def test_both_options_are_off_by_default_and_leave_the_template_as_it_was() -> None:
+    settings = _settings()
+    assert settings.release.newest_wins is False and settings.metrics.release_metrics is False
+    for service in _variants():
+        assert service.newest_wins is None and not service.newest_wins_in(settings)
+        manifest = _release(service, settings)
+        assert manifest == _release(service, _with(settings, newest_wins=False, release_metrics=False))
+        assert not any(path.endswith(".metrics") for path, _ in walk(manifest))
+        assert {wf.SUPERSEDE, wf.NEWEST_CHECK}.isdisjoint(_templates(manifest))
+        assert "supersede.py" not in str(manifest)
+
+
+@pytest.mark.parametrize(
+    ("extra", "tests", "expected"),
+    [
+        ("", True, ["supersede", "tests", "build", "newest-check", "promote", "verify"]),
+        ("", False, ["supersede", "build", "newest-check", "promote", "verify"]),
+        ("    path: services/svc\n", True,
+         ["changed", "supersede", "tests", "build", "newest-check", "promote", "verify"]),
+    ],
+)
+def test_newest_wins_supersedes_first_and_checks_again_right_before_promote(
+    extra: str, tests: bool, expected: list[str]
+) -> None:
+    manifest = _release(_service(extra, tests=tests), _with(_settings(), newest_wins=True))
+    tasks = _tasks(manifest, "release")
+    assert [t["name"] for t in tasks] == expected
+    assert [t.get("depends") for t in tasks] == [None, *expected[:-1]]
+    by_name = {t["name"]: t for t in tasks}
+    changed = "{{tasks.changed.outputs.parameters.changed}} == true"
+    not_superseded = "{{tasks.newest-check.outputs.parameters.superseded}} == false"
+    for name in ("promote", "verify"):
+        assert by_name[name]["when"] == (f"{changed} && {not_superseded}" if extra else not_superseded)
+    # A merge that does not touch the service's path supersedes nothing.
+    for name in ("supersede", "newest-check"):
+        assert by_name[name].get("when") == (changed if extra else None)
+
+
+def test_the_service_setting_overrides_the_stack_setting() -> None:
+    on, off = _settings(), _with(_settings(), newest_wins=True)
+    assert wf.SUPERSEDE in _templates(_release(_service("    newestWins: true\n"), on))
+    assert wf.SUPERSEDE not in _templates(_release(_service("    newestWins: false\n"), off))
+    assert wf.SUPERSEDE in _templates(_release(_service(), off))
+
+
+def test_newest_wins_steps_run_the_script_as_the_release_account() -> None:
+    settings = _with(_settings(), newest_wins=True)
+    templates = _templates(_release(_service(), settings))
+    for name, mode in ((wf.SUPERSEDE, "supersede"), (wf.NEWEST_CHECK, "guard")):
+        template = templates[name]
+        container = template["container"]
+        assert container["command"] == ["python3", f"{wf.SCRIPTS_DIR}/supersede.py"]
+        env = _env(container)
+        assert env["MODE"] == mode
+        assert env["SERVICE"] == "svc" and env["ENVIRONMENT"] == "dev"
+        assert env["RELEASE_TEMPLATE"] == names.release_template_name("svc")
+        assert env["WORKFLOW_NAME"] == "{{workflow.name}}"
+        assert env["WORKFLOWS_NAMESPACE"] == settings.namespaces.workflows
+        assert env["BUILD_NAMESPACE"] == settings.namespaces.build
+        assert template["automountServiceAccountToken"] is True and "executor" not in template
+        assert "synchronization" not in template  # only promote holds the mutex
+    outputs = {n: [p["name"] for p in templates[n]["outputs"]["parameters"]] for n in (wf.SUPERSEDE, wf.NEWEST_CHECK)}
+    assert outputs == {wf.SUPERSEDE: ["stopped"], wf.NEWEST_CHECK: ["stopped", "superseded"]}
+    # The build step labels its child with the release's name: what supersede.py stops.
+    child = yaml.safe_load(templates["build"]["resource"]["manifest"])
+    assert child["metadata"]["labels"]["release-pipeline/release-workflow"] == "{{workflow.name}}"
+
+
+def test_newest_wins_steps_count_in_the_release_deadline() -> None:
+    settings = _settings()
+    on = _with(settings, newest_wins=True)
+    release = _release(_service(), on)
+    templates = _templates(release)
+    assert release["spec"]["activeDeadlineSeconds"] >= sum(
+        templates[t["name"]]["activeDeadlineSeconds"] for t in _tasks(release, "release")
+    )
+    assert release["spec"]["activeDeadlineSeconds"] > _release(_service(), settings)["spec"]["activeDeadlineSeconds"]
+
+
+# ---------------------------------------------------------------- release metrics
+
+
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+ALLOWED_LABEL_VALUES = re.compile(r"^(svc|dev|changed|tests|build|promote|verify|supersede|newest-check"
+                                  r"|\{\{status\}\}|\{\{workflow\.status\}\})$")
+
+
+def _metrics(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, metric) for every Prometheus metric in the template."""
+    found = [("spec", p) for p in manifest["spec"].get("metrics", {}).get("prometheus", [])]
+    for template in manifest["spec"]["templates"]:
+        found += [(template["name"], p) for p in template.get("metrics", {}).get("prometheus", [])]
+    return found
+
+
+def test_release_metrics_outcome_stage_durations_lead_time_and_supersede_counts() -> None:
+    settings = _with(_settings(), newest_wins=True, release_metrics=True)
+    manifest = _release(_service("    path: services/svc\n"), settings)
+    metrics = _metrics(manifest)
+    by_where: dict[str, set[str]] = {}
+    for where, metric in metrics:
+        by_where.setdefault(where, set()).add(metric["name"])
+    assert by_where == {
+        "spec": {"release_outcomes", "release_last_timestamp_seconds"},
+        "changed": {"release_stage_duration_seconds"},
+        "tests": {"release_stage_duration_seconds"},
+        "build": {"release_stage_duration_seconds"},
+        "promote": {"release_stage_duration_seconds"},
+        "verify": {"release_stage_duration_seconds", "release_lead_time_seconds"},
+        "supersede": {"release_stage_duration_seconds", "release_superseded"},
+        "newest-check": {"release_stage_duration_seconds", "release_superseded"},
+    }
+    spec = {m["name"]: m for m in manifest["spec"]["metrics"]["prometheus"]}
+    assert spec["release_outcomes"]["counter"] == {"value": "1"}
+    assert spec["release_outcomes"]["labels"] == [
+        {"key": "service", "value": "svc"}, {"key": "environment", "value": "dev"},
+        {"key": "status", "value": "{{workflow.status}}"},
+    ]
+    assert spec["release_last_timestamp_seconds"]["gauge"] == {"value": "{{workflow.creationTimestamp.s}}",
+                                                               "realtime": False}
+    verify = {m["name"]: m for m in _templates(manifest)["verify"]["metrics"]["prometheus"]}
+    lead = verify["release_lead_time_seconds"]
+    assert lead["histogram"]["value"] == "{{workflow.duration}}"
+    assert lead["when"] == "{{status}} == Succeeded"
+    stage = verify["release_stage_duration_seconds"]
+    assert stage["histogram"]["value"] == "{{duration}}"
+    assert {"key": "stage", "value": "verify"} in stage["labels"]
+    superseded = {m["name"]: m for m in _templates(manifest)["supersede"]["metrics"]["prometheus"]}
+    assert superseded["release_superseded"]["counter"] == {"value": "{{outputs.parameters.stopped}}"}
+    # The exit handler and notify are not stages.
+    assert "metrics" not in _templates(manifest)["notify"]
+
+
+def test_metric_names_help_and_buckets_are_consistent_and_labels_carry_no_payload() -> None:
+    """Argo refuses a metric whose help or buckets differ between emitters; labels are config or enums only."""
+    seen: dict[str, tuple[str, Any, list[str]]] = {}
+    for service, settings in _all_variants(_settings()):
+        for where, metric in _metrics(_release(service, settings)):
+            assert METRIC_NAME.match(metric["name"]), metric["name"]
+            assert metric["help"] == wf.METRIC_HELP[metric["name"]]
+            buckets = metric.get("histogram", {}).get("buckets")
+            keys = [label["key"] for label in metric["labels"]]
+            first = seen.setdefault(metric["name"], (metric["help"], buckets, keys))
+            assert first == (metric["help"], buckets, keys), (where, metric["name"])
+            for label in metric["labels"]:
+                assert ALLOWED_LABEL_VALUES.match(label["value"]), (where, label)
+    assert set(seen) == set(wf.METRIC_HELP)
+    for service, settings in _all_variants(_settings()):
+        assert payload_outside_env(_release(service, settings)) == []
+
+
+def test_release_metrics_are_refused_without_the_controllers_metrics(tmp_path: Path) -> None:
+    from components.config import ConfigError, parse_settings
+    data = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())["config"]["release-pipeline:settings"]
+    data["metrics"] = {"enabled": False, "releaseMetrics": True}
+    with pytest.raises(ConfigError, match="releaseMetrics"):
+        parse_settings(data, "Pulumi.dev.yaml")
+
+
+@requires_shared
+def test_every_template_with_the_options_lints_clean_and_validates() -> None:
+    lint, validate_objects = _tools()
+    objects = []
+    for stack in STACKS:
+        for service, settings in _all_variants(_settings(stack)):
+            release = _release(service, settings)
+            assert lint(release) == [], (stack, service.path, settings.release.newest_wins,
+                                         settings.metrics.release_metrics)
+            assert payload_outside_env(release) == []
+            objects.append(release)
+    assert [p for p in validate_objects(objects) if p.severity == "error"] == []
+
+
+NEWEST = """services:
+  - name: mono
+    repo: Appen/mono
+    path: services/mono
+    imageRepository: mono
+    namespace: team
+    project: team
+    newestWins: true
+    helm: {repo: Appen-International/team-helm, path: app/mono}
+  - name: plain
+    repo: Appen/plain
+    imageRepository: plain
+    namespace: team
+    project: team
+    helm: {repo: Appen-International/team-helm, path: app/plain}
+"""
+
+
+@requires_shared
+def test_rendered_newest_wins_service_lints_validates_and_its_account_may_stop_releases(render_stack: Any) -> None:
+    lint, validate_objects = _tools()
+    settings = _settings()
+    _, manifests = render_stack("dev", NEWEST)
+    templates = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "WorkflowTemplate"}
+    mono, plain = templates["mono-release"], templates["plain-release"]
+    assert [t["name"] for t in _tasks(mono, "release")] == [
+        "changed", "supersede", "build", "newest-check", "promote", "verify"]
+    assert [t["name"] for t in _tasks(plain, "release")] == ["build", "promote", "verify"]
+    for template in (mono, plain):
+        assert lint(template) == []
+        assert payload_outside_env(template) == []
+    assert [p for p in validate_objects(list(templates.values())) if p.severity == "error"] == []
+    roles = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["rules"] for m in manifests if m["kind"] == "Role"}
+    ns = settings.namespaces
+    workflows = {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "patch"]}
+    assert workflows in roles[(ns.workflows, names.release_service_account_name("mono"))]
+    assert workflows not in roles[(ns.workflows, names.release_service_account_name("plain"))]
+    assert roles[(ns.build, names.release_service_account_name("mono"))] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get", "list", "patch"]}]
+    assert roles[(ns.build, names.release_service_account_name("plain"))] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}]
+
+
+def test_the_dashboard_is_valid_json_and_queries_only_the_metrics_the_templates_emit() -> None:
+    import json
+    dashboard = json.loads((PROJECT_DIR / "dashboards" / "release-pipeline.json").read_text(encoding="utf-8"))
+    titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
+    for measure in ("deployment frequency", "lead time", "change failure rate", "time to restore", "stage duration"):
+        assert measure in titles, measure
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {re.sub(r"_bucket$", "", name) for e in exprs for name in re.findall(r"argo_workflows_(\w+)", e)}
+    assert used == set(wf.METRIC_HELP)  # every metric is shown, and nothing else is assumed
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
