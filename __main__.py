@@ -32,6 +32,13 @@ from components.github_access import (
     SourceRepository,
     SourceRepositoryArgs,
 )
+from components.image_updater import (
+    ImageUpdaterAccess,
+    ImageUpdaterAccessArgs,
+    ImageUpdaters,
+    ImageUpdatersArgs,
+    opted_in,
+)
 from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
 from components.platform import ArgoPlatform, ArgoPlatformArgs
@@ -156,8 +163,28 @@ registries = {
     for service in services
 }
 
+# Registry-driven updates, only for the services that opt in (`imageUpdater`): the
+# image updater's AWS identity (read exactly their ECR repositories) and its git
+# write-back credentials (this environment's GitHub App). With none, nothing of it.
+image_updated = opted_in(services)
+image_updater_access = (
+    ImageUpdaterAccess(
+        "image-updater",
+        ImageUpdaterAccessArgs(
+            settings=settings,
+            repository_arns={s.name: registries[s.name].repository_arn for s in image_updated},
+            argocd_namespace=namespaces.platform["argocd"],
+            writer_private_key=helm_writer_key,
+        ),
+        opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
+    )
+    if image_updated
+    else None
+)
+
 # Argo CRDs (retained on delete), the four Argo controllers (Helm) and the Secrets
-# they read. Every Argo object depends on `platform.depends_for(<kind>)`.
+# they read (and the image updater's CRD and release when a service opts in). Every
+# Argo object depends on `platform.depends_for(<kind>)`.
 platform = ArgoPlatform(
     "platform",
     ArgoPlatformArgs(
@@ -166,6 +193,7 @@ platform = ArgoPlatform(
         namespaces=namespaces.platform,
         slack_token=config.require_secret("slackToken"),
         sso_client_secret=config.require_secret("ssoClientSecret"),
+        image_updater=image_updater_access.release if image_updater_access else None,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s_provider, random_provider]),
 )
@@ -253,6 +281,21 @@ release_workflows = ReleaseWorkflows(
     ),
     opts=pulumi.ResourceOptions(provider=k8s_provider),
 )
+
+# Per opted-in service: the ImageUpdater object (Argo CD namespace) that matches its
+# Application, after the ImageUpdater CRD and the image updater, and its git Secret.
+if image_updater_access is not None:
+    ImageUpdaters(
+        "image-updaters",
+        ImageUpdatersArgs(
+            settings=settings,
+            services=tuple(image_updated),
+            repository_urls={s.name: registries[s.name].repository_url for s in image_updated},
+            argocd_namespace=namespaces.platform["argocd"],
+            depends_on=(*platform.depends_for("ImageUpdater"), image_updater_access.git_secret),
+        ),
+        opts=pulumi.ResourceOptions(provider=k8s_provider),
+    )
 
 pulumi.export("environment", settings.environment)
 pulumi.export(

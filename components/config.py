@@ -250,6 +250,48 @@ class RolloutOptions(Model):
     root_service: DnsLabel | None = None
 
 
+# 40 lowercase hex digits: the full git sha the pipeline tags its own images with.
+SHA_TAG_REGEXP = r"^[0-9a-f]{40}$"
+# A semver constraint as the image updater's `imageName: <image>:<constraint>` takes
+# it: `1.2.x`, `~1.2`, `^1.4.0`, `2.x-0` (the `-0` admits pre-releases). Kept to one
+# term with no spaces or commas, so it cannot change how the image reference parses.
+SemverConstraint = Annotated[
+    str, Field(pattern=r"^[~^]?v?[0-9xX*]+(\.[0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?$", max_length=64)
+]
+
+
+class ShaTagPolicy(Model):
+    """Follow full-git-sha tags (the pipeline's own scheme): the newest build among them."""
+
+    kind: Literal["sha"] = "sha"
+
+
+class SemverTagPolicy(Model):
+    """Follow semantic-version tags within `constraint` (e.g. `1.2.x`, `~1.2`, `^1`)."""
+
+    kind: Literal["semver"]
+    constraint: SemverConstraint
+
+
+TagPolicy = Annotated[ShaTagPolicy | SemverTagPolicy, Field(discriminator="kind")]
+
+
+class ImageUpdaterOptions(Model):
+    """Registry-driven updates by Argo CD Image Updater (off by default; README).
+
+    For images pushed to the service's ECR repository by something other than this
+    pipeline: the image updater writes the new tag to the same values file and key
+    the promote step edits, on this environment's helm branch.
+    """
+
+    enabled: bool = False
+    tag_policy: TagPolicy = ShaTagPolicy()
+    # Key of the image repository in the values file. The image updater's Helm
+    # values write-back always writes the image name next to the tag (the ECR
+    # repository URL); default: `repository` beside `helm.imageTagKey`.
+    image_name_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] | None = None
+
+
 class Service(Model):
     """One deployable service: where its code is, where its image and chart go."""
 
@@ -271,6 +313,7 @@ class Service(Model):
     # older release in the same environment before it can promote. Unset: the stack's
     # `release.newestWins`.
     newest_wins: bool | None = None
+    image_updater: ImageUpdaterOptions = ImageUpdaterOptions()
 
     @property
     def deployment(self) -> str:
@@ -280,6 +323,20 @@ class Service(Model):
     def newest_wins_in(self, settings: Settings) -> bool:
         """Whether this service's releases in `settings`' stack are newest-wins."""
         return settings.release.newest_wins if self.newest_wins is None else self.newest_wins
+
+    @property
+    def image_name_key(self) -> str:
+        """Values key the image updater writes the image repository to (beside the tag)."""
+        if self.image_updater.image_name_key:
+            return self.image_updater.image_name_key
+        parent, _, _ = self.helm.image_tag_key.rpartition(".")
+        return f"{parent}.repository" if parent else "repository"
+
+    @model_validator(mode="after")
+    def _image_name_key_is_not_the_tag_key(self) -> Self:
+        if self.image_updater.enabled and self.image_name_key == self.helm.image_tag_key:
+            raise ValueError("imageUpdater.imageNameKey must differ from helm.imageTagKey")
+        return self
 
     @field_validator("environments")
     @classmethod
@@ -463,6 +520,8 @@ class Sizes(Model):
     sensor: Size = _size("20m", "32Mi", "200m", "128Mi")
     rollouts_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
     rollouts_dashboard: Size = _size("10m", "32Mi", "100m", "128Mi")
+    # Argo CD Image Updater: deployed only when a service sets `imageUpdater.enabled`.
+    image_updater: Size = _size("50m", "128Mi", "500m", "512Mi")
 
     @field_validator("event_source")
     @classmethod

@@ -101,7 +101,8 @@ CRD_FILES: dict[str, tuple[CrdFile, ...]] = {
             "rollout": "Rollout",
         },
     ),
-    # Deployed only when a service asks for the image updater (not yet).
+    # Deployed only when a service asks for the image updater (`platform_charts`).
+    # Ref: https://github.com/argoproj-labs/argocd-image-updater/tree/master/config/crd/bases
     ARGOCD_IMAGE_UPDATER.chart: tuple(
         CrdFile(ARGOCD_IMAGE_UPDATER, path, ("ImageUpdater",), "argocd-image-updater.argoproj.io")
         for path in ARGOCD_IMAGE_UPDATER.crd_paths
@@ -110,6 +111,12 @@ CRD_FILES: dict[str, tuple[CrdFile, ...]] = {
 
 # The charts whose CRDs and controllers every stack gets.
 PLATFORM_CHARTS: tuple[str, ...] = (ARGO_CD.chart, ARGO_EVENTS.chart, ARGO_ROLLOUTS.chart, ARGO_WORKFLOWS.chart)
+
+
+def platform_charts(image_updater: bool = False) -> tuple[str, ...]:
+    """The charts whose CRDs and controllers a stack gets: the four Argo charts, and
+    argocd-image-updater only when some service of the stack opts in."""
+    return PLATFORM_CHARTS + ((ARGOCD_IMAGE_UPDATER.chart,) if image_updater else ())
 
 
 def crd_files(charts: Iterable[str] = PLATFORM_CHARTS) -> tuple[CrdFile, ...]:

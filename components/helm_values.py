@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from components.config import IngressSettings, Settings, Size
-from components.versions import ARGO_CD, ARGO_EVENTS, ARGO_ROLLOUTS, ARGO_WORKFLOWS
+from components.config import AwsSettings, IngressSettings, Settings, Size
+from components.versions import ARGO_CD, ARGO_EVENTS, ARGO_ROLLOUTS, ARGO_WORKFLOWS, ARGOCD_IMAGE_UPDATER
 
 Values = dict[str, Any]
 
@@ -38,6 +38,7 @@ RELEASE_NAMES: dict[str, str] = {
     ARGO_WORKFLOWS.chart: "argo-workflows",
     ARGO_EVENTS.chart: "argo-events",
     ARGO_ROLLOUTS.chart: "argo-rollouts",
+    ARGOCD_IMAGE_UPDATER.chart: "argocd-image-updater",
 }
 # Which platform namespace (role of `Namespaces.platform`) each release goes to.
 RELEASE_NAMESPACE_ROLES: dict[str, str] = {
@@ -45,6 +46,8 @@ RELEASE_NAMESPACE_ROLES: dict[str, str] = {
     ARGO_WORKFLOWS.chart: "workflows",
     ARGO_EVENTS.chart: "events",
     ARGO_ROLLOUTS.chart: "rollouts",
+    # Beside Argo CD: its ImageUpdater objects and their git Secret live there too.
+    ARGOCD_IMAGE_UPDATER.chart: "argocd",
 }
 
 # --- Secrets the values refer to (created by ArgoPlatform, never filled in here) -----
@@ -84,7 +87,7 @@ SUBSCRIBE_ANNOTATION = "notifications.argoproj.io/subscribe.{trigger}.slack"
 
 ALB = "alb.ingress.kubernetes.io"
 # Replicas of components the charts run exactly once (no replicas value to set).
-SINGLE_REPLICA = ("argocd_dex", "argocd_redis", "argocd_notifications")
+SINGLE_REPLICA = ("argocd_dex", "argocd_redis", "argocd_notifications", "image_updater")
 
 
 # --- small pieces -----------------------------------------------------------------------
@@ -630,6 +633,92 @@ def rollouts_values(settings: Settings) -> Values:
             },
         },
         "notifications": rollouts_notifications(settings),
+    }
+
+
+# --- Argo CD Image Updater ------------------------------------------------------------------
+
+# The chart's ServiceAccount, named explicitly: the registry identity (Pod Identity
+# association or IRSA trust) is bound to exactly this name in the Argo CD namespace.
+IMAGE_UPDATER_SERVICE_ACCOUNT = "argocd-image-updater"
+ECR_LOGIN_SCRIPT = "ecr-login.sh"
+# ECR authorization tokens live 12 hours; the image updater runs the login script
+# again (in-process) after this long, so no token outlives its validity and no
+# refresh job or stored token exists.
+ECR_CREDS_EXPIRE = "11h"
+# The AWS CLI caches the credentials of an assumed role under ~/.aws/cli/cache; the
+# chart's root filesystem is read-only (home is /app), so give it a writable one.
+AWS_CLI_CACHE_VOLUME = "aws-cli-cache"
+AWS_CLI_CACHE_PATH = "/app/.aws"
+IMAGE_UPDATER_GIT_USER = "release-pipeline-image-updater"
+IMAGE_UPDATER_GIT_EMAIL = "release-pipeline-image-updater@users.noreply.github.com"
+
+
+def ecr_registry_host(aws: AwsSettings) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com` (`.amazonaws.com.cn` in the China regions)."""
+    suffix = "amazonaws.com.cn" if aws.region.startswith("cn-") else "amazonaws.com"
+    return f"{aws.account_id}.dkr.ecr.{aws.region}.{suffix}"
+
+
+def ecr_login_script(aws: AwsSettings) -> str:
+    """The `ext:` credentials script: the pod's own AWS identity (EKS Pod Identity or
+    IRSA, through the AWS CLI's default credential chain) asks ECR for a token and
+    prints `AWS:<token>` to the image updater on stdout: nothing is written to a
+    file, an argument or a log. The AWS CLI is part of the image updater's image.
+    Ref: https://argocd-image-updater.readthedocs.io/en/stable/configuration/registries/
+    """
+    # The token goes through a variable, not a pipe: a failed call then fails the
+    # script (`set -e`) instead of decoding nothing into empty credentials.
+    return (
+        "#!/bin/sh\n"
+        "set -eu\n"
+        f"token=$(aws ecr get-authorization-token --region {aws.region} --output text "
+        "--query 'authorizationData[0].authorizationToken')\n"
+        "printf '%s' \"$token\" | base64 -d\n"
+    )
+
+
+def image_updater_values(settings: Settings) -> Values:
+    """Values of the argocd-image-updater chart (only deployed when a service opts in).
+
+    One replica (upstream advises against more); CRDs are Pulumi's; one registry,
+    this stack's ECR, logged in to by `ecr_login_script` with the pod's own AWS
+    identity, so there is no stored registry token and no 12-hour refresh job. The
+    ServiceAccount gets its IRSA annotation from `components.image_updater` (an ARN
+    is an Output); with Pod Identity it needs none. Git write-back credentials are
+    named per ImageUpdater object (`git:secret:...`), not here.
+    Ref: https://github.com/argoproj/argo-helm/tree/main/charts/argocd-image-updater
+    """
+    size = settings.sizes.image_updater
+    host = ecr_registry_host(settings.aws)
+    return {
+        "crds": {"install": False, "keep": True},
+        "replicaCount": size.replicas,
+        "resources": resources(size),
+        "serviceAccount": {"create": True, "name": IMAGE_UPDATER_SERVICE_ACCOUNT},
+        "config": {
+            "git.user": IMAGE_UPDATER_GIT_USER,
+            "git.email": IMAGE_UPDATER_GIT_EMAIL,
+            "log.level": "info",
+            "registries": [
+                {
+                    "name": "ECR",
+                    "api_url": f"https://{host}",
+                    "prefix": host,
+                    "ping": True,
+                    "insecure": False,
+                    "credentials": f"ext:/scripts/{ECR_LOGIN_SCRIPT}",
+                    "credsexpire": ECR_CREDS_EXPIRE,
+                }
+            ],
+        },
+        "authScripts": {"enabled": True, "scripts": {ECR_LOGIN_SCRIPT: ecr_login_script(settings.aws)}},
+        "volumes": [{"name": AWS_CLI_CACHE_VOLUME, "emptyDir": {}}],
+        "volumeMounts": [{"name": AWS_CLI_CACHE_VOLUME, "mountPath": AWS_CLI_CACHE_PATH}],
+        "metrics": {
+            "enabled": settings.metrics.enabled,
+            "serviceMonitor": {"enabled": settings.metrics.enabled and settings.metrics.service_monitor},
+        },
     }
 
 

@@ -8,6 +8,9 @@ Owns:
 - the argo-cd, argo-workflows, argo-events and argo-rollouts `helm.v3.Release`s
   (argo-helm repository, pinned versions, `skip_crds`, atomic, values from
   `components.helm_values`), each after its namespace and its CRDs;
+- only when some service opts in (`ArgoPlatformArgs.image_updater`): the
+  argocd-image-updater CRD and release, after Argo CD and after the registry
+  identity and git Secret `components.image_updater` makes for it;
 - the Secrets those values name: Dex's GitHub client secret, the generated Dex
   static-client secret of Argo Workflows (in both namespaces that read it), and the
   Slack token of both notification controllers; every value a secret Output,
@@ -42,8 +45,16 @@ import pulumi_random as random
 
 from components import helm_values as hv
 from components.config import Settings
-from components.crds import PLATFORM_CHARTS, CrdFile, crd_files, kind_index
-from components.versions import ARGO_CD, ARGO_EVENTS, ARGO_HELM_REPO, ARGO_ROLLOUTS, ARGO_WORKFLOWS, CHARTS
+from components.crds import CrdFile, crd_files, kind_index, platform_charts
+from components.versions import (
+    ARGO_CD,
+    ARGO_EVENTS,
+    ARGO_HELM_REPO,
+    ARGO_ROLLOUTS,
+    ARGO_WORKFLOWS,
+    ARGOCD_IMAGE_UPDATER,
+    CHARTS,
+)
 
 TYPE = "release-pipeline:components:ArgoPlatform"
 
@@ -55,10 +66,21 @@ RELEASE_TIMEOUTS: dict[str, int] = {
     ARGO_WORKFLOWS.chart: 900,
     ARGO_EVENTS.chart: 600,
     ARGO_ROLLOUTS.chart: 600,
+    ARGOCD_IMAGE_UPDATER.chart: 600,
 }
 MAX_HISTORY = 10
 WORKFLOWS_SSO_SECRET_LENGTH = 48
 _PINS = {pin.chart: pin for pin in CHARTS}
+
+
+@dataclass(frozen=True)
+class ImageUpdaterRelease:
+    """What the argocd-image-updater release needs from `components.image_updater`."""
+
+    service_account_annotations: Mapping[str, pulumi.Input[str]]
+    """Annotations of the chart's ServiceAccount (IRSA: the role ARN; Pod Identity: none)."""
+    depends_on: tuple[pulumi.Resource, ...]
+    """The registry identity and the git credentials Secret: there before the pod starts."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,9 @@ class ArgoPlatformArgs:
     """Slack bot token (config secret `slackToken`): a secret Output."""
     sso_client_secret: pulumi.Input[str]
     """GitHub OAuth App client secret for Dex (config secret `ssoClientSecret`): a secret Output."""
+    image_updater: ImageUpdaterRelease | None = None
+    """Set only when some service opts in to the image updater: then its CRD and release
+    are deployed too; otherwise nothing of it is."""
 
 
 class ArgoPlatform(pulumi.ComponentResource):
@@ -87,7 +112,8 @@ class ArgoPlatform(pulumi.ComponentResource):
     crds_by_kind: dict[str, k8s.yaml.v2.ConfigFile]
     """ConfigFile that defines each Argo kind ('Application', 'Sensor', 'Rollout', ...)."""
     releases: dict[str, k8s.helm.v3.Release]
-    """Helm release by chart name ('argo-cd', 'argo-workflows', 'argo-events', 'argo-rollouts')."""
+    """Helm release by chart name ('argo-cd', 'argo-workflows', 'argo-events', 'argo-rollouts',
+    and 'argocd-image-updater' when some service opts in)."""
 
     def __init__(self, name: str, args: ArgoPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         problems = hv.size_problems(args.settings)
@@ -98,8 +124,9 @@ class ArgoPlatform(pulumi.ComponentResource):
         settings = args.settings
         values = hv.chart_values(settings, args.projects)
 
-        self._kinds: dict[str, CrdFile] = kind_index(PLATFORM_CHARTS)
-        self.crds = {file.logical_name: self._crd(file) for file in crd_files(PLATFORM_CHARTS)}
+        charts = platform_charts(image_updater=args.image_updater is not None)
+        self._kinds: dict[str, CrdFile] = kind_index(charts)
+        self.crds = {file.logical_name: self._crd(file) for file in crd_files(charts)}
         self.crds_by_kind = {kind: self.crds[file.logical_name] for kind, file in self._kinds.items()}
 
         secrets = self._secrets(name, args)
@@ -115,6 +142,8 @@ class ArgoPlatform(pulumi.ComponentResource):
             self.releases[chart] = self._release(
                 name, chart, args.namespaces[hv.RELEASE_NAMESPACE_ROLES[chart]], values[chart], depends
             )
+        if args.image_updater is not None:
+            self.releases[ARGOCD_IMAGE_UPDATER.chart] = self._image_updater_release(name, args, args.image_updater)
 
         self.register_outputs(
             {
@@ -135,6 +164,23 @@ class ArgoPlatform(pulumi.ComponentResource):
         return [self.crds_by_kind[kind], self.releases[self._kinds[kind].chart.chart]]
 
     # --- children -------------------------------------------------------------------
+
+    def _image_updater_release(
+        self, name: str, args: ArgoPlatformArgs, updater: ImageUpdaterRelease
+    ) -> k8s.helm.v3.Release:
+        chart = ARGOCD_IMAGE_UPDATER.chart
+        values = hv.image_updater_values(args.settings)
+        if updater.service_account_annotations:
+            values["serviceAccount"]["annotations"] = dict(sorted(updater.service_account_annotations.items()))
+        # After Argo CD: the image updater reads Applications and Argo CD's settings.
+        depends: list[pulumi.Resource] = [
+            *(self.crds[f.logical_name] for f in crd_files([chart])),
+            self.releases[ARGO_CD.chart],
+            *updater.depends_on,
+        ]
+        return self._release(
+            name, chart, args.namespaces[hv.RELEASE_NAMESPACE_ROLES[chart]], values, depends
+        )
 
     def _crd(self, file: CrdFile) -> k8s.yaml.v2.ConfigFile:
         return k8s.yaml.v2.ConfigFile(
