@@ -203,7 +203,12 @@ def sort_resources(resources: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- serialisation -----------------------------------------------------------
 
 
-class _ManifestDumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML has it: the same bytes as the pure-Python one for these
+# documents, about five times faster on a 100-service stack.
+_SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _ManifestDumper(_SafeDumper):  # type: ignore[valid-type,misc]
     """Safe dumper that prints multi-line strings (scripts, configs) as blocks."""
 
 
