@@ -16,7 +16,8 @@ Owns:
   | `workflow-executor` (build)      | create, patch `workflowtaskresults` (build ns)           |
   | `release-<service>` (workflows)  | create, patch `workflowtaskresults` (workflows ns);      |
   |                                  | get, list, watch, patch Application `<service>-<env>`    |
-  |                                  | (Argo CD ns); get, list, watch Rollout `<service>` and   |
+  |                                  | (Argo CD ns); get, list, watch (Slack threads: patch)    |
+  |                                  | Rollout `<service>` and                                  |
   |                                  | get Deployment `<deployment>` (the service's ns);        |
   |                                  | create, get `workflows` (build ns: the child build)      |
   |                                  | with newest-wins also: get, list, patch `workflows`      |
@@ -84,6 +85,12 @@ limited by name (the child is created with `generateName`, and `create` is never
 name-limited), so the account can start any build WorkflowTemplate there; the
 controller's `templateReferencing: Strict` keeps that to starting the Pulumi-written
 build templates, each of which runs as its own service's builder account.
+
+Slack threads (`slack.threads`, `slackThreads`; scripts/slack_thread.py): the announce,
+stage and exit-handler pods record the release's Slack thread as annotations on the
+service's Application (`patch`, already granted) and Rollout: only for services with
+threads on, `patch` on the Rollout, by name. As with the Application, RBAC cannot limit
+that to annotations; the token is mounted only in pods running the pipeline's own script.
 
 Newest-wins (`newestWins`, components.workflows): the `supersede` and `newest-check`
 steps list this service's release Workflows and set `spec.shutdown: Stop` on the older
@@ -187,6 +194,8 @@ SENSOR_WORKFLOW_VERBS: tuple[str, ...] = ("create", "get")
 EXECUTOR_VERBS: tuple[str, ...] = ("create", "patch")
 APPLICATION_VERBS: tuple[str, ...] = ("get", "list", "patch", "watch")
 ROLLOUT_VERBS: tuple[str, ...] = ("get", "list", "watch")
+# Slack threads: `slack_thread.py` records the thread on the Rollout (module docstring).
+SLACK_THREAD_ROLLOUT_VERBS: tuple[str, ...] = ("patch",)
 DEPLOYMENT_VERBS: tuple[str, ...] = ("get",)
 # What Argo's `resource` template does with the child build Workflow (module docstring).
 BUILD_WORKFLOW_VERBS: tuple[str, ...] = ("create", "get")
@@ -327,15 +336,16 @@ def application_rules(service: str, environment: str) -> list[dict[str, list[str
     return [rule(ARGO_GROUP, ["applications"], APPLICATION_VERBS, [names.application_name(service, environment)])]
 
 
-def rollout_rules(service: str) -> list[dict[str, list[str]]]:
-    """Follow the service's own Rollout (service namespace)."""
-    return [rule(ARGO_GROUP, ["rollouts"], ROLLOUT_VERBS, [names.rollout_name(service)])]
+def rollout_rules(service: str, slack_threads: bool = False) -> list[dict[str, list[str]]]:
+    """Follow the service's own Rollout (service namespace); with Slack threads, annotate it."""
+    verbs = set(ROLLOUT_VERBS) | (set(SLACK_THREAD_ROLLOUT_VERBS) if slack_threads else set())
+    return [rule(ARGO_GROUP, ["rollouts"], verbs, [names.rollout_name(service)])]
 
 
-def service_namespace_rules(service: Service) -> list[dict[str, list[str]]]:
+def service_namespace_rules(service: Service, slack_threads: bool = False) -> list[dict[str, list[str]]]:
     """The verify step in the service's namespace: its Rollout, and the chart's Deployment it references."""
     return [
-        *rollout_rules(service.name),
+        *rollout_rules(service.name, slack_threads),
         rule(APPS_GROUP, ["deployments"], DEPLOYMENT_VERBS, [service.deployment]),
     ]
 
@@ -461,7 +471,8 @@ def release_manifests(service: Service, settings: Settings) -> dict[str, Manifes
                      **extra),
         **_with_role(f"{key}-argocd", sa, ns.argocd, application_rules(service.name, settings.environment),
                      subject, "release", **extra),
-        **_with_role(f"{key}-service", sa, service.namespace, service_namespace_rules(service), subject,
+        **_with_role(f"{key}-service", sa, service.namespace,
+                     service_namespace_rules(service, service.slack_threads_in(settings)), subject,
                      "release", **extra),
         **_with_role(f"{key}-build", sa, ns.build, build_workflow_rules(newest_wins), subject, "release", **extra),
     }

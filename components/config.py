@@ -313,6 +313,9 @@ class Service(Model):
     # older release in the same environment before it can promote. Unset: the stack's
     # `release.newestWins`.
     newest_wins: bool | None = None
+    # One Slack thread per release instead of one message per stage. Unset: the
+    # stack's `slack.threads`.
+    slack_threads: bool | None = None
     image_updater: ImageUpdaterOptions = ImageUpdaterOptions()
 
     @property
@@ -323,6 +326,10 @@ class Service(Model):
     def newest_wins_in(self, settings: Settings) -> bool:
         """Whether this service's releases in `settings`' stack are newest-wins."""
         return settings.release.newest_wins if self.newest_wins is None else self.newest_wins
+
+    def slack_threads_in(self, settings: Settings) -> bool:
+        """Whether this service's releases in `settings`' stack post one Slack thread each."""
+        return settings.slack.threads if self.slack_threads is None else self.slack_threads
 
     @property
     def image_name_key(self) -> str:
@@ -463,6 +470,10 @@ class SlackSettings(Model):
     """Where release notifications go; the bot token is the config secret `slackToken`."""
 
     channel: Annotated[NoTemplate, Field(min_length=1, max_length=80)]
+    # One Slack thread per release (scripts/slack_thread.py, components.slack_relay) for
+    # every service that does not set its own `slackThreads`. Off by default. No channel
+    # id setting: chat.postMessage answers with the id, and that is what gets stored.
+    threads: bool = False
 
 
 Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]

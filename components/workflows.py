@@ -161,6 +161,19 @@ The four DORA measures, in PromQL (dashboards/release-pipeline.json):
 Counters live in the controller's memory (no `metricsTTL`): a controller restart
 resets them, which `increase()`/`rate()` handle.
 
+One Slack thread per release (opt-in: `slack.threads` per stack, `slackThreads` per service)
+-----------------------------------------------------------------------------------------
+`announce` (after the change check) posts the parent message and records the thread on
+the service's Application and Rollout (scripts/slack_thread.py says why there); a
+`<stage>-notice` after tests, build and promote replies in the thread and updates the
+parent's state table; the exit handler runs the same script (`finish`) for the result,
+with verify's status as the `synced` line. Argo refuses `continueOn` beside `depends`,
+so the task after a Slack step depends on every one of its ends: nothing Slack does
+stops or fails a release (the script exits 0 as well). The notices are in the chain,
+not beside it, because a failed leaf task would fail the release; each costs one
+short pod. These pods hold the release account's token (annotate the Application and
+the Rollout) and run only the pipeline's script.
+
 Ref: https://argo-workflows.readthedocs.io/en/latest/metrics/
 Ref: https://argo-workflows.readthedocs.io/en/latest/walk-through/dag/
 Ref: https://argo-workflows.readthedocs.io/en/latest/workflow-templates/
@@ -224,6 +237,17 @@ STAGES: tuple[str, ...] = ("changed", "tests", "build", "promote", "verify", "su
 # --- newest-wins (module docstring) ----------------------------------------------------
 SUPERSEDE = "supersede"
 NEWEST_CHECK = "newest-check"
+
+# --- one Slack thread per release (module docstring) ------------------------------------
+ANNOUNCE = "announce"
+SLACK_STAGE = "slack-stage"
+THREAD_OUTPUT = "slack-thread"  # announce's output, global: `<channel id>/<ts>`
+# Main task -> (its notice task, the state table's line, the line's value).
+STAGE_NOTICES: tuple[tuple[str, str, str], ...] = (
+    ("tests", "tests", "passed"),
+    ("build", "image", "pushed"),
+    ("promote", "promoted", "pushed {{tasks.promote.outputs.parameters.revision}}"),
+)
 
 # --- paths inside the pods -------------------------------------------------------------
 SCRIPTS_DIR = "/opt/release-pipeline/scripts"
@@ -302,6 +326,8 @@ def release_workflow_seconds(service: Service, settings: Settings) -> int:
     steps = [build_step_seconds(settings), step_seconds(settings), verify_seconds(settings)]
     if service.newest_wins_in(settings):
         steps += [step_seconds(settings), step_seconds(settings)]  # supersede, newest-check
+    if service.slack_threads_in(settings):
+        steps += [step_seconds(settings)] * (1 + len(STAGE_NOTICES))  # announce and the notices
     if service.path:
         steps.append(step_seconds(settings))
     if runs_tests(service):
@@ -683,33 +709,57 @@ def _notify_template(service: Service, settings: Settings, config_map: str) -> m
     )
 
 
-def release_dag(service: Service, *, newest_wins: bool = False) -> m.Template:
-    """changed? -> supersede? -> tests? -> build -> newest-check? -> promote -> verify.
+def release_dag(service: Service, *, newest_wins: bool = False, slack_threads: bool = False) -> m.Template:
+    """changed? -> announce? -> supersede? -> tests? -> build -> newest-check? -> promote -> verify.
 
     With a sub-path, all after `changed` run only if it is true; with newest-wins,
-    `promote` and `verify` run only if `newest-check` found no newer release.
+    `promote` and `verify` run only if `newest-check` found no newer release. With
+    Slack threads, `announce` opens the thread and a notice follows tests, build and
+    promote (verify's line comes with the exit handler's result); whatever a Slack step's
+    end, the chain goes on. Argo refuses `continueOn` beside `depends`, so the next task
+    depends on every end of the Slack step instead: its failure is then handled and
+    fails nothing. The notices sit in the chain rather than beside it: a failed leaf
+    task would fail the release, and the thread's replies stay in order.
     """
     when = "{{tasks.changed.outputs.parameters.changed}} == true" if service.path else None
     tasks: list[m.DAGTask] = []
     previous: str | None = None
 
-    def add(name: str, **fields: Any) -> None:
+    def add(name: str, template: str | None = None, **fields: Any) -> None:
         nonlocal previous
-        tasks.append(m.DAGTask(name=name, template=name, depends=previous, **fields))
+        tasks.append(m.DAGTask(name=name, template=template or name, depends=previous, **fields))
         previous = name
+
+    def slack_step(name: str, template: str, **fields: Any) -> None:
+        nonlocal previous
+        if previous is not None:
+            previous = f"{previous}.Succeeded"  # a notice only after its stage succeeded
+        add(name, template, **fields)
+        previous = " || ".join(f"{name}.{end}" for end in ("Succeeded", "Skipped", "Failed", "Errored"))
+
+    notices = {task: (stage, value) for task, stage, value in STAGE_NOTICES} if slack_threads else {}
+
+    def stage(name: str, **fields: Any) -> None:
+        add(name, **fields)
+        if name in notices:
+            value = notices[name]
+            slack_step(f"{name}-notice", SLACK_STAGE, arguments=m.Arguments(parameters=[
+                m.Parameter(name="stage", value=value[0]), m.Parameter(name="state", value=value[1])]))
 
     if service.path:
         add("changed")
+    if slack_threads:
+        slack_step(ANNOUNCE, ANNOUNCE, when=when)
     if newest_wins:
         add(SUPERSEDE, when=when)
     if runs_tests(service):
-        add("tests", when=when)
-    add("build", when=when)
+        stage("tests", when=when)
+    stage("build", when=when)
     if newest_wins:
         add(NEWEST_CHECK, when=when)
         newest = f"{{{{tasks.{NEWEST_CHECK}.outputs.parameters.superseded}}}} == false"
         when = f"{when} && {newest}" if when else newest
-    add("promote", when=when)
+    stage("promote", when=when)
     add("verify", when=when, arguments=m.Arguments(parameters=[
         m.Parameter(name="helm-revision", value="{{tasks.promote.outputs.parameters.revision}}"),
     ]))
@@ -731,7 +781,8 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
     exactly what it was before either existed.
     """
     newest_wins = service.newest_wins_in(settings)
-    templates = [release_dag(service, newest_wins=newest_wins), exit_handler()]
+    slack_threads = service.slack_threads_in(settings)
+    templates = [release_dag(service, newest_wins=newest_wins, slack_threads=slack_threads), exit_handler()]
     if service.path:
         templates.append(_changed_template(service, settings, scripts_config_map))
     if runs_tests(service):
@@ -740,8 +791,14 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
         _build_step_template(service, settings),
         _promote_template(service, settings, scripts_config_map),
         _verify_template(service, settings, scripts_config_map),
-        _notify_template(service, settings, scripts_config_map),
+        (_slack_thread_template("finish", service, settings, scripts_config_map) if slack_threads
+         else _notify_template(service, settings, scripts_config_map)),
     ]
+    if slack_threads:
+        templates += [
+            _slack_thread_template("announce", service, settings, scripts_config_map),
+            _slack_thread_template("stage", service, settings, scripts_config_map),
+        ]
     if newest_wins:
         templates += [
             _supersede_template(SUPERSEDE, service, settings, scripts_config_map),
@@ -772,6 +829,53 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
         ),
     )
     return _dump(template)
+
+
+# ------------------------------------------------------- one Slack thread per release
+
+
+def _slack_thread_template(mode: str, service: Service, settings: Settings, config_map: str) -> m.Template:
+    """`slack_thread.py` as `announce`, `slack-stage` or the exit handler's `notify` (mode `finish`)."""
+    application = names.application_name(service.name, settings.environment)
+    env = _tool_env(
+        ("MODE", mode),
+        ("CHANNEL", literal(slack_channel(service, settings))),
+        ("SERVICE", service.name),
+        ("ENVIRONMENT", settings.environment),
+        ("REVISION", workflow_parameter(REVISION)),
+        ("PR_NUMBER", workflow_parameter("pr-number")),
+        ("PR_TITLE", workflow_parameter("pr-title")),
+        ("AUTHOR", workflow_parameter("author")),
+        ("WORKFLOW_URL", workflow_url(settings)),
+        ("ARGOCD_URL", hv.argocd_app_url(settings, application)),
+        ("APPLICATION", application),
+        ("APPLICATION_NAMESPACE", settings.namespaces.argocd),
+        ("ROLLOUT", names.rollout_name(service.name)),
+        ("ROLLOUT_NAMESPACE", service.namespace),
+    )
+    if mode != "announce":
+        # Unsubstituted when announce opened no thread: the script then sees no thread.
+        env += _env([("THREAD", f"{{{{workflow.outputs.parameters.{THREAD_OUTPUT}}}}}")])
+    if mode == "stage":
+        env += _env([("STAGE", "{{inputs.parameters.stage}}"), ("STATE", "{{inputs.parameters.state}}")])
+    if mode == "finish":
+        env += _env([("STATUS", "{{workflow.status}}"),
+                     ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
+    env.insert(0, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
+    fields: dict[str, Any] = {}
+    if mode == "announce":
+        thread = _output("thread")
+        thread.global_name = THREAD_OUTPUT
+        fields["outputs"] = m.Outputs(parameters=[thread])
+    if mode == "stage":
+        fields["inputs"] = m.Inputs(parameters=[m.Parameter(name="stage"), m.Parameter(name="state")])
+    return _pod_template(
+        {"announce": ANNOUNCE, "stage": SLACK_STAGE, "finish": "notify"}[mode], settings, config_map,
+        container=_tools_container(settings, "slack_thread.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        # The release account's token: record the thread on its Application and Rollout.
+        automount_service_account_token=True,
+        **fields,
+    )
 
 
 # ------------------------------------------------------------------ newest-wins

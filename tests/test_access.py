@@ -553,3 +553,19 @@ def test_app_projects_wait_for_the_argo_cd_crd_and_release() -> None:
         "accounts": {s.name: names.release_service_account_name(s.name) for s in _services()},
         "projects": {"datacollect": "datacollect", "payments": "payments"},
     }
+
+
+def test_with_slack_threads_the_release_account_may_patch_its_rollout_only() -> None:
+    settings = _settings()
+    on = settings.model_copy(update={"slack": settings.slack.model_copy(update={"threads": True})})
+    sa = names.release_service_account_name("vbsiv")
+    rollout_rule = {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "resourceNames": ["vbsiv"]}
+    off_rules = _by_name(_manifests(settings), "Role", sa, "datacollect")["rules"]
+    on_rules = _by_name(_manifests(on), "Role", sa, "datacollect")["rules"]
+    assert rollout_rule | {"verbs": ["get", "list", "watch"]} in off_rules
+    assert rollout_rule | {"verbs": ["get", "list", "patch", "watch"]} in on_rules
+    # Everything else is unchanged (the Application's patch is already there).
+    assert [r for r in on_rules if "rollouts" not in r["resources"]] == [
+        r for r in off_rules if "rollouts" not in r["resources"]]
+    assert {k: v for k, v in _manifests(on).items() if "-service-role" not in k} == {
+        k: v for k, v in _manifests(settings).items() if "-service-role" not in k}

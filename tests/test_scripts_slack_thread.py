@@ -1,0 +1,275 @@
+"""scripts/slack_thread.py, run for real against a fake Slack and a fake Kubernetes API on 127.0.0.1.
+
+Exit code 0 in every case; the thread is recorded on the Application and the Rollout;
+later stages reply in the thread and update the parent's state table, merged on the
+Application with a resourceVersion precondition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "slack_thread.py"
+SHA = "5d41402abc4b2a76b9719d911017c592ae2b1c3f"
+SLACK_TOKEN = "xoxb-never-printed-0123456789"
+APP_PATH = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/checkout-dev"
+ROLLOUT_PATH = "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/checkout"
+CHANNEL_ID = "C0123ABCD"
+TS = "1700000000.000100"
+
+
+class Fake:
+    """Slack (/api/...) and the two Kubernetes objects (/apis/...) in one server."""
+
+    def __init__(self, *, slack_ok: bool = True, conflicts: int = 0, kube_status: int = 200) -> None:
+        self.slack: list[dict[str, Any]] = []
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.objects: dict[str, dict[str, Any]] = {
+            APP_PATH: {"metadata": {"name": "checkout-dev", "resourceVersion": "1", "annotations": {}}},
+            ROLLOUT_PATH: {"metadata": {"name": "checkout", "resourceVersion": "1", "annotations": {}}},
+        }
+        self.conflicts = conflicts
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if kube_status != 200 or self.path not in fake.objects:
+                    return self._answer(kube_status if kube_status != 200 else 404, {"message": "no"})
+                self._answer(200, fake.objects[self.path])
+
+            def do_PATCH(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.patches.append((self.path, body))
+                if kube_status != 200 or self.path not in fake.objects:
+                    return self._answer(kube_status if kube_status != 200 else 404, {"message": "no"})
+                obj = fake.objects[self.path]
+                wanted = body["metadata"].get("resourceVersion")
+                if wanted is not None and (fake.conflicts > 0 or wanted != obj["metadata"]["resourceVersion"]):
+                    fake.conflicts -= 1
+                    obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+                    return self._answer(409, {"message": "conflict"})
+                for key, value in body["metadata"].get("annotations", {}).items():
+                    if value is None:
+                        obj["metadata"]["annotations"].pop(key, None)
+                    else:
+                        obj["metadata"]["annotations"][key] = value
+                obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+                self._answer(200, obj)
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.slack.append({"path": self.path, "body": body, "auth": self.headers["Authorization"]})
+                if not slack_ok:
+                    return self._answer(200, {"ok": False, "error": "channel_not_found"})
+                self._answer(200, {"ok": True, "channel": CHANNEL_ID, "ts": TS if "thread_ts" not in body
+                                   else "1700000001.000200"})
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def annotations(self, path: str = APP_PATH) -> dict[str, str]:
+        return self.objects[path]["metadata"]["annotations"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake():
+    servers: list[Fake] = []
+
+    def start(**kwargs: Any) -> Fake:
+        servers.append(Fake(**kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def run(tmp_path: Path, api: Fake, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "OUTPUT_DIR": str(tmp_path / "out"),
+        "MODE": mode,
+        "SLACK_API": api.url + "/api",
+        "K8S_API_URL": api.url,
+        "K8S_TOKEN_FILE": str(tmp_path / "no-token"),
+        "SLACK_TOKEN": SLACK_TOKEN,
+        "CHANNEL": "releases-checkout",
+        "SERVICE": "checkout",
+        "ENVIRONMENT": "dev",
+        "REVISION": SHA,
+        "PR_NUMBER": "42",
+        "PR_TITLE": "Faster checkout",
+        "AUTHOR": "octocat",
+        "WORKFLOW_URL": "https://workflows.example.com/workflows/argo/checkout-dev-" + SHA,
+        "ARGOCD_URL": "https://argocd.example.com/applications/argocd/checkout-dev",
+        "APPLICATION": "checkout-dev",
+        "APPLICATION_NAMESPACE": "argocd",
+        "ROLLOUT": "checkout",
+        "ROLLOUT_NAMESPACE": "shop",
+    }
+    result = subprocess.run([sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, "a notification never fails the release"
+    assert SLACK_TOKEN not in result.stdout + result.stderr
+    return result
+
+
+def output(tmp_path: Path, name: str) -> str:
+    return (tmp_path / "out" / name).read_text()
+
+
+def test_announce_opens_the_thread_and_records_it_on_the_application_and_the_rollout(tmp_path, fake):
+    api = fake()
+    run(tmp_path, api, "announce")
+    [post] = api.slack
+    assert post["path"] == "/api/chat.postMessage" and post["auth"] == f"Bearer {SLACK_TOKEN}"
+    assert post["body"]["channel"] == "releases-checkout" and "thread_ts" not in post["body"]
+    assert post["body"]["parse"] == "none" and post["body"]["link_names"] is False
+    text = post["body"]["text"]
+    assert text.splitlines()[0] == ":rocket: Release of *checkout* to *dev*"
+    assert "PR #42: Faster checkout" in text and "Author: octocat" in text
+    assert text.splitlines()[-1].startswith(":white_small_square: tests | ")
+    assert ":hourglass_flowing_sand: result: running" in text
+    assert output(tmp_path, "thread") == f"{CHANNEL_ID}/{TS}"
+    app, rollout = api.annotations(APP_PATH), api.annotations(ROLLOUT_PATH)
+    for recorded in (app, rollout):
+        assert recorded["release-pipeline/slack-thread"] == f"{CHANNEL_ID}/{TS}"
+        assert recorded["release-pipeline/slack-thread-revision"] == SHA
+    assert json.loads(app["release-pipeline/slack-thread-state"]) == {"result": "running"}
+    assert app["release-pipeline/slack-thread-header"] == "\n".join(text.splitlines()[:-1])
+    assert "release-pipeline/slack-thread-state" not in rollout
+
+
+def test_each_stage_replies_in_the_thread_and_updates_the_parents_state(tmp_path, fake):
+    api = fake()
+    run(tmp_path, api, "announce")
+    thread = output(tmp_path, "thread")
+    run(tmp_path, api, "stage", THREAD=thread, STAGE="tests", STATE="passed")
+    run(tmp_path, api, "stage", THREAD=thread, STAGE="image", STATE="pushed")
+    # The relay's line (canary), merged by someone else in between, survives.
+    state = json.loads(api.annotations()["release-pipeline/slack-thread-state"])
+    api.annotations()["release-pipeline/slack-thread-state"] = json.dumps(state | {"canary": "step 1 paused"})
+    run(tmp_path, api, "finish", THREAD=thread, STATUS="Succeeded", VERIFY_STATUS="healthy")
+    assert json.loads(api.annotations()["release-pipeline/slack-thread-state"]) == {
+        "tests": "passed", "image": "pushed", "canary": "step 1 paused", "synced": "healthy", "result": "succeeded"}
+    updates = [r["body"] for r in api.slack if r["path"] == "/api/chat.update"]
+    replies = [r["body"] for r in api.slack if r["body"].get("thread_ts")]
+    assert [u["channel"] for u in updates] == [CHANNEL_ID] * 3 and {u["ts"] for u in updates} == {TS}
+    assert [r["text"] for r in replies] == [":white_check_mark: *tests*: passed", ":white_check_mark: *image*: pushed",
+                                            ":white_check_mark: *result*: succeeded"]
+    assert all(r["channel"] == CHANNEL_ID and r["thread_ts"] == TS for r in replies)
+    last = updates[-1]["text"]
+    assert last.startswith(":rocket: Release of *checkout* to *dev*\n")
+    assert last.splitlines()[-1] == (
+        ":white_check_mark: tests: passed | :white_check_mark: image: pushed | :white_small_square: promoted | "
+        ":white_check_mark: synced: healthy | :double_vertical_bar: canary: step 1 paused | "
+        ":white_check_mark: result: succeeded")
+    assert len([r for r in api.slack if r["path"] == "/api/chat.postMessage" and "thread_ts" not in r["body"]]) == 1
+
+
+def test_a_conflicting_write_is_read_again_and_merged(tmp_path, fake):
+    api = fake(conflicts=2)
+    api.annotations().update({"release-pipeline/slack-thread": f"{CHANNEL_ID}/{TS}",
+                              "release-pipeline/slack-thread-state": '{"image":"pushed"}'})
+    run(tmp_path, api, "stage", THREAD=f"{CHANNEL_ID}/{TS}", STAGE="tests", STATE="passed")
+    assert json.loads(api.annotations()["release-pipeline/slack-thread-state"]) == {"image": "pushed",
+                                                                                    "tests": "passed"}
+    assert len([p for p in api.patches if p[1]["metadata"].get("resourceVersion")]) == 3
+
+
+def test_a_newer_releases_thread_is_left_alone(tmp_path, fake):
+    api = fake()
+    api.annotations().update({"release-pipeline/slack-thread": f"{CHANNEL_ID}/1700000999.000100",
+                              "release-pipeline/slack-thread-state": '{"result":"running"}'})
+    run(tmp_path, api, "stage", THREAD=f"{CHANNEL_ID}/{TS}", STAGE="tests", STATE="failed")
+    assert api.annotations()["release-pipeline/slack-thread-state"] == '{"result":"running"}'
+    assert [r["path"] for r in api.slack] == ["/api/chat.postMessage"]  # its own thread still hears of it
+    assert api.slack[0]["body"]["thread_ts"] == TS
+
+
+def test_a_failed_release_is_broadcast_to_the_channel(tmp_path, fake):
+    api = fake()
+    run(tmp_path, api, "announce")
+    run(tmp_path, api, "finish", THREAD=output(tmp_path, "thread"), STATUS="Failed")
+    [reply] = [r["body"] for r in api.slack if r["body"].get("thread_ts")]
+    assert reply["reply_broadcast"] is True and reply["text"] == ":x: *result*: failed"
+
+
+@pytest.mark.parametrize("thread", ["", "{{workflow.outputs.parameters.slack-thread}}", "C1/../x"])
+def test_without_a_thread_finish_posts_the_result_on_its_own(tmp_path, fake, thread):
+    api = fake()
+    run(tmp_path, api, "finish", THREAD=thread, STATUS="Succeeded", VERIFY_STATUS="paused")
+    [post] = api.slack
+    assert "thread_ts" not in post["body"] and post["body"]["channel"] == "releases-checkout"
+    assert post["body"]["text"].startswith(":hourglass_flowing_sand: Release of *checkout* to *dev* is waiting")
+    run(tmp_path, api, "stage", THREAD=thread, STAGE="tests", STATE="passed")
+    assert len(api.slack) == 1 and api.patches == []
+
+
+def test_payload_text_is_escaped_in_the_message_and_the_annotation(tmp_path, fake):
+    api = fake()
+    marker = tmp_path / "pwned"
+    run(tmp_path, api, "announce", PR_TITLE=f"$(touch {marker}) <!channel> {{{{.app.spec}}}}", AUTHOR="<@U1>")
+    text = api.slack[0]["body"]["text"]
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "&lt;@U1&gt;" in text
+    assert "<!channel>" not in api.annotations()["release-pipeline/slack-thread-header"]
+    assert not marker.exists()
+
+
+def test_an_unknown_stage_or_state_sends_nothing(tmp_path, fake):
+    api = fake()
+    result = run(tmp_path, api, "stage", THREAD=f"{CHANNEL_ID}/{TS}", STAGE="tests", STATE="<!channel>")
+    assert "unknown stage" in result.stderr and api.slack == []
+    run(tmp_path, api, "stage", THREAD=f"{CHANNEL_ID}/{TS}", STAGE="rm -rf", STATE="ok")
+    assert api.slack == []
+
+
+def test_slack_refusing_is_a_warning_and_leaves_no_thread(tmp_path, fake):
+    api = fake(slack_ok=False)
+    result = run(tmp_path, api, "announce")
+    assert "warning: chat.postMessage: Slack refused: channel_not_found" in result.stderr
+    assert output(tmp_path, "thread") == "" and api.patches == []
+
+
+def test_kubernetes_refusing_still_opens_the_thread(tmp_path, fake):
+    api = fake(kube_status=403)
+    result = run(tmp_path, api, "announce")
+    assert output(tmp_path, "thread") == f"{CHANNEL_ID}/{TS}"
+    assert "cannot record the thread on the Application: PATCH" in result.stderr and "HTTP 403" in result.stderr
+    run(tmp_path, api, "stage", THREAD=f"{CHANNEL_ID}/{TS}", STAGE="tests", STATE="passed")
+    assert api.slack[-1]["body"]["thread_ts"] == TS  # the reply still goes out, without the update
+
+
+def test_unreachable_slack_and_a_missing_token_are_warnings(tmp_path, fake):
+    api = fake()
+    result = run(tmp_path, api, "announce", SLACK_API="http://127.0.0.1:9/api")
+    assert "cannot reach Slack" in result.stderr and output(tmp_path, "thread") == ""
+    result = run(tmp_path, api, "announce", SLACK_TOKEN="")
+    assert "SLACK_TOKEN is empty" in result.stderr and api.slack == []
