@@ -42,7 +42,13 @@ from components.image_updater import (
 from components.names import repo_slug
 from components.namespaces import Namespaces, NamespacesArgs
 from components.platform import ArgoPlatform, ArgoPlatformArgs
-from components.registry import ServiceRegistry, ServiceRegistryArgs
+from components.registry import (
+    PromotionCache,
+    PromotionCacheArgs,
+    ServiceRegistry,
+    ServiceRegistryArgs,
+    promote_source,
+)
 from components.sensors import ServiceSensor, ServiceSensorArgs
 from components.workflows import ReleaseWorkflows, ReleaseWorkflowsArgs
 
@@ -157,11 +163,21 @@ registries = {
             identity=settings.identity,
             cluster_name=settings.cluster.name,
             build_namespace=namespaces.platform["build"],
+            promote_source=promote_source(settings, service),
         ),
         opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
     )
     for service in services
 }
+
+# Build once, promote many (`promoteFrom`, off by default): from another account or
+# region, the upstream images come through a pull-through cache rule of this registry.
+if settings.promote_from is not None and not settings.promote_same_registry:
+    PromotionCache(
+        "promotion-cache",
+        PromotionCacheArgs(settings=settings),
+        opts=pulumi.ResourceOptions(provider=aws_provider),
+    )
 
 # Registry-driven updates, only for the services that opt in (`imageUpdater`): the
 # image updater's AWS identity (read exactly their ECR repositories) and its git

@@ -651,6 +651,33 @@ class MetricsSettings(Model):
         return self
 
 
+class PromoteFrom(Model):
+    """Build once, promote many (off by default; README, "Promoting one image").
+
+    Names the upstream stack whose ECR repositories may already hold the commit being
+    released (a fast-forward merge from integration's branch to live's). The build
+    Workflow then copies that image, by digest, into this stack's repository instead of
+    rebuilding it (`scripts/reuse_image.py`). Which mechanism applies
+    (`components.registry`): same account and region, the push role reads the upstream
+    repository directly; another account or region, an ECR-to-ECR pull-through cache
+    rule in this stack mirrors the upstream repositories under `cachePrefix`, and the
+    upstream registry must allow this account to pull (`upstream_registry_policy`).
+    """
+
+    environment: Environment
+    # Default: this stack's `aws.accountId` / `aws.region`.
+    account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] | None = None
+    # The upstream stack's `ecr.repositoryPrefix` (default: its environment name).
+    repository_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")] | None = None
+    # Repository namespace of the pull-through cache (another account or region only).
+    cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$", max_length=30)] = "promoted"
+
+    @property
+    def upstream_prefix(self) -> str:
+        return self.environment if self.repository_prefix is None else self.repository_prefix
+
+
 class Settings(Model):
     """`release-pipeline:settings` of one stack: everything that differs per environment."""
 
@@ -677,6 +704,8 @@ class Settings(Model):
     tool_images: ToolImages
     analysis: AnalysisSettings = AnalysisSettings()
     release: ReleaseSettings = ReleaseSettings()
+    # Build once, promote many: reuse the upstream stack's image of the same commit. Off.
+    promote_from: PromoteFrom | None = None
 
     def team_slugs(self, project: str) -> list[str]:
         """GitHub team slugs that own `project` (default: the project name)."""
@@ -685,6 +714,27 @@ class Settings(Model):
     @property
     def ecr_prefix(self) -> str:
         return self.environment if self.ecr.repository_prefix is None else self.ecr.repository_prefix
+
+    @property
+    def promote_same_registry(self) -> bool:
+        """Whether `promoteFrom` names a repository in this stack's own account and region."""
+        upstream = self.promote_from
+        return upstream is not None and (upstream.account_id or self.aws.account_id) == self.aws.account_id \
+            and (upstream.region or self.aws.region) == self.aws.region
+
+    @model_validator(mode="after")
+    def _promote_from_another_repository(self) -> Self:
+        upstream = self.promote_from
+        if upstream is None:
+            return self
+        if upstream.environment == self.environment:
+            raise ValueError("promoteFrom.environment must be another stack's environment")
+        if self.promote_same_registry and upstream.upstream_prefix == self.ecr_prefix:
+            raise ValueError("promoteFrom names this stack's own repositories (same account, region and "
+                             "repository prefix)")
+        if not self.promote_same_registry and upstream.cache_prefix == self.ecr_prefix:
+            raise ValueError("promoteFrom.cachePrefix must differ from this stack's ECR repository prefix")
+        return self
 
 
 # ---------------------------------------------------------------------- loading

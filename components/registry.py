@@ -43,7 +43,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components import names
-from components.config import EcrSettings, Irsa, PodIdentity, Service
+from components.config import EcrSettings, Irsa, PodIdentity, Service, Settings
 
 TYPE = "release-pipeline:components:ServiceRegistry"
 
@@ -82,9 +82,153 @@ IRSA_AUDIENCE = "sts.amazonaws.com"
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 
+# Build once, promote many (stack setting `promoteFrom`): the push role reads the
+# upstream copy of the image; through a pull-through cache it may also make ECR import it.
+# Ref: https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html
+PROMOTE_READ_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchGetImage",
+    "ecr:DescribeImages",
+    "ecr:GetDownloadUrlForLayer",
+)
+PULL_THROUGH_IMPORT_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchImportUpstreamImage",
+    "ecr:CreateRepository",
+)
+PULL_THROUGH_PRINCIPAL = "pullthroughcache.ecr.amazonaws.com"
+# What ECR, acting through the pull-through cache rule's role, does: read the upstream
+# registry, write the cache repositories of this one.
+PULL_THROUGH_UPSTREAM_ACTIONS: tuple[str, ...] = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+PULL_THROUGH_CACHE_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchImportUpstreamImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:GetImageCopyStatus",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+
+
 # --------------------------------------------------------------------------- pure builders
 
 
+def ecr_repository_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:ecr:{region}:{account_id}:repository/{name}"
+
+
+@dataclass(frozen=True)
+class PromoteSource:
+    """Where the build step looks for this commit's image before building it (`promoteFrom`).
+
+    Which mechanism applies when:
+    - same account and region (`same_registry`): `repository` *is* the upstream stack's
+      repository `<upstream prefix>/<imageRepository>`. ECR replication cannot help here
+      (it only crosses regions or accounts) and the push role may simply read it, so
+      `reuse_image.py` copies the image by digest, and its missing blobs, through the
+      ECR API.
+    - another account or region: replication would have to be configured in the
+      *source* registry (the upstream stack's account) and would copy every upstream
+      build, promoted or not, into this account under the upstream's repository names.
+      An ECR-to-ECR pull-through cache rule instead lives in *this* stack: pulling
+      `<cachePrefix>/<imageRepository>` here makes ECR import
+      `<upstream prefix>/<imageRepository>` from the upstream registry, by digest and
+      only on demand. `repository` is that cache repository; `reuse_image.py` then
+      copies from it, in this registry, exactly as above. The upstream registry must
+      allow this account to pull (`upstream_registry_policy`, applied in the upstream
+      account).
+    """
+
+    repository: str
+    """Repository in this account and region that `reuse_image.py` reads."""
+    repository_arn: str
+    upstream_repository_arn: str
+    same_registry: bool
+
+
+def promote_source(settings: Settings, service: Service) -> PromoteSource | None:
+    """The promote source of one service, or None (setting off, or no upstream copy of it)."""
+    upstream = settings.promote_from
+    if upstream is None or upstream.environment not in service.environments:
+        return None
+    account = upstream.account_id or settings.aws.account_id
+    region = upstream.region or settings.aws.region
+    upstream_name = names.ecr_repository_name(upstream.upstream_prefix, service.image_repository)
+    upstream_arn = ecr_repository_arn(region, account, upstream_name)
+    if settings.promote_same_registry:
+        return PromoteSource(upstream_name, upstream_arn, upstream_arn, same_registry=True)
+    cache_name = names.ecr_repository_name(upstream.cache_prefix, service.image_repository)
+    return PromoteSource(cache_name, ecr_repository_arn(settings.aws.region, settings.aws.account_id, cache_name),
+                         upstream_arn, same_registry=False)
+
+
+def upstream_registry_url(settings: Settings) -> str:
+    """`<account>.dkr.ecr.<region>.amazonaws.com` of the `promoteFrom` registry."""
+    upstream = settings.promote_from
+    if upstream is None:
+        raise ValueError("promoteFrom is not set")
+    return (f"{upstream.account_id or settings.aws.account_id}.dkr.ecr."
+            f"{upstream.region or settings.aws.region}.amazonaws.com")
+
+
+def _upstream_repositories_arn(settings: Settings) -> str:
+    upstream = settings.promote_from
+    assert upstream is not None
+    return ecr_repository_arn(upstream.region or settings.aws.region, upstream.account_id or settings.aws.account_id,
+                              f"{upstream.upstream_prefix}/*")
+
+
+def pull_through_cache_trust_policy(account_id: str) -> dict[str, Any]:
+    """Trust of the pull-through cache rule's role: ECR's pull-through cache, for this account only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EcrPullThroughCache",
+                "Effect": "Allow",
+                "Principal": {"Service": PULL_THROUGH_PRINCIPAL},
+                "Action": ["sts:AssumeRole"],
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def pull_through_cache_policy(settings: Settings) -> dict[str, Any]:
+    """What ECR may do with the rule's role: read the upstream repositories, fill the cache ones."""
+    upstream = settings.promote_from
+    if upstream is None:
+        raise ValueError("promoteFrom is not set")
+    cache_arn = ecr_repository_arn(settings.aws.region, settings.aws.account_id, f"{upstream.cache_prefix}/*")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RegistryLogin", "Effect": "Allow", "Action": [LOGIN_ACTION], "Resource": "*"},
+            {"Sid": "ReadUpstream", "Effect": "Allow", "Action": sorted(PULL_THROUGH_UPSTREAM_ACTIONS),
+             "Resource": [_upstream_repositories_arn(settings)]},
+            {"Sid": "FillCache", "Effect": "Allow", "Action": sorted(PULL_THROUGH_CACHE_ACTIONS),
+             "Resource": [cache_arn]},
+        ],
+    }
+
+
+def upstream_registry_policy(settings: Settings) -> dict[str, Any]:
+    """The registry policy the *upstream* account must hold so this account's cache may pull.
+
+    Applied in the upstream account (the upstream stack's own registry settings, or by
+    hand); this stack cannot write another account's registry. Pure, so the README and
+    the tests show exactly what to apply.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": f"PromoteTo{settings.environment.capitalize()}",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{settings.aws.account_id}:root"},
+                "Action": sorted((*PULL_THROUGH_UPSTREAM_ACTIONS, "ecr:BatchImportUpstreamImage")),
+                "Resource": [_upstream_repositories_arn(settings)],
+            }
+        ],
+    }
 
 
 def tag_mutability_exclusions(ecr: EcrSettings) -> list[dict[str, str]]:
@@ -146,25 +290,35 @@ def lifecycle_policy(ecr: EcrSettings) -> dict[str, Any]:
     }
 
 
-def push_policy(repository_arn: str) -> dict[str, Any]:
-    """Inline policy of the push role: log in anywhere, push and read one repository."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "RegistryLogin",
-                "Effect": "Allow",
-                "Action": [LOGIN_ACTION],
-                "Resource": "*",
-            },
-            {
-                "Sid": "PushAndCacheThisRepository",
-                "Effect": "Allow",
-                "Action": sorted(PUSH_ACTIONS + READ_ACTIONS),
-                "Resource": [repository_arn],
-            },
-        ],
-    }
+def push_policy(repository_arn: str, source: PromoteSource | None = None) -> dict[str, Any]:
+    """Inline policy of the push role: log in anywhere, push and read one repository.
+
+    With a promote source: also read exactly that repository (and, through a
+    pull-through cache, make ECR import into it); nothing else upstream.
+    """
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "RegistryLogin",
+            "Effect": "Allow",
+            "Action": [LOGIN_ACTION],
+            "Resource": "*",
+        },
+        {
+            "Sid": "PushAndCacheThisRepository",
+            "Effect": "Allow",
+            "Action": sorted(PUSH_ACTIONS + READ_ACTIONS),
+            "Resource": [repository_arn],
+        },
+    ]
+    if source is not None:
+        actions = PROMOTE_READ_ACTIONS if source.same_registry else PROMOTE_READ_ACTIONS + PULL_THROUGH_IMPORT_ACTIONS
+        statements.append({
+            "Sid": "ReadPromoteSource",
+            "Effect": "Allow",
+            "Action": sorted(actions),
+            "Resource": [source.repository_arn],
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def oidc_issuer(oidc_provider_arn: str) -> str:
@@ -265,6 +419,8 @@ class ServiceRegistryArgs:
     """The stack's EKS cluster (Pod Identity association and trust condition)."""
     build_namespace: pulumi.Input[str]
     """Namespace where build pods run and the builder ServiceAccount lives."""
+    promote_source: PromoteSource | None = None
+    """Where the build step may find this commit's image already built (`promote_source`)."""
 
 
 class ServiceRegistry(pulumi.ComponentResource):
@@ -325,7 +481,7 @@ class ServiceRegistry(pulumi.ComponentResource):
             f"{name}-push-policy",
             name="push",
             role=role.id,
-            policy=repository.arn.apply(lambda arn: policy_json(push_policy(arn))),
+            policy=repository.arn.apply(lambda arn: policy_json(push_policy(arn, args.promote_source))),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -380,3 +536,60 @@ class ServiceRegistry(pulumi.ComponentResource):
                 "service_account_name": self.service_account_name,
             }
         )
+
+
+PROMOTION_CACHE_TYPE = "release-pipeline:components:PromotionCache"
+
+
+@dataclass(frozen=True)
+class PromotionCacheArgs:
+    """The stack-wide pull-through cache of `promoteFrom` in another account or region."""
+
+    settings: Settings
+    """The stack's settings; `promoteFrom` set and not in this account and region."""
+
+
+class PromotionCache(pulumi.ComponentResource):
+    """ECR-to-ECR pull-through cache rule mirroring the upstream stack's repositories, and its role.
+
+    Only for `promoteFrom` in another account or region (`PromoteSource`). The rule maps
+    `<cachePrefix>/<imageRepository>` here to `<upstream prefix>/<imageRepository>` in the
+    upstream registry; ECR assumes the role to read upstream and fill the cache. The
+    cache repositories are created by ECR on first pull (not managed here, so a
+    destroy leaves them and their images, like the service repositories).
+    """
+
+    rule_prefix: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PromotionCacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(PROMOTION_CACHE_TYPE, name, None, opts)
+        settings = args.settings
+        upstream = settings.promote_from
+        if upstream is None or settings.promote_same_registry:
+            raise ValueError("PromotionCache is for promoteFrom in another account or region")
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=names.iam_role_name(settings.environment, upstream.environment, "ptc"),
+            description=f"ECR pull-through cache of {upstream.environment}'s images for {settings.environment}",
+            assume_role_policy=policy_json(pull_through_cache_trust_policy(settings.aws.account_id)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            name="pull-through-cache",
+            role=role.id,
+            policy=policy_json(pull_through_cache_policy(settings)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        rule = aws.ecr.PullThroughCacheRule(
+            f"{name}-rule",
+            ecr_repository_prefix=upstream.cache_prefix,
+            upstream_registry_url=upstream_registry_url(settings),
+            upstream_repository_prefix=upstream.upstream_prefix,
+            custom_role_arn=role.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        self.rule_prefix = rule.ecr_repository_prefix
+        self.role_arn = role.arn
+        self.register_outputs({"rule_prefix": self.rule_prefix, "role_arn": self.role_arn})

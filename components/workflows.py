@@ -203,6 +203,7 @@ from hera.workflows import models as m
 from components import helm_values as hv
 from components import names
 from components.config import Service, Settings, Size
+from components.registry import promote_source
 from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
 
 TYPE = "release-pipeline:components:ReleaseWorkflows"
@@ -1020,11 +1021,39 @@ def _buildkit_template(service: Service, settings: Settings, config_map: str,
     )
 
 
-def build_dag() -> m.Template:
+def _reuse_template(settings: Settings, config_map: str, repository_name: str,
+                    source_repository: str) -> m.Template:
+    return _pod_template(
+        "reuse", settings, config_map,
+        container=_tools_container(
+            settings, "reuse_image.py",
+            _tool_env(("SOURCE_REPOSITORY", source_repository), ("REPOSITORY", repository_name),
+                      ("REVISION", workflow_parameter(REVISION)), ("AWS_REGION", settings.aws.region)),
+            _mounts(SCRIPTS_MOUNT, TMP_MOUNT),
+        ),
+        outputs=m.Outputs(parameters=[_output("reused")]),
+    )
+
+
+def build_dag(*, reuse: bool = False) -> m.Template:
+    """image-exists -> build; with `promoteFrom`: image-exists -> reuse -> build.
+
+    With reuse, `build` depends on `reuse.Succeeded`: when the image already exists,
+    `reuse` is skipped and `build` is omitted without its `when` being evaluated, so no
+    expression ever refers to the output of a task that did not run.
+    """
+    if not reuse:
+        return m.Template(name="build-image", dag=m.DAGTemplate(tasks=[
+            m.DAGTask(name="image-exists", template="image-exists"),
+            m.DAGTask(name="build", template="buildkit", depends="image-exists",
+                      when="{{tasks.image-exists.outputs.parameters.exists}} == false"),
+        ]))
     return m.Template(name="build-image", dag=m.DAGTemplate(tasks=[
         m.DAGTask(name="image-exists", template="image-exists"),
-        m.DAGTask(name="build", template="buildkit", depends="image-exists",
+        m.DAGTask(name="reuse", template="reuse", depends="image-exists",
                   when="{{tasks.image-exists.outputs.parameters.exists}} == false"),
+        m.DAGTask(name="build", template="buildkit", depends="reuse.Succeeded",
+                  when="{{tasks.reuse.outputs.parameters.reused}} == false"),
     ]))
 
 
@@ -1033,8 +1062,14 @@ def build_template(service: Service, settings: Settings, scripts_config_map: str
     """The build WorkflowTemplate of one service (contract section 3), as a plain dict.
 
     `repository_url` is the ECR repository's URL (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`),
-    `repository_name` its name (what `image_exists.py` asks ECR about).
+    `repository_name` its name (what `image_exists.py` asks ECR about). With the stack
+    setting `promoteFrom` (and the service deployed upstream), a `reuse` step copies the
+    upstream image of the commit by digest before BuildKit is considered
+    (`components.registry.PromoteSource` says from where).
     """
+    source = promote_source(settings, service)
+    reuse = [] if source is None else [
+        _reuse_template(settings, scripts_config_map, repository_name, source.repository)]
     template = m.WorkflowTemplate(
         api_version=ARGO_API_VERSION,
         kind="WorkflowTemplate",
@@ -1051,8 +1086,9 @@ def build_template(service: Service, settings: Settings, scripts_config_map: str
             active_deadline_seconds=build_workflow_seconds(settings),
             pod_metadata=m.Metadata(labels=labels("build-workflow", service.name)),
             templates=[
-                build_dag(),
+                build_dag(reuse=source is not None),
                 _image_exists_template(settings, scripts_config_map, repository_name),
+                *reuse,
                 _buildkit_template(service, settings, scripts_config_map, repository_url),
             ],
             **_spec_defaults(),

@@ -506,3 +506,104 @@ def test_removing_a_service_deletes_no_ecr_repository(render: RenderStack) -> No
     assert not [r for r in after if r["parent"] == "labeling-api"]
     # The other services' repositories are untouched.
     assert repos_after["vbsiv"] == repos_before["vbsiv"]
+
+
+# ------------------------------------------------------- build once, promote many
+
+
+from components.config import Settings  # noqa: E402
+from components.registry import (  # noqa: E402
+    PROMOTE_READ_ACTIONS,
+    promote_source,
+    pull_through_cache_policy,
+    pull_through_cache_trust_policy,
+    upstream_registry_policy,
+    upstream_registry_url,
+)
+
+
+def _promoting(**promote_from: str) -> Settings:
+    data = load_stack_settings(PROJECT_DIR, "live").model_dump(by_alias=True, exclude_none=True)
+    data["promoteFrom"] = {"environment": "integration", **promote_from}
+    return Settings.model_validate(data)
+
+
+REPO_ARN = "arn:aws:ecr:us-east-1:222222222222:repository/live/datacollect-vbsiv"
+
+
+def test_push_policy_without_a_promote_source_is_the_old_one() -> None:
+    assert push_policy(REPO_ARN, None) == push_policy(REPO_ARN)
+    assert [s["Sid"] for s in push_policy(REPO_ARN)["Statement"]] == ["RegistryLogin", "PushAndCacheThisRepository"]
+
+
+def test_same_account_and_region_reads_exactly_the_upstream_repository() -> None:
+    source = promote_source(_promoting(), _service())
+    assert source is not None and source.same_registry
+    assert source.repository == "integration/datacollect-vbsiv"
+    assert source.repository_arn == "arn:aws:ecr:us-east-1:222222222222:repository/integration/datacollect-vbsiv"
+    extra = push_policy(REPO_ARN, source)["Statement"][2]
+    assert extra == {"Sid": "ReadPromoteSource", "Effect": "Allow", "Action": sorted(PROMOTE_READ_ACTIONS),
+                     "Resource": [source.repository_arn]}
+
+
+def test_upstream_prefix_is_the_upstream_stacks_setting() -> None:
+    source = promote_source(_promoting(repositoryPrefix="int"), _service())
+    assert source is not None and source.repository == "int/datacollect-vbsiv"
+
+
+@pytest.mark.parametrize("where", [{"accountId": "111111111111"}, {"region": "eu-west-1"}])
+def test_another_account_or_region_goes_through_the_pull_through_cache(where: dict[str, str]) -> None:
+    settings = _promoting(**where)
+    source = promote_source(settings, _service())
+    assert source is not None and not source.same_registry
+    assert source.repository == "promoted/datacollect-vbsiv"
+    assert source.repository_arn == "arn:aws:ecr:us-east-1:222222222222:repository/promoted/datacollect-vbsiv"
+    account, region = where.get("accountId", "222222222222"), where.get("region", "us-east-1")
+    assert source.upstream_repository_arn == (
+        f"arn:aws:ecr:{region}:{account}:repository/integration/datacollect-vbsiv")
+    assert upstream_registry_url(settings) == f"{account}.dkr.ecr.{region}.amazonaws.com"
+    statement = push_policy(REPO_ARN, source)["Statement"][2]
+    assert statement["Resource"] == [source.repository_arn]
+    assert "ecr:BatchImportUpstreamImage" in statement["Action"]
+    policy = pull_through_cache_policy(settings)
+    resources = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+    assert resources == {
+        "RegistryLogin": "*",
+        "ReadUpstream": [f"arn:aws:ecr:{region}:{account}:repository/integration/*"],
+        "FillCache": ["arn:aws:ecr:us-east-1:222222222222:repository/promoted/*"],
+    }
+    upstream = upstream_registry_policy(settings)["Statement"][0]
+    assert upstream["Principal"] == {"AWS": "arn:aws:iam::222222222222:root"}
+    assert upstream["Resource"] == [f"arn:aws:ecr:{region}:{account}:repository/integration/*"]
+    trust = pull_through_cache_trust_policy("222222222222")["Statement"][0]
+    assert trust["Principal"] == {"Service": "pullthroughcache.ecr.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "222222222222"}}
+
+
+def test_no_promote_source_when_off_or_not_deployed_upstream() -> None:
+    assert promote_source(load_stack_settings(PROJECT_DIR, "live"), _service()) is None
+    live_only = _service().model_copy(update={"environments": ["live"]})
+    assert promote_source(_promoting(), live_only) is None
+
+
+@pytest.mark.parametrize(
+    ("promote_from", "message"),
+    [
+        ({"environment": "live"}, "another stack"),
+        ({"environment": "integration", "repositoryPrefix": "live"}, "own repositories"),
+        ({"environment": "integration", "accountId": "111111111111", "cachePrefix": "live"}, "cachePrefix"),
+    ],
+)
+def test_promote_from_is_validated(promote_from: dict[str, str], message: str) -> None:
+    data = load_stack_settings(PROJECT_DIR, "live").model_dump(by_alias=True, exclude_none=True)
+    data["promoteFrom"] = promote_from
+    with pytest.raises(ValueError, match=message):
+        Settings.model_validate(data)
+
+
+def test_harness_push_policy_reads_the_promote_source() -> None:
+    source = promote_source(_promoting(), _service())
+    records, _ = _run(_args(promote_source=source))
+    role_policy = _one(records, "aws:iam/rolePolicy:RolePolicy")
+    statements = json.loads(role_policy["inputs"]["policy"])["Statement"]
+    assert statements[-1]["Resource"] == [source.repository_arn]

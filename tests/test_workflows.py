@@ -1264,3 +1264,68 @@ def test_templates_with_slack_threads_lint_clean_validate_and_keep_payload_in_en
             assert payload_outside_env(release) == []
             objects.append(release)
     assert [p for p in validate_objects(objects) if p.severity == "error"] == []
+
+
+# ------------------------------------------------------- build once, promote many
+
+
+def _promoting(stack: str = "live", **promote_from: str) -> Settings:
+    settings = _settings(stack)
+    data = settings.model_dump(by_alias=True, exclude_none=True)
+    data["promoteFrom"] = {"environment": "integration", **promote_from}
+    return Settings.model_validate(data)
+
+
+def test_without_promote_from_the_build_template_is_unchanged() -> None:
+    for stack in STACKS:
+        settings = _settings(stack)
+        assert settings.promote_from is None
+        manifest = _build(settings=settings)
+        assert [t["name"] for t in manifest["spec"]["templates"]] == ["build-image", "image-exists", "buildkit"]
+        assert "reuse_image.py" not in str(manifest)
+        # The same bytes as a template built with the setting explicitly absent.
+        explicit = Settings.model_validate({**settings.model_dump(by_alias=True, exclude_none=True),
+                                            "promoteFrom": None})
+        assert yaml.safe_dump(_build(settings=explicit)) == yaml.safe_dump(manifest)
+
+
+def test_promote_from_reuses_the_upstream_image_before_buildkit() -> None:
+    manifest = _build(settings=_promoting())
+    tasks = _tasks(manifest, "build-image")
+    assert [(t["name"], t["template"], t.get("depends"), t.get("when")) for t in tasks] == [
+        ("image-exists", "image-exists", None, None),
+        ("reuse", "reuse", "image-exists", "{{tasks.image-exists.outputs.parameters.exists}} == false"),
+        # Omitted (never evaluated) when reuse was skipped because the image exists.
+        ("build", "buildkit", "reuse.Succeeded", "{{tasks.reuse.outputs.parameters.reused}} == false"),
+    ]
+    reuse = _templates(manifest)["reuse"]
+    (container,) = _containers(reuse)
+    assert container["command"][-1].endswith("/reuse_image.py")
+    env = _env(container)
+    assert env["SOURCE_REPOSITORY"] == "integration/svc"  # same account and region: upstream directly
+    assert env["REPOSITORY"] == REPO_NAME
+    assert env["REVISION"] == "{{workflow.parameters.revision}}"
+    assert env["AWS_REGION"] == "us-east-1"
+    assert reuse["outputs"]["parameters"] == [{"name": "reused", "valueFrom": {"path": "/tmp/outputs/reused"}}]
+
+
+def test_promote_from_another_account_reads_the_pull_through_cache() -> None:
+    manifest = _build(settings=_promoting(accountId="111111111111"))
+    (container,) = _containers(_templates(manifest)["reuse"])
+    assert _env(container)["SOURCE_REPOSITORY"] == "promoted/svc"
+
+
+def test_a_service_not_deployed_upstream_builds_as_before() -> None:
+    service = _service("    environments: [live]\n")
+    manifest = _build(service, _promoting())
+    assert [t["name"] for t in manifest["spec"]["templates"]] == ["build-image", "image-exists", "buildkit"]
+
+
+@requires_shared
+def test_promoting_build_templates_lint_clean_and_validate() -> None:
+    lint, validate_objects = _tools()
+    for settings in (_promoting(), _promoting(accountId="111111111111"), _promoting(region="eu-west-1")):
+        for service in _variants():
+            build = _build(service, settings)
+            assert lint(build) == [], service
+            assert [p for p in validate_objects([build]) if p.severity == "error"] == []
