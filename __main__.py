@@ -50,6 +50,7 @@ from components.registry import (
     promote_source,
 )
 from components.sensors import ServiceSensor, ServiceSensorArgs
+from components.slack_relay import SlackRelay, SlackRelayArgs, threaded
 from components.workflows import ReleaseWorkflows, ReleaseWorkflowsArgs
 
 PROJECT_DIR = Path(__file__).parent
@@ -297,6 +298,23 @@ release_workflows = ReleaseWorkflows(
     ),
     opts=pulumi.ResourceOptions(provider=k8s_provider),
 )
+
+# One Slack thread per release (`slack.threads`, `slackThreads`, off by default): the
+# relay that Argo CD's and Argo Rollouts' notification webhooks call, after the scripts
+# ConfigMap and the Slack Secret it uses. Nothing of it when no service has threads on.
+if threaded(services, settings):
+    SlackRelay(
+        "slack-relay",
+        SlackRelayArgs(
+            settings=settings,
+            services=tuple(services),
+            namespaces={getattr(settings.namespaces, role): ns for role, ns in namespaces.platform.items()}
+            | dict(namespaces.services),
+            scripts_config_map=release_workflows.scripts_config_map,
+            depends_on=(release_workflows,),
+        ),
+        opts=pulumi.ResourceOptions(provider=k8s_provider),
+    )
 
 # Per opted-in service: the ImageUpdater object (Argo CD namespace) that matches its
 # Application, after the ImageUpdater CRD and the image updater, and its git Secret.
