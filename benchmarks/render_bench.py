@@ -182,9 +182,13 @@ def bare_project(directory: Path, counts: dict[str, int]) -> Path:
 
 
 def rendered(out: Path, stack: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    from components.render.output import read_stack
+    """A rendered stack's resources and manifests (libyaml's loader: the files are large)."""
+    from components.render.output import MANIFESTS_FILE, RESOURCES_FILE
 
-    return read_stack(out / stack)
+    resources = json.loads((out / stack / RESOURCES_FILE).read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    text = (out / stack / MANIFESTS_FILE).read_text(encoding="utf-8")
+    return resources, [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
 
 
 def cpu(quantity: str) -> float:
@@ -311,7 +315,8 @@ def run(sizes: list[int], runs: int, jobs: int, bare: bool, keep: Path | None) -
         services = write_services(count, work / f"services-{count}.yaml")
         out = (keep or work) / f"out-{count}"
         ours = [measure(ROOT, services, out, jobs) for _ in range(runs)]
-        counts = {stack: len(rendered(out, stack)[0]) for stack in STACKS}
+        files = {stack: rendered(out, stack) for stack in STACKS}
+        counts = {stack: len(files[stack][0]) for stack in STACKS}
         row: dict[str, Any] = {
             "wall": statistics.median(m["wall"] for m in ours),
             "walls": [m["wall"] for m in ours],
@@ -324,9 +329,9 @@ def run(sizes: list[int], runs: int, jobs: int, bare: bool, keep: Path | None) -
             bare_runs = [measure(project, None, work / f"bare-out-{count}", jobs) for _ in range(runs)]
             row["bare"] = statistics.median(m["wall"] for m in bare_runs)
             row["bare_rss"] = max(m["rss_mib"] for m in bare_runs)
-        row["types"] = collections.Counter(r["type"] for r in rendered(out, "dev")[0])
-        row["sensors"] = {stack: sensor_footprint(rendered(out, stack)[1]) for stack in STACKS}
-        row["platform"] = {stack: platform_footprint(stack, rendered(out, stack)[1]) for stack in STACKS}
+        row["types"] = collections.Counter(r["type"] for r in files["dev"][0])
+        row["sensors"] = {stack: sensor_footprint(files[stack][1]) for stack in STACKS}
+        row["platform"] = {stack: platform_footprint(stack, files[stack][1]) for stack in STACKS}
         rows[count] = row
         print(
             f"{count:>4} services: {row['wall']:.2f} s (runs {', '.join(f'{w:.2f}' for w in row['walls'])}), "
