@@ -108,7 +108,13 @@ from components import names
 from components.access import ARGO_API_VERSION, IN_CLUSTER, labels
 from components.config import CanaryStep, Service, Settings
 from components.github_access import git_ssh_url
-from components.helm_values import ARGOCD_TRIGGERS, ROLLOUTS_TRIGGERS, service_notifications
+from components.helm_values import (
+    ARGOCD_THREAD_TRIGGERS,
+    ARGOCD_TRIGGERS,
+    ROLLOUTS_THREAD_TRIGGERS,
+    ROLLOUTS_TRIGGERS,
+    service_notifications,
+)
 
 TYPE = "release-pipeline:components:ServiceDelivery"
 
@@ -216,6 +222,14 @@ def _metadata(name: str, namespace: str, component: str, service: Service, setti
     return metadata
 
 
+def _notifications(service: Service, settings: Settings, triggers: tuple[str, ...],
+                   thread_triggers: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """Slack subscriptions; with Slack threads on, the relay's webhook instead (helm_values)."""
+    if service.slack_threads_in(settings):
+        return service_notifications(service.slack_channel, thread_triggers, slack_thread=True)
+    return service_notifications(service.slack_channel, triggers)
+
+
 def application_manifest(service: Service, settings: Settings) -> Manifest:
     """The Argo CD Application of the service in this environment (module docstring)."""
     metadata = _metadata(
@@ -224,7 +238,7 @@ def application_manifest(service: Service, settings: Settings) -> Manifest:
         "application",
         service,
         settings,
-        service_notifications(service.slack_channel, ARGOCD_TRIGGERS),
+        _notifications(service, settings, ARGOCD_TRIGGERS, ARGOCD_THREAD_TRIGGERS),
     )
     if settings.release.cascade_delete:
         metadata["finalizers"] = [CASCADE_FINALIZER]
@@ -303,7 +317,7 @@ def rollout_manifest(service: Service, settings: Settings) -> Manifest:
             "rollout",
             service,
             settings,
-            service_notifications(service.slack_channel, ROLLOUTS_TRIGGERS),
+            _notifications(service, settings, ROLLOUTS_TRIGGERS, ROLLOUTS_THREAD_TRIGGERS),
         ),
         "spec": spec,
     }

@@ -84,6 +84,14 @@ ROLLOUTS_TRIGGERS: tuple[str, ...] = ("on-rollout-paused", "on-rollout-aborted",
 # (`service_notifications`).
 OWN_CHANNEL_LABEL = "release-pipeline/own-slack-channel"
 SUBSCRIBE_ANNOTATION = "notifications.argoproj.io/subscribe.{trigger}.slack"
+# One Slack thread per release (`slack.threads`, `slackThreads`; components.slack_relay):
+# the controllers call the relay through this `webhook` service with names only, and the
+# opted-in services subscribe to it instead of Slack (`service_notifications`).
+THREAD_SERVICE = "slack-thread"
+THREAD_SUBSCRIBE_ANNOTATION = "notifications.argoproj.io/subscribe.{trigger}." + THREAD_SERVICE
+ROLLOUT_STEP_TRIGGER = "on-rollout-step-completed"
+ARGOCD_THREAD_TRIGGERS: tuple[str, ...] = ARGOCD_TRIGGERS
+ROLLOUTS_THREAD_TRIGGERS: tuple[str, ...] = (*ROLLOUTS_TRIGGERS, ROLLOUT_STEP_TRIGGER)
 
 ALB = "alb.ingress.kubernetes.io"
 # Replicas of components the charts run exactly once (no replicas value to set).
@@ -282,11 +290,23 @@ def _yaml(data: object) -> str:
     return yaml.dump(data, Dumper=_BlockDumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
-def _template(message_lines: Sequence[str]) -> str:
-    return _yaml({"message": "\n".join(message_lines) + "\n"})
+def _template(message_lines: Sequence[str], thread_body: Mapping[str, str] | None = None) -> str:
+    """A template: its Slack message and, with Slack threads, the relay webhook's JSON body."""
+    template: Values = {"message": "\n".join(message_lines) + "\n"}
+    if thread_body is not None:
+        # Names and a fixed event only (DNS names need no JSON escaping): never text.
+        body = json.dumps(dict(thread_body), separators=(",", ":"))
+        template["webhook"] = {THREAD_SERVICE: {"method": "POST", "body": body}}
+    return _yaml(template)
 
 
-def argocd_notifications(settings: Settings) -> Values:
+def _thread_notifier(relay_url: str) -> dict[str, str]:
+    """The `webhook` service the relay is called through (no secret: cluster-internal, NetworkPolicy)."""
+    return {f"service.webhook.{THREAD_SERVICE}": _yaml(
+        {"url": relay_url, "headers": [{"name": "Content-Type", "value": "application/json"}]})}
+
+
+def argocd_notifications(settings: Settings, slack_relay_url: str | None = None) -> Values:
     """Argo CD notification templates, triggers and the default-channel subscription.
 
     Applications are named "<service>-<environment>", so the service is the name with
@@ -302,19 +322,21 @@ def argocd_notifications(settings: Settings) -> Values:
     ]
     head = f"Service: {service} | Environment: {env} | Revision: {{{{.app.status.sync.revision}}}}"
 
-    def template(emoji: str, what: str, detail: str | None = None) -> str:
+    def template(emoji: str, what: str, detail: str | None = None, event: str = "") -> str:
         lines = [f"{emoji} *{app}* {what} in *{env}*", head]
         if detail:
             lines.append(detail)
-        return _template(lines + links)
+        body = None if slack_relay_url is None else {
+            "kind": "Application", "name": app, "namespace": "{{.app.metadata.namespace}}", "event": event}
+        return _template(lines + links, body)
 
     templates = {
-        "template.app-sync-succeeded": template(":white_check_mark:", "synced"),
+        "template.app-sync-succeeded": template(":white_check_mark:", "synced", event="sync-succeeded"),
         "template.app-sync-failed": template(
-            ":x:", "failed to sync", "Error: {{.app.status.operationState.message}}"
+            ":x:", "failed to sync", "Error: {{.app.status.operationState.message}}", event="sync-failed"
         ),
         "template.app-health-degraded": template(
-            ":warning:", "is Degraded", "Health: {{.app.status.health.message}}"
+            ":warning:", "is Degraded", "Health: {{.app.status.health.message}}", event="health-degraded"
         ),
     }
     # Conditions as in the upstream catalog (argo-cd notifications_catalog/triggers).
@@ -343,15 +365,16 @@ def argocd_notifications(settings: Settings) -> Values:
             }
         ],
     }
+    notifiers = _slack_token_notifier() | (_thread_notifier(slack_relay_url) if slack_relay_url else {})
     return {
-        "notifiers": _slack_token_notifier(),
+        "notifiers": notifiers,
         "templates": templates,
         "triggers": {k: _yaml(v) for k, v in triggers.items()},
         "subscriptions": [default_subscription(settings, ARGOCD_TRIGGERS)],
     }
 
 
-def rollouts_notifications(settings: Settings) -> Values:
+def rollouts_notifications(settings: Settings, slack_relay_url: str | None = None) -> Values:
     """Argo Rollouts notification templates, triggers and the default-channel subscription.
 
     A Rollout is named after its service and uses `workloadRef`, so the revision is
@@ -370,27 +393,41 @@ def rollouts_notifications(settings: Settings) -> Values:
         "Rollout: kubectl argo rollouts get rollout " + name + " -n {{.rollout.metadata.namespace}}",
     ]
 
-    def template(emoji: str, what: str, detail: str | None = None) -> str:
+    def template(emoji: str, what: str, detail: str | None = None, event: str = "") -> str:
         lines = [f"{emoji} Rollout *{name}* {what} in *{env}*", head]
         if detail:
             lines.append(detail)
-        return _template(lines + links)
+        body = None if slack_relay_url is None else {
+            "kind": "Rollout", "name": name, "namespace": "{{.rollout.metadata.namespace}}", "event": event,
+            "step": "{{.rollout.status.currentStepIndex}}"}
+        return _template(lines + links, body)
 
     templates = {
         "template.rollout-paused": template(
             ":double_vertical_bar:",
             "is paused at step {{.rollout.status.currentStepIndex}}",
             "Promote: kubectl argo rollouts promote " + name + " -n {{.rollout.metadata.namespace}}",
+            event="paused",
         ),
-        "template.rollout-aborted": template(":x:", "was aborted", "Reason: {{.rollout.status.message}}"),
-        "template.rollout-completed": template(":white_check_mark:", "completed"),
+        "template.rollout-aborted": template(":x:", "was aborted", "Reason: {{.rollout.status.message}}",
+                                             event="aborted"),
+        "template.rollout-completed": template(":white_check_mark:", "completed", event="completed"),
     }
+    notifiers = _slack_token_notifier()
+    trigger_names = ROLLOUTS_TRIGGERS
+    if slack_relay_url:
+        # Rollouts' triggers are named after the controller's events; only thread
+        # subscribers use this one (the default subscription lists ROLLOUTS_TRIGGERS).
+        templates["template.rollout-step-completed"] = template(
+            ":hourglass_flowing_sand:", "completed a step", event="step-completed")
+        notifiers |= _thread_notifier(slack_relay_url)
+        trigger_names = ROLLOUTS_THREAD_TRIGGERS
     triggers = {
-        f"trigger.{trigger}": _yaml([{"send": [trigger.removeprefix("on-")]}]) for trigger in ROLLOUTS_TRIGGERS
+        f"trigger.{trigger}": _yaml([{"send": [trigger.removeprefix("on-")]}]) for trigger in trigger_names
     }
     return {
         "secret": {"create": False},
-        "notifiers": _slack_token_notifier(),
+        "notifiers": notifiers,
         "templates": templates,
         "triggers": triggers,
         "subscriptions": [default_subscription(settings, ROLLOUTS_TRIGGERS)],
@@ -407,20 +444,27 @@ def default_subscription(settings: Settings, triggers: Sequence[str]) -> Values:
     }
 
 
-def service_notifications(channel: str | None, triggers: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+def service_notifications(channel: str | None, triggers: Sequence[str],
+                          slack_thread: bool = False) -> tuple[dict[str, str], dict[str, str]]:
     """(labels, annotations) for one service's Application or Rollout.
 
     A service without its own channel gets nothing: the default subscription covers
     it. One with `slack_channel` opts out of the default and subscribes its channel.
-    Use ARGOCD_TRIGGERS for an Application, ROLLOUTS_TRIGGERS for a Rollout.
+    Use ARGOCD_TRIGGERS for an Application, ROLLOUTS_TRIGGERS for a Rollout. With Slack
+    threads (`slack_thread`), the service opts out of the default and subscribes the
+    relay's webhook instead of any Slack channel: the relay replies in the release's
+    thread (the channel is the one the thread was opened in). Pass
+    ARGOCD_THREAD_TRIGGERS / ROLLOUTS_THREAD_TRIGGERS then.
     """
+    if slack_thread:
+        return {OWN_CHANNEL_LABEL: "true"}, {THREAD_SUBSCRIBE_ANNOTATION.format(trigger=t): "" for t in triggers}
     if channel is None:
         return {}, {}
     annotations = {SUBSCRIBE_ANNOTATION.format(trigger=t): slack_channel(channel) for t in triggers}
     return {OWN_CHANNEL_LABEL: "true"}, annotations
 
 
-def argocd_values(settings: Settings, projects: Iterable[str]) -> Values:
+def argocd_values(settings: Settings, projects: Iterable[str], slack_relay_url: str | None = None) -> Values:
     """Values of the argo-cd chart."""
     sizes = settings.sizes
     host = settings.hostnames.argocd
@@ -432,7 +476,7 @@ def argocd_values(settings: Settings, projects: Iterable[str]) -> Values:
             block |= {"replicas": size.replicas, "pdb": pdb(size)}
         return block
 
-    notifications = argocd_notifications(settings)
+    notifications = argocd_notifications(settings, slack_relay_url)
     return {
         "crds": {"install": False, "keep": True},
         "global": {"domain": host},
@@ -589,7 +633,7 @@ def events_values(settings: Settings) -> Values:
 # --- Argo Rollouts -------------------------------------------------------------------------
 
 
-def rollouts_values(settings: Settings) -> Values:
+def rollouts_values(settings: Settings, slack_relay_url: str | None = None) -> Values:
     """Values of the argo-rollouts chart.
 
     The dashboard has no login of its own: it stays cluster-internal (no Ingress) and
@@ -632,7 +676,7 @@ def rollouts_values(settings: Settings) -> Values:
                 "gatewayAPI": False,
             },
         },
-        "notifications": rollouts_notifications(settings),
+        "notifications": rollouts_notifications(settings, slack_relay_url),
     }
 
 
@@ -722,13 +766,17 @@ def image_updater_values(settings: Settings) -> Values:
     }
 
 
-def chart_values(settings: Settings, projects: Iterable[str]) -> dict[str, Values]:
-    """Chart name -> values, for the four platform releases."""
+def chart_values(settings: Settings, projects: Iterable[str], slack_relay_url: str | None = None) -> dict[str, Values]:
+    """Chart name -> values, for the four platform releases.
+
+    `slack_relay_url` (`components.slack_relay.relay_url`, only when some service has
+    Slack threads on) adds the relay webhook to Argo CD's and Argo Rollouts' notifications.
+    """
     projects = sorted(set(projects))
     return {
-        ARGO_CD.chart: argocd_values(settings, projects),
+        ARGO_CD.chart: argocd_values(settings, projects, slack_relay_url),
         ARGO_EVENTS.chart: events_values(settings),
-        ARGO_ROLLOUTS.chart: rollouts_values(settings),
+        ARGO_ROLLOUTS.chart: rollouts_values(settings, slack_relay_url),
         ARGO_WORKFLOWS.chart: workflows_values(settings),
     }
 

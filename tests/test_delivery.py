@@ -434,3 +434,35 @@ def test_removing_a_service_leaves_its_rollout_side_retained(render_stack: Rende
         if key[1].startswith(("vbsiv-delivery", "labeling-api-delivery")):
             assert after_by_key[key] == resource, key
 
+
+
+# ------------------------------------------------------- one Slack thread per release
+
+
+def _threads(settings: Settings, on: bool = True) -> Settings:
+    return settings.model_copy(update={"slack": settings.slack.model_copy(update={"threads": on})})
+
+
+@pytest.mark.parametrize("text", [PLAIN, FULL])
+def test_slack_threads_off_leave_the_subscriptions_as_they_were(text: str) -> None:
+    service, settings = _service(text), _settings()
+    assert application_manifest(service, settings) == application_manifest(service, _threads(settings, False))
+    assert rollout_manifest(service, settings) == rollout_manifest(service, _threads(settings, False))
+
+
+@pytest.mark.parametrize("text", [PLAIN, FULL])
+def test_with_slack_threads_the_slack_subscriptions_become_webhook_subscriptions(text: str) -> None:
+    service, settings = _service(text), _threads(_settings())
+    from components import helm_values as hv
+
+    for manifest, triggers in ((application_manifest(service, settings), hv.ARGOCD_TRIGGERS),
+                               (rollout_manifest(service, settings), (*hv.ROLLOUTS_TRIGGERS,
+                                                                      "on-rollout-step-completed"))):
+        metadata = manifest["metadata"]
+        assert metadata["labels"][OWN_CHANNEL_LABEL] == "true"  # out of the default channel's subscription
+        assert metadata["annotations"] == {
+            f"notifications.argoproj.io/subscribe.{t}.slack-thread": "" for t in sorted(triggers)}
+        assert not any(k.endswith(".slack") for k in metadata["annotations"])
+    # The service's own setting wins over the stack's.
+    off = service.model_copy(update={"slack_threads": False})
+    assert application_manifest(off, settings) == application_manifest(off, _settings())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -381,7 +382,9 @@ def test_a_service_with_its_own_channel_leaves_the_default_subscription() -> Non
 
 def test_builders_take_no_secret_and_emit_only_references() -> None:
     for builder in (hv.chart_values, hv.argocd_values, hv.workflows_values, hv.events_values, hv.rollouts_values):
-        assert set(inspect.signature(builder).parameters) <= {"settings", "projects"}, builder.__name__
+        # slack_relay_url: a cluster-internal URL, no secret.
+        allowed = {"settings", "projects", "slack_relay_url"}
+        assert set(inspect.signature(builder).parameters) <= allowed, builder.__name__
     for stack in STACKS:
         strings = list(hv.walk_strings(hv.chart_values(settings(stack), PROJECTS)))
         # Slack tokens, GitHub secrets and generated passwords have no way in; what
@@ -393,3 +396,91 @@ def test_builders_take_no_secret_and_emit_only_references() -> None:
 def test_values_are_deterministic() -> None:
     s = settings("live")
     assert yaml.safe_dump(hv.chart_values(s, ("b", "a"))) == yaml.safe_dump(hv.chart_values(s, ("a", "b", "a")))
+
+
+# --- one Slack thread per release: the relay webhook ----------------------------------------
+
+RELAY = "http://release-pipeline-slack-relay.argo.svc:8080/event"
+
+
+def test_without_the_relay_the_values_are_as_they_were() -> None:
+    for stack in STACKS:
+        assert hv.chart_values(settings(stack), PROJECTS) == hv.chart_values(settings(stack), PROJECTS, None)
+        assert "slack-thread" not in str(hv.chart_values(settings(stack), PROJECTS))
+
+
+def test_the_relay_webhook_is_a_notifier_of_both_controllers() -> None:
+    values = hv.chart_values(settings(), PROJECTS, RELAY)
+    for chart in ("argo-cd", "argo-rollouts"):
+        notifiers = values[chart]["notifications"]["notifiers"]
+        assert yaml.safe_load(notifiers["service.webhook.slack-thread"]) == {
+            "url": RELAY, "headers": [{"name": "Content-Type", "value": "application/json"}]}
+        assert notifiers["service.slack"] == "token: $slack-token\n"
+        # The Slack subscription of the stack's channel is unchanged.
+        assert values[chart]["notifications"]["subscriptions"] == \
+            hv.chart_values(settings(), PROJECTS)[chart]["notifications"]["subscriptions"]
+
+
+def _bodies(templates: dict[str, str]) -> dict[str, dict[str, str]]:
+    result = {}
+    for key, text in templates.items():
+        template = yaml.safe_load(text)
+        webhook = template["webhook"]["slack-thread"]
+        assert webhook["method"] == "POST" and "message" in template
+        result[key.removeprefix("template.")] = json.loads(webhook["body"])
+    return result
+
+
+def test_the_webhook_bodies_carry_names_and_the_event_only() -> None:
+    values = hv.chart_values(settings(), PROJECTS, RELAY)
+    app = {"kind": "Application", "name": "{{.app.metadata.name}}", "namespace": "{{.app.metadata.namespace}}"}
+    assert _bodies(values["argo-cd"]["notifications"]["templates"]) == {
+        "app-sync-succeeded": app | {"event": "sync-succeeded"},
+        "app-sync-failed": app | {"event": "sync-failed"},
+        "app-health-degraded": app | {"event": "health-degraded"},
+    }
+    rollout = {"kind": "Rollout", "name": "{{.rollout.metadata.name}}",
+               "namespace": "{{.rollout.metadata.namespace}}", "step": "{{.rollout.status.currentStepIndex}}"}
+    assert _bodies(values["argo-rollouts"]["notifications"]["templates"]) == {
+        "rollout-paused": rollout | {"event": "paused"},
+        "rollout-aborted": rollout | {"event": "aborted"},
+        "rollout-completed": rollout | {"event": "completed"},
+        "rollout-step-completed": rollout | {"event": "step-completed"},
+    }
+    # The relay's events are exactly what these templates send.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import slack_relay  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert set(slack_relay.EVENTS["Application"]) == {"sync-succeeded", "sync-failed", "health-degraded"}
+    assert set(slack_relay.EVENTS["Rollout"]) == {"paused", "aborted", "completed", "step-completed"}
+
+
+def test_the_step_completed_trigger_is_added_but_not_to_the_default_channel() -> None:
+    rollouts = hv.chart_values(settings(), PROJECTS, RELAY)["argo-rollouts"]["notifications"]
+    assert yaml.safe_load(rollouts["triggers"]["trigger.on-rollout-step-completed"]) == [
+        {"send": ["rollout-step-completed"]}]
+    assert "on-rollout-step-completed" not in rollouts["subscriptions"][0]["triggers"]
+
+
+def test_service_notifications_with_threads_subscribe_the_webhook_only() -> None:
+    labels, annotations = hv.service_notifications("#own", hv.ROLLOUTS_THREAD_TRIGGERS, slack_thread=True)
+    assert labels == {hv.OWN_CHANNEL_LABEL: "true"}
+    assert annotations == {f"notifications.argoproj.io/subscribe.{t}.slack-thread": ""
+                           for t in hv.ROLLOUTS_THREAD_TRIGGERS}
+
+
+@pytest.mark.skipif(
+    not (TOOLS / "check_helm_values.py").is_file() or not CHARTS.is_dir(),
+    reason=f"{SHARED} is not present (CI has it): cannot check values against the chart defaults",
+)
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_unknown_values_keys_with_the_relay(stack: str) -> None:
+    sys.path.insert(0, str(TOOLS))
+    try:
+        from check_helm_values import problems
+    finally:
+        sys.path.remove(str(TOOLS))
+    for chart, values in hv.chart_values(settings(stack), PROJECTS, RELAY).items():
+        assert problems(CHARTS / chart, values) == [], (stack, chart)
