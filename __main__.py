@@ -50,7 +50,7 @@ from components.registry import (
     promote_source,
 )
 from components.sensors import ServiceSensor, ServiceSensorArgs
-from components.slack_relay import SlackRelay, SlackRelayArgs, threaded
+from components.slack_relay import SlackRelay, SlackRelayArgs, relay_url, threaded
 from components.workflows import ReleaseWorkflows, ReleaseWorkflowsArgs
 
 PROJECT_DIR = Path(__file__).parent
@@ -211,6 +211,8 @@ platform = ArgoPlatform(
         slack_token=config.require_secret("slackToken"),
         sso_client_secret=config.require_secret("ssoClientSecret"),
         image_updater=image_updater_access.release if image_updater_access else None,
+        # Argo CD and Argo Rollouts notify the Slack relay for services with threads on.
+        slack_relay_url=relay_url(settings) if threaded(services, settings) else None,
     ),
     opts=pulumi.ResourceOptions(providers=[k8s_provider, random_provider]),
 )

@@ -99,6 +99,9 @@ class ArgoPlatformArgs:
     """Slack bot token (config secret `slackToken`): a secret Output."""
     sso_client_secret: pulumi.Input[str]
     """GitHub OAuth App client secret for Dex (config secret `ssoClientSecret`): a secret Output."""
+    slack_relay_url: str | None = None
+    """`components.slack_relay.relay_url`, only when some service has Slack threads on:
+    Argo CD's and Argo Rollouts' notifications then call the relay (`helm_values`)."""
     image_updater: ImageUpdaterRelease | None = None
     """Set only when some service opts in to the image updater: then its CRD and release
     are deployed too; otherwise nothing of it is."""
@@ -122,7 +125,7 @@ class ArgoPlatform(pulumi.ComponentResource):
             raise pulumi.RunError("invalid configuration:\n" + "\n".join(problems))
         super().__init__(TYPE, name, None, opts)
         settings = args.settings
-        values = hv.chart_values(settings, args.projects)
+        values = hv.chart_values(settings, args.projects, args.slack_relay_url)
 
         charts = platform_charts(image_updater=args.image_updater is not None)
         self._kinds: dict[str, CrdFile] = kind_index(charts)

@@ -6,6 +6,7 @@ Service, NetworkPolicy, ServiceAccount and least-privilege Roles, all valid.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,20 @@ def test_the_rendered_stack_with_threads_on_validates(render_stack: RenderStack)
     _, manifests = render_stack("dev", opted(SERVICES))
     errors = [p for p in validate_objects(_relay_objects(manifests)) if p.severity == "error"]
     assert errors == []
+
+
+def _release_values(resources: list[dict[str, Any]], name: str) -> str:
+    [release] = [r for r in resources if r["type"] == "kubernetes:helm.sh/v3:Release" and r["name"] == name]
+    return json.dumps(release["inputs"]["values"], sort_keys=True)
+
+
+def test_controllers_notify_the_relay_only_when_threads_are_on(render_stack: Any) -> None:
+    """The platform passes the relay's address to Argo CD and Argo Rollouts notifications."""
+    services = (ROOT / "services.yaml").read_text().replace(
+        "  - name: vbsiv\n", "  - name: vbsiv\n    slackThreads: true\n", 1
+    )
+    on, _ = render_stack("dev", services)
+    off, _ = render_stack("dev")
+    for release in ("platform-argo-cd", "platform-argo-rollouts"):
+        assert "service.webhook.slack-thread" in _release_values(on, release), release
+        assert "slack-thread" not in _release_values(off, release), release
