@@ -27,16 +27,14 @@ for lack of history.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-class StepError(Exception):
-    """A failure with a message fit for the step's log."""
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import StepError, commit_sha, relative_path, write_output
 
 
 def log(message: str) -> None:
@@ -48,16 +46,9 @@ def service_path(value: str) -> str:
     value = value.strip().rstrip("/")
     if value in ("", "."):
         return ""
-    path = PurePosixPath(value)
-    if path.is_absolute() or ".." in path.parts or "\\" in value or any(c in value for c in "\n\r\0"):
+    if any(c in value for c in "\n\r\0"):
         raise StepError(f"SERVICE_PATH must be a relative path without '..', got {value!r}")
-    return str(path)
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
+    return relative_path("SERVICE_PATH", value)
 
 
 def git(dest: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,9 +84,7 @@ def changed(dest: str, revision: str, path: str) -> bool:
 
 def main() -> int:
     try:
-        revision = os.environ.get("REVISION", "")
-        if not SHA.fullmatch(revision):
-            raise StepError(f"REVISION must be a full 40-hex commit sha, got {revision!r}")
+        revision = commit_sha(os.environ)
         dest = os.environ.get("DEST", "")
         if not dest or not os.path.isdir(dest):
             raise StepError(f"DEST must be an existing checkout, got {dest!r}")

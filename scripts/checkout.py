@@ -33,15 +33,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
-GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}$")
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import GITHUB_REPO, StepError, commit_sha
+
 DEFAULT_SSH_KEY_FILE = "/etc/release-pipeline/ssh/ssh-privatekey"
 DEFAULT_KNOWN_HOSTS = Path(__file__).resolve().with_name("github_known_hosts")
 MAX_DEPTH = 1000
-
-
-class StepError(Exception):
-    """A failure with a message fit for the step's log (never a secret in it)."""
 
 
 def log(message: str) -> None:
@@ -53,9 +52,7 @@ def read_config(environ: dict[str, str]) -> dict[str, str | int]:
     repo = environ.get("REPO", "")
     if not GITHUB_REPO.fullmatch(repo) or repo.split("/")[1] in (".", ".."):
         raise StepError(f"REPO must be owner/name, got {repo!r}")
-    revision = environ.get("REVISION", "")
-    if not SHA.fullmatch(revision):
-        raise StepError(f"REVISION must be a full 40-hex commit sha, got {revision!r}")
+    revision = commit_sha(environ)
     dest = environ.get("DEST", "")
     if not dest:
         raise StepError("DEST must name the directory to check out into")

@@ -28,7 +28,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import StepError, commit_sha, write_output
+
 # ECR's repository name pattern (same as components/names.py).
 ECR_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d+$")
@@ -37,18 +41,8 @@ REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d+$")
 CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=30)
 
 
-class StepError(Exception):
-    """A failure with a message fit for the step's log."""
-
-
 def log(message: str) -> None:
     print(f"image_exists: {message}", file=sys.stderr, flush=True)
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
 
 
 def image_exists(client: object, repository: str, tag: str) -> bool:
@@ -75,9 +69,7 @@ def main() -> int:
         repository = os.environ.get("REPOSITORY", "")
         if not ECR_REPOSITORY.fullmatch(repository) or len(repository) > 256 or ".dkr.ecr." in repository:
             raise StepError(f"REPOSITORY must be an ECR repository name (not its URL), got {repository!r}")
-        revision = os.environ.get("REVISION", "")
-        if not SHA.fullmatch(revision):
-            raise StepError(f"REVISION must be a full 40-hex commit sha, got {revision!r}")
+        revision = commit_sha(os.environ)
         region = os.environ.get("AWS_REGION", "")
         if not REGION.fullmatch(region):
             raise StepError(f"AWS_REGION must be an AWS region, got {region!r}")

@@ -23,7 +23,6 @@ https://api.slack.com/reference/surfaces/formatting#escaping
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -31,8 +30,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import SHA, api_base  # api_base: https, or plain http to a loopback address only (tests)
+
 RESULTS = {
     "Succeeded": (":white_check_mark:", "succeeded"),
     "Failed": (":x:", "failed"),
@@ -86,20 +90,6 @@ def message_text(environ: dict[str, str]) -> str:
     if any(links):
         lines.append(" | ".join(item for item in links if item))
     return "\n".join(lines)
-
-
-def api_base(url: str) -> str | None:
-    """https, or plain http to a loopback address only (tests)."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme == "https" and parsed.hostname:
-        return url.rstrip("/")
-    if parsed.scheme == "http" and parsed.hostname:
-        try:
-            if parsed.hostname == "localhost" or ipaddress.ip_address(parsed.hostname).is_loopback:
-                return url.rstrip("/")
-        except ValueError:
-            pass
-    return None
 
 
 def post(api: str, token: str, channel: str, text: str) -> str | None:

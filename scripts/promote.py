@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import ipaddress
 import json
 import os
 import random
@@ -58,10 +57,9 @@ import sys
 import tempfile
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import jwt
 from ruamel.yaml import YAML
@@ -69,8 +67,12 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
-GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}$")
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+import _common
+from _common import GITHUB_REPO, SHA, StepError, api_base, error_message, write_output
+
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 KEY = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 DEFAULT_PRIVATE_KEY_FILE = "/etc/release-pipeline/github-app/private-key"
@@ -81,10 +83,6 @@ TOKEN_ENV = "RELEASE_PIPELINE_GIT_TOKEN"
 CREDENTIAL_HELPER = (
     f'!f() {{ test "$1" = get || return 0; echo username=x-access-token; printf "password=%s\\n" "${TOKEN_ENV}"; }}; f'
 )
-
-
-class StepError(Exception):
-    """A failure with a message fit for the step's log (never a secret in it)."""
 
 
 def log(message: str) -> None:
@@ -115,25 +113,18 @@ class Config:
 
 
 def relative_path(name: str, value: str) -> str:
-    path = PurePosixPath(value)
-    if not value or path.is_absolute() or ".." in path.parts or "\\" in value or value.startswith("-"):
+    """Also not empty and not starting with "-" (it is a git argument)."""
+    if not value or value.startswith("-"):
         raise StepError(f"{name} must be a relative path without '..', got {value!r}")
-    return str(path)
+    return _common.relative_path(name, value)
 
 
 def check_api_url(name: str, url: str) -> str:
     """https, or plain http to a loopback address only (tests): a bearer token never crosses a network in clear."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme == "https" and parsed.hostname:
-        return url.rstrip("/")
-    if parsed.scheme == "http" and parsed.hostname:
-        try:
-            loopback = parsed.hostname == "localhost" or ipaddress.ip_address(parsed.hostname).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
-            return url.rstrip("/")
-    raise StepError(f"{name} must be an https URL (plain http only to a loopback address), got {url!r}")
+    base = api_base(url)
+    if base is None:
+        raise StepError(f"{name} must be an https URL (plain http only to a loopback address), got {url!r}")
+    return base
 
 
 def valid_branch(branch: str) -> bool:
@@ -230,7 +221,7 @@ def installation_token(
         with urllib.request.urlopen(request, timeout=30) as response:
             payload = json.load(response)
     except urllib.error.HTTPError as error:
-        detail = _error_message(error)
+        detail = error_message(error)
         raise StepError(f"GitHub refused the installation token: HTTP {error.code} {detail}".rstrip()) from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
@@ -239,14 +230,6 @@ def installation_token(
     if not isinstance(token, str) or not token:
         raise StepError("the GitHub API answered without a token")
     return token
-
-
-def _error_message(error: urllib.error.HTTPError) -> str:
-    """GitHub's `message` from an error answer (it never echoes credentials), or ""."""
-    try:
-        return str(json.loads(error.read().decode() or "{}").get("message", ""))[:300]
-    except (ValueError, AttributeError, OSError):
-        return ""
 
 
 # ------------------------------------------------------------------ (c) the YAML edit
@@ -545,12 +528,6 @@ def promote(config: Config, token: str | None, workspace: str) -> str:
         if outcome == "fail":
             raise StepError(f"push to {config.branch} failed: {(result.stdout + result.stderr).strip()[-1000:]}")
     raise StepError(f"push to {config.branch} still rejected after {config.max_attempts} attempts")
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
 
 
 def main() -> int:

@@ -46,7 +46,6 @@ http only to the loopback address, which is what the tests serve).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -61,7 +60,11 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import StepError, commit_sha, loopback_ip, write_output
+
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 ECR_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d+$")
@@ -81,18 +84,8 @@ MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPTED_MEDIA_TYPES = [*INDEX_TYPES, *MANIFEST_TYPES]
 
 
-class StepError(Exception):
-    """A failure with a message fit for the step's log."""
-
-
 def log(message: str) -> None:
     print(f"reuse_image: {message}", file=sys.stderr, flush=True)
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
 
 
 def sha256_digest(data: bytes) -> str:
@@ -193,13 +186,8 @@ def _check_download_url(url: str) -> None:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "https":
         return
-    loopback = False
-    if parts.scheme == "http" and parts.hostname:
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = False
-    if not loopback:
+    # A loopback IP only (the tests' fake), not even `localhost`.
+    if not (parts.scheme == "http" and parts.hostname and loopback_ip(parts.hostname)):
         # The URL is pre-signed: name only its scheme, never the URL.
         raise StepError(f"ECR handed a layer URL with scheme {parts.scheme!r}; only https is accepted")
 
@@ -332,9 +320,7 @@ def main() -> int:
             values[name] = value
         if values["SOURCE_REPOSITORY"] == values["REPOSITORY"]:
             raise StepError("SOURCE_REPOSITORY and REPOSITORY must differ")
-        revision = os.environ.get("REVISION", "")
-        if not SHA.fullmatch(revision):
-            raise StepError(f"REVISION must be a full 40-hex commit sha, got {revision!r}")
+        revision = commit_sha(os.environ)
         region = os.environ.get("AWS_REGION", "")
         if not REGION.fullmatch(region):
             raise StepError(f"AWS_REGION must be an AWS region, got {region!r}")

@@ -198,7 +198,7 @@ def handler_for(relay: Relay) -> type[BaseHTTPRequestHandler]:
 
 def serve(environ: Mapping[str, str]) -> ThreadingHTTPServer:
     token = environ.get("SLACK_TOKEN", "").strip()
-    api = st.notify.api_base(environ.get("SLACK_API") or "https://slack.com/api")
+    api = st.api_base(environ.get("SLACK_API") or "https://slack.com/api")
     if api is None:
         raise SystemExit("slack_relay: SLACK_API must be https (plain http only to a loopback address)")
     if not token:

@@ -65,7 +65,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import notify  # same directory: the header text, escaping, links, the Slack URL check
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+import notify  # same directory: the header text, escaping, links
+from _common import api_base, write_output
 
 THREAD_ANNOTATION = "release-pipeline/slack-thread"
 REVISION_ANNOTATION = "release-pipeline/slack-thread-revision"
@@ -86,12 +90,6 @@ WAITING = ("paused", "waiting")
 
 def log(message: str) -> None:
     print(f"slack_thread: {message}", file=sys.stderr, flush=True)
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
 
 
 # ------------------------------------------------------------------ the message
@@ -208,7 +206,7 @@ class Kube:
             port = environ.get("KUBERNETES_SERVICE_PORT", "443")
             url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "https" and notify.api_base(url) is None:
+        if parsed.scheme != "https" and api_base(url) is None:
             raise KubeError("K8S_API_URL must be https (plain http only to a loopback address)")
         self.base = url.rstrip("/")
         self.token_file = environ.get("K8S_TOKEN_FILE") or f"{SERVICE_ACCOUNT}/token"
@@ -338,7 +336,7 @@ def advance(environ: Mapping[str, str], slack: Slack, kube: Kube | None, stage: 
 
 def run(environ: Mapping[str, str]) -> None:
     token = environ.get("SLACK_TOKEN", "").strip()
-    api = notify.api_base(environ.get("SLACK_API") or "https://slack.com/api")
+    api = api_base(environ.get("SLACK_API") or "https://slack.com/api")
     mode = environ.get("MODE", "")
     if mode == "announce":
         write_output("thread", "")

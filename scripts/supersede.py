@@ -54,6 +54,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import StepError, write_output
+
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -71,10 +76,6 @@ STOP = "Stop"
 Workflow = Mapping[str, Any]
 
 
-class StepError(Exception):
-    """A failure with a message fit for the step's log (never a secret in it)."""
-
-
 class Conflict(StepError):
     """409: the object changed since it was read; decide again."""
 
@@ -89,12 +90,6 @@ class TransientError(StepError):
 
 def log(message: str) -> None:
     print(f"supersede: {message}", file=sys.stderr, flush=True)
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
 
 
 # ------------------------------------------------------------------ the decisions (pure)

@@ -65,15 +65,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-SHA = re.compile(r"^[0-9a-f]{40}$")
+# Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
+if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
+    sys.path.append(_HERE)
+from _common import SHA, StepError, error_message, write_output
+
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
-
-
-class StepError(Exception):
-    """A failure with a message fit for the step's log (never a secret in it)."""
 
 
 class Timeout(StepError):
@@ -82,12 +82,6 @@ class Timeout(StepError):
 
 def log(message: str) -> None:
     print(f"verify: {message}", file=sys.stderr, flush=True)
-
-
-def write_output(name: str, value: str) -> None:
-    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(value)
 
 
 # ------------------------------------------------------------------ Kubernetes API
@@ -134,7 +128,7 @@ class Kube:
             with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
                 return json.load(response)
         except urllib.error.HTTPError as error:
-            reason = _status_message(error)
+            reason = error_message(error)
             if error.code == 429 or error.code >= 500:
                 raise TransientError(f"{method} {path}: HTTP {error.code} {reason}") from None
             raise StepError(f"{method} {path}: HTTP {error.code} {reason}") from None
@@ -147,13 +141,6 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _status_message(error: urllib.error.HTTPError) -> str:
-    try:
-        return str(json.loads(error.read().decode() or "{}").get("message", ""))[:300]
-    except (ValueError, AttributeError, OSError):
-        return ""
 
 
 def _get(obj: object, *path: str) -> object:

@@ -1,0 +1,78 @@
+"""What every step script needs the same way: its error, its output files, its input checks.
+
+Not a step: imported by the scripts beside it (the ConfigMap mounts them together at
+/opt/release-pipeline/scripts, the directory Python puts first on sys.path). No
+dependency beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+SHA = re.compile(r"^[0-9a-f]{40}$")
+GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}$")
+
+
+class StepError(Exception):
+    """A failure with a message fit for the step's log (never a secret in it)."""
+
+
+def write_output(name: str, value: str) -> None:
+    """One output parameter: the file `name` in $OUTPUT_DIR (default /tmp/outputs)."""
+    directory = Path(os.environ.get("OUTPUT_DIR") or "/tmp/outputs")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(value)
+
+
+def commit_sha(environ: Mapping[str, str], name: str = "REVISION") -> str:
+    """The full commit sha in `name` (40 lowercase hex), or StepError naming the variable."""
+    value = environ.get(name, "")
+    if not SHA.fullmatch(value):
+        raise StepError(f"{name} must be a full 40-hex commit sha, got {value!r}")
+    return value
+
+
+def relative_path(name: str, value: str) -> str:
+    """`value` as a relative path inside a repository: not absolute, no `..`, no backslash.
+
+    The callers add their own rules (empty allowed or not, a leading "-", control
+    characters) with the same message.
+    """
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or "\\" in value:
+        raise StepError(f"{name} must be a relative path without '..', got {value!r}")
+    return str(path)
+
+
+def loopback_ip(host: str) -> bool:
+    """True for a loopback IP address (127.0.0.0/8, ::1); a name, even `localhost`, is not one."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_base(url: str) -> str | None:
+    """`url` without a trailing "/" if it is https, or plain http to a loopback address
+    (`localhost` included: the tests' fakes); else None. A token never crosses a network in clear."""
+    parsed = urllib.parse.urlsplit(url)
+    host = parsed.hostname
+    if host and (parsed.scheme == "https" or (parsed.scheme == "http" and (host == "localhost" or loopback_ip(host)))):
+        return url.rstrip("/")
+    return None
+
+
+def error_message(error: urllib.error.HTTPError) -> str:
+    """The `message` of a JSON error answer (a Kubernetes Status, GitHub's error), at most 300
+    characters, or "": neither API echoes credentials in it."""
+    try:
+        return str(json.loads(error.read().decode() or "{}").get("message", ""))[:300]
+    except (ValueError, AttributeError, OSError):
+        return ""
