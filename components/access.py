@@ -6,8 +6,8 @@ Owns:
   services, destinations limited to that team's namespaces on this cluster, no
   cluster-scoped resource at all, a short blacklist of namespaced kinds (below),
   Applications only from the Argo CD namespace, orphaned resources reported;
-- every ServiceAccount the pipeline's own pods and the Argo Workflows UI act as, each
-  with a Role that lets it do its one job, in the one namespace where it does it:
+- every ServiceAccount the pipeline's own pods and the Argo Workflows UI act as, with
+  Roles that let it do its one job, in the namespaces where it does it:
 
   | ServiceAccount (its namespace)   | may, and only there                                      |
   |----------------------------------|----------------------------------------------------------|
@@ -29,6 +29,13 @@ Owns:
 
   No ClusterRole, no ClusterRoleBinding, and no `*` among any Role's groups,
   resources, verbs or names.
+
+  The release accounts' rules are split by who has them (module "Release"): per
+  service, one Role `release-<service>` per namespace holding the rules that name
+  its objects (Argo CD namespace: the Application; service namespace: the Rollout
+  and the Deployment); shared, Role `releases` in the workflows and in the build
+  namespace, bound once to every release account, and Role `releases-newest-wins`
+  in the same two namespaces, bound once to the newest-wins services' accounts.
 - the long-lived token Secrets (`<sa>.service-account-token`) that Argo Workflows
   reads by that name, for the SSO ServiceAccounts (the Argo Server acts with their
   token) and for the executor ServiceAccounts (the controller mounts the executor's
@@ -64,7 +71,17 @@ workflow-executor`, so their main container holds no Kubernetes token at all.
 namespace is as narrow as one per service would be.
 
 Release (`release-<service>`): the pod ServiceAccount of the steps that need the
-API — the verify and build steps (each pod its own executor). For verify it
+API — the verify and build steps (each pod its own executor). Its rules that name
+none of the service's objects (the task results in the workflows namespace, the
+child build in the build namespace, newest-wins' list and patch in both) are the
+same for every account that has them, so they are in shared Roles, one per
+namespace: `releases`, whose one RoleBinding lists every release account, and
+`releases-newest-wins`, whose one RoleBinding lists only the newest-wins services'
+accounts (subjects sorted by name). Each account may do exactly what Roles of its
+own allowed, and a service adds a subject to the shared bindings instead of four
+Roles and four RoleBindings. The rules that name its objects (`resourceNames`) stay
+in the service's own Role, one per namespace: the Application (Argo CD namespace),
+the Rollout and the Deployment (the service's namespace). For verify it
 patches the service's Application to set `argocd.argoproj.io/refresh`, then waits
 for the sync and for the Rollout.
 Every rule on a named object carries `resourceNames`; `list` and `watch` are granted
@@ -89,16 +106,19 @@ build templates, each of which runs as its own service's builder account.
 Slack threads (`slack.threads`, `slackThreads`; scripts/slack_thread.py): the announce,
 stage and exit-handler pods record the release's Slack thread as annotations on the
 service's Application (`patch`, already granted) and Rollout: only for services with
-threads on, `patch` on the Rollout, by name. As with the Application, RBAC cannot limit
-that to annotations; the token is mounted only in pods running the pipeline's own script.
+threads on, `patch` on the Rollout, by name (in the service's own Role). As with the
+Application, RBAC cannot limit that to annotations; the token is mounted only in pods
+running the pipeline's own script.
 
 Newest-wins (`newestWins`, components.workflows): the `supersede` and `newest-check`
 steps list this service's release Workflows and set `spec.shutdown: Stop` on the older
 ones (or on their own), and on those releases' child builds. So, only for services with
 newest-wins: get, list, patch `workflows` in the workflows namespace and list, patch
-`workflows` in the build namespace. Kubernetes RBAC cannot limit a rule by label (the
-script selects `release-pipeline/service=<service>`), nor `list` or `patch` by a name
-not known in advance, so the account could list and patch any Workflow in those two
+`workflows` in the build namespace (the Role `releases-newest-wins` of each, whose
+binding lists only those services' accounts; neither exists when no service has
+newest-wins). Kubernetes RBAC cannot limit a rule by label (the script selects
+`release-pipeline/service=<service>`), nor `list` or `patch` by a name not known in
+advance, so the account could list and patch any Workflow in those two
 namespaces. What bounds it: the token is mounted only in the supersede, newest-check,
 build and verify pods, which run the pipeline's own scripts and argoexec, never team
 code; the controller's `templateReferencing: Strict` and its use of the stored
@@ -173,6 +193,12 @@ ARGO_GROUP = "argoproj.io"
 RBAC_GROUP = "rbac.authorization.k8s.io"
 CORE_GROUP = ""
 
+# Roles (and their bindings) shared by release accounts in the workflows and build
+# namespaces: every release account's, and the newest-wins ones' (module docstring).
+# No per-service Role lives in those namespaces, so no `release-<service>` name clashes.
+RELEASES_ROLE = "releases"
+NEWEST_WINS_ROLE = "releases-newest-wins"
+
 SSO_DEFAULT = "sso-default"
 SSO_ADMIN = "sso-admin"
 SSO_READ_ROLE = "sso-read"
@@ -234,14 +260,6 @@ def rule(group: str, resources: Iterable[str], verbs: Iterable[str],
     if named:
         result["resourceNames"] = named
     return result
-
-
-
-
-
-
-
-
 
 
 def sso_team_service_account_name(team: str) -> str:
@@ -310,14 +328,20 @@ def role(name: str, namespace: str, rules: list[dict[str, list[str]]], component
 def role_binding(name: str, namespace: str, role_name: str, subject: tuple[str, str], component: str,
                  **extra_labels: str) -> Manifest:
     """Binds one ServiceAccount `(name, namespace)` to a Role of `namespace`."""
-    sa_name, sa_namespace = subject
+    return shared_role_binding(name, namespace, role_name, [subject], component, **extra_labels)
+
+
+def shared_role_binding(name: str, namespace: str, role_name: str, subjects: Iterable[tuple[str, str]],
+                        component: str, **extra_labels: str) -> Manifest:
+    """Binds ServiceAccounts `(name, namespace)` to a Role of `namespace`; subjects sorted, each once."""
     return {
         "apiVersion": RBAC_API_VERSION,
         "kind": "RoleBinding",
         "metadata": {"name": names.check_k8s_name(name), "namespace": namespace,
                      "labels": labels(component, **extra_labels)},
         "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": role_name},
-        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}],
+        "subjects": [{"kind": "ServiceAccount", "name": sa_name, "namespace": sa_namespace}
+                     for sa_namespace, sa_name in sorted({(ns, sa) for sa, ns in subjects})],
     }
 
 
@@ -350,18 +374,24 @@ def service_namespace_rules(service: Service, slack_threads: bool = False) -> li
     ]
 
 
-def build_workflow_rules(newest_wins: bool = False) -> list[dict[str, list[str]]]:
-    """Start the child build Workflow and follow it; with newest-wins, stop it (build namespace)."""
-    verbs = set(BUILD_WORKFLOW_VERBS) | (set(SUPERSEDE_BUILD_VERBS) if newest_wins else set())
-    return [rule(ARGO_GROUP, ["workflows"], verbs)]
+def build_workflow_rules() -> list[dict[str, list[str]]]:
+    """Start the child build Workflow and follow it (build namespace; every release account)."""
+    return [rule(ARGO_GROUP, ["workflows"], BUILD_WORKFLOW_VERBS)]
 
 
-def release_workflow_rules(newest_wins: bool = False) -> list[dict[str, list[str]]]:
-    """The release account in the workflows namespace: its task results; with newest-wins, stop releases."""
-    rules = executor_rules()
-    if newest_wins:
-        rules.append(rule(ARGO_GROUP, ["workflows"], SUPERSEDE_RELEASE_VERBS))
-    return rules
+def release_workflow_rules() -> list[dict[str, list[str]]]:
+    """Every release account in the workflows namespace: its steps' task results."""
+    return executor_rules()
+
+
+def supersede_release_rules() -> list[dict[str, list[str]]]:
+    """Newest-wins: list this service's releases and stop them (workflows namespace)."""
+    return [rule(ARGO_GROUP, ["workflows"], SUPERSEDE_RELEASE_VERBS)]
+
+
+def supersede_build_rules() -> list[dict[str, list[str]]]:
+    """Newest-wins: list those releases' child builds and stop them (build namespace)."""
+    return [rule(ARGO_GROUP, ["workflows"], SUPERSEDE_BUILD_VERBS)]
 
 
 def sso_read_rules() -> list[dict[str, list[str]]]:
@@ -458,24 +488,58 @@ def executor_manifests(ns: NamespaceNames) -> dict[str, Manifest]:
 
 
 def release_manifests(service: Service, settings: Settings) -> dict[str, Manifest]:
-    """A service's release ServiceAccount and its four Roles (workflows, Argo CD, service and build namespaces)."""
+    """A service's release ServiceAccount and the Roles on its own objects (Argo CD and service namespaces).
+
+    Only the rules that name the service's objects (`resourceNames`) are per service,
+    in one Role per namespace; what every release account may do alike is in the
+    shared Roles (`shared_release_manifests`).
+    """
     ns = settings.namespaces
     sa = names.release_service_account_name(service.name)
     subject = (sa, ns.workflows)
     key = f"release-{service.name}"
     extra = {"service": service.name}
-    newest_wins = service.newest_wins_in(settings)
-    return {
-        f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", **extra),
-        **_with_role(f"{key}-workflows", sa, ns.workflows, release_workflow_rules(newest_wins), subject, "release",
-                     **extra),
-        **_with_role(f"{key}-argocd", sa, ns.argocd, application_rules(service.name, settings.environment),
-                     subject, "release", **extra),
-        **_with_role(f"{key}-service", sa, service.namespace,
-                     service_namespace_rules(service, service.slack_threads_in(settings)), subject,
-                     "release", **extra),
-        **_with_role(f"{key}-build", sa, ns.build, build_workflow_rules(newest_wins), subject, "release", **extra),
-    }
+    # Namespace -> (key suffix, rules): rules that land in one namespace share one Role.
+    own: dict[str, tuple[str, list[dict[str, list[str]]]]] = {}
+    for suffix, namespace, rules in (
+        ("argocd", ns.argocd, application_rules(service.name, settings.environment)),
+        ("service", service.namespace, service_namespace_rules(service, service.slack_threads_in(settings))),
+    ):
+        own.setdefault(namespace, (suffix, []))[1].extend(rules)
+    result: dict[str, Manifest] = {f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", **extra)}
+    for namespace, (suffix, rules) in own.items():
+        result |= _with_role(f"{key}-{suffix}", sa, namespace, rules, subject, "release", **extra)
+    return result
+
+
+def shared_release_manifests(settings: Settings, services: Sequence[Service]) -> dict[str, Manifest]:
+    """What release accounts may do alike: one Role and one RoleBinding per namespace and group of accounts.
+
+    `RELEASES_ROLE` (workflows and build namespaces) is bound to every release
+    account; `NEWEST_WINS_ROLE` (the same namespaces) only to the accounts of the
+    services with newest-wins. Neither exists without an account to bind.
+    """
+    ns = settings.namespaces
+    ordered = sorted(services, key=lambda s: s.name)
+    every = [names.release_service_account_name(s.name) for s in ordered]
+    newest_wins = [names.release_service_account_name(s.name) for s in ordered if s.newest_wins_in(settings)]
+    namespaces = {"workflows": ns.workflows, "build": ns.build}
+    groups = (
+        ("releases", RELEASES_ROLE, every, {"workflows": release_workflow_rules(), "build": build_workflow_rules()}),
+        ("releases-newest-wins", NEWEST_WINS_ROLE, newest_wins,
+         {"workflows": supersede_release_rules(), "build": supersede_build_rules()}),
+    )
+    result: dict[str, Manifest] = {}
+    for group_key, role_name, accounts, rules_by_namespace in groups:
+        if not accounts:
+            continue
+        subjects = [(sa, ns.workflows) for sa in accounts]
+        for role_key, rules in rules_by_namespace.items():
+            namespace = namespaces[role_key]
+            key = f"{group_key}-{role_key}"
+            result[f"{key}-role"] = role(role_name, namespace, rules, "release")
+            result[f"{key}-rolebinding"] = shared_role_binding(role_name, namespace, role_name, subjects, "release")
+    return result
 
 
 def sso_manifests(settings: Settings, team_names: Iterable[str]) -> dict[str, Manifest]:
@@ -517,6 +581,7 @@ def access_manifests(settings: Settings, services: Sequence[Service]) -> dict[st
     result |= executor_manifests(settings.namespaces)
     for service in sorted(services, key=lambda s: s.name):
         result |= release_manifests(service, settings)
+    result |= shared_release_manifests(settings, services)
     result |= sso_manifests(settings, by_team)
     return result
 

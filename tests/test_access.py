@@ -20,11 +20,13 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from components import names
 from components.access import (
     IN_CLUSTER,
+    NEWEST_WINS_ROLE,
     PRECEDENCE_ADMIN,
     PRECEDENCE_DEFAULT,
     PRECEDENCE_TEAM,
     RBAC_RULE,
     RBAC_RULE_PRECEDENCE,
+    RELEASES_ROLE,
     TOKEN_SECRET_SA_ANNOTATION,
     TOKEN_SECRET_TYPE,
     TYPE,
@@ -137,64 +139,240 @@ def test_executor_roles_allow_workflowtaskresults_create_and_patch_and_nothing_e
         assert account["automountServiceAccountToken"] is False
 
 
-def test_each_release_account_has_exactly_its_four_roles() -> None:
-    manifests = _manifests()
-    settings = _settings()
-    ns = settings.namespaces
-    for service in _services():
-        sa = names.release_service_account_name(service.name)
-        roles = [m for m in _of_kind(manifests, "Role").values() if m["metadata"]["name"] == sa]
-        assert {r["metadata"]["namespace"]: r["rules"] for r in roles} == {
-            ns.workflows: [WORKFLOW_TASK_RESULTS],
-            ns.argocd: [{"apiGroups": ["argoproj.io"], "resources": ["applications"],
-                         "verbs": ["get", "list", "patch", "watch"],
-                         "resourceNames": [names.application_name(service.name, settings.environment)]}],
-            service.namespace: [
-                {"apiGroups": ["argoproj.io"], "resources": ["rollouts"],
-                 "verbs": ["get", "list", "watch"], "resourceNames": [service.name]},
-                {"apiGroups": ["apps"], "resources": ["deployments"],
-                 "verbs": ["get"], "resourceNames": [service.deployment]},
-            ],
-            # The release Workflow's `resource` step: create the child build Workflow, read it back.
-            ns.build: [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}],
-        }
-        bindings = [m for m in _of_kind(manifests, "RoleBinding").values()
-                    if any(s["name"] == sa for s in m["subjects"])]
-        assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(
-            [ns.workflows, ns.argocd, service.namespace, ns.build]
-        )
-        for binding in bindings:
-            assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa, "namespace": ns.workflows}]
+# What each account could do before the release accounts' rules were shared: one Role
+# per account and namespace, written out here literally (not from the builders), so
+# the tests below prove that sharing Roles widened and narrowed nothing.
+Atom = tuple[str, str, str, str | None]  # apiGroup, resource, verb, resourceName (None: any)
+Permissions = dict[str, set[Atom]]  # namespace -> atoms
 
 
-def test_with_newest_wins_the_release_account_may_list_and_stop_workflows_and_nothing_more() -> None:
+def _atoms(rules: list[dict[str, Any]]) -> set[Atom]:
+    return {(group, resource, verb, name)
+            for r in rules for group in r["apiGroups"] for resource in r["resources"] for verb in r["verbs"]
+            for name in r.get("resourceNames", [None])}
+
+
+def _effective(manifests: dict[str, Any]) -> dict[tuple[str, str], Permissions]:
+    """ServiceAccount `(namespace, name)` -> namespace -> the union of the rules of every Role bound to it there."""
+    roles = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["rules"]
+             for m in _of_kind(manifests, "Role").values()}
+    result: dict[tuple[str, str], Permissions] = {}
+    for binding in _of_kind(manifests, "RoleBinding").values():
+        namespace = binding["metadata"]["namespace"]
+        atoms = _atoms(roles[(namespace, binding["roleRef"]["name"])])
+        for subject in binding["subjects"]:
+            account = result.setdefault((subject["namespace"], subject["name"]), {})
+            account.setdefault(namespace, set()).update(atoms)
+    return result
+
+
+def _previous_release(service: Service, settings: Settings, newest_wins: bool, slack_threads: bool) -> Permissions:
+    """A release account's four Roles as they were (workflows, Argo CD, service and build namespaces)."""
+    ns = settings.namespaces
+    workflows = [WORKFLOW_TASK_RESULTS]
+    build_verbs = ["create", "get"]
+    rollout_verbs = ["get", "list", "watch"]
+    if newest_wins:
+        workflows.append({"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "patch"]})
+        build_verbs = ["create", "get", "list", "patch"]
+    if slack_threads:
+        rollout_verbs = ["get", "list", "patch", "watch"]
+    result: Permissions = {}
+    for namespace, rules in (
+        (ns.workflows, workflows),
+        (ns.argocd, [{"apiGroups": ["argoproj.io"], "resources": ["applications"],
+                      "verbs": ["get", "list", "patch", "watch"],
+                      "resourceNames": [names.application_name(service.name, settings.environment)]}]),
+        (service.namespace, [
+            {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": rollout_verbs,
+             "resourceNames": [service.name]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"],
+             "resourceNames": [service.deployment]},
+        ]),
+        (ns.build, [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": build_verbs}]),
+    ):
+        result.setdefault(namespace, set()).update(_atoms(rules))
+    return result
+
+
+def _previous_platform(settings: Settings, team_names: list[str]) -> dict[tuple[str, str], Permissions]:
+    """The Sensor's, the executors' and the SSO accounts' permissions as they were."""
+    ns = settings.namespaces
+    read = _atoms([
+        {"apiGroups": ["argoproj.io"], "resources": ["cronworkflows", "workflows", "workflowtemplates"],
+         "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ])
+    admin = read | _atoms([
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "delete", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+    ])
+    return {
+        (ns.events, names.SENSOR_SERVICE_ACCOUNT): {ns.workflows: _atoms([
+            {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}])},
+        (ns.workflows, names.EXECUTOR_SERVICE_ACCOUNT): {ns.workflows: _atoms([WORKFLOW_TASK_RESULTS])},
+        (ns.build, names.EXECUTOR_SERVICE_ACCOUNT): {ns.build: _atoms([WORKFLOW_TASK_RESULTS])},
+        (ns.workflows, "sso-default"): {ns.workflows: read},
+        (ns.workflows, "sso-admin"): {ns.workflows: admin},
+        **{(ns.workflows, f"sso-team-{team}"): {ns.workflows: read} for team in team_names},
+    }
+
+
+def _with(settings: Settings, *, newest_wins: bool = False, slack_threads: bool = False) -> Settings:
+    return settings.model_copy(update={
+        "release": settings.release.model_copy(update={"newest_wins": newest_wins}),
+        "slack": settings.slack.model_copy(update={"threads": slack_threads}),
+    })
+
+
+def _opt(text: str, service: str, line: str) -> str:
+    """`text` with `line` (e.g. `newestWins: true`) added to `service`'s entry."""
+    marker = f"  - name: {service}\n"
+    assert marker in text
+    return text.replace(marker, f"{marker}    {line}\n")
+
+
+ALL = {"vbsiv", "labeling-api", "billing", "ledger"}
+# (stack newest-wins, stack Slack threads, per-service lines, services with newest-wins, with Slack threads)
+VARIANTS = [
+    (False, False, [], set(), set()),
+    (True, False, [], ALL, set()),
+    (False, True, [], set(), ALL),
+    (True, True, [], ALL, ALL),
+    (False, False, [("ledger", "newestWins: true")], {"ledger"}, set()),
+    (False, False, [("billing", "slackThreads: true")], set(), {"billing"}),
+    (False, False, [("ledger", "newestWins: true"), ("billing", "slackThreads: true"),
+                    ("vbsiv", "newestWins: true"), ("vbsiv", "slackThreads: true")],
+     {"ledger", "vbsiv"}, {"billing", "vbsiv"}),
+    (True, True, [("vbsiv", "newestWins: false"), ("billing", "slackThreads: false")],
+     ALL - {"vbsiv"}, ALL - {"billing"}),
+]
+
+
+@pytest.mark.parametrize(("newest_wins", "slack_threads", "lines", "newest_on", "slack_on"), VARIANTS,
+                         ids=["off", "stack-newest-wins", "stack-slack-threads", "stack-both",
+                              "one-newest-wins", "one-slack-threads", "per-service-mix", "stack-both-two-opt-out"])
+def test_every_account_may_do_exactly_what_its_own_roles_allowed_before(
+    newest_wins: bool, slack_threads: bool, lines: list[tuple[str, str]], newest_on: set[str], slack_on: set[str]
+) -> None:
+    text = SERVICES
+    for service, line in lines:
+        text = _opt(text, service, line)
+    settings = _with(_settings(), newest_wins=newest_wins, slack_threads=slack_threads)
+    services = _services(text)
+    expected = _previous_platform(settings, ["datacollect", "payments"]) | {
+        (settings.namespaces.workflows, names.release_service_account_name(s.name)):
+            _previous_release(s, settings, s.name in newest_on, s.name in slack_on)
+        for s in services
+    }
+    assert _effective(access_manifests(settings, services)) == expected
+
+
+def test_each_release_account_has_one_role_of_its_own_per_namespace_and_the_rest_is_shared() -> None:
     settings = _settings()
     ns = settings.namespaces
-    stack_wide = settings.model_copy(update={"release": settings.release.model_copy(update={"newest_wins": True})})
-    per_service = _services(SERVICES.replace("    imageRepository: ledger\n",
-                                             "    imageRepository: ledger\n    newestWins: true\n"))
-    for current, services, on in ((stack_wide, _services(), {"vbsiv", "labeling-api", "billing", "ledger"}),
-                                  (settings, per_service, {"ledger"})):
-        manifests = access_manifests(current, services)
-        for service in services:
+    for current in (settings, _with(settings, newest_wins=True, slack_threads=True)):
+        manifests = access_manifests(current, _services())
+        for service in _services():
             sa = names.release_service_account_name(service.name)
-            roles = {m["metadata"]["namespace"]: m["rules"] for m in _of_kind(manifests, "Role").values()
-                     if m["metadata"]["name"] == sa}
-            if service.name in on:
-                assert roles[ns.workflows] == [WORKFLOW_TASK_RESULTS, {
-                    "apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "patch"]}]
-                assert roles[ns.build] == [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
-                                            "verbs": ["create", "get", "list", "patch"]}]
-            else:
-                assert roles[ns.workflows] == [WORKFLOW_TASK_RESULTS]
-                assert roles[ns.build] == [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
-                                            "verbs": ["create", "get"]}]
-            # Never create or delete releases, never watch; the other namespaces unchanged.
-            for rules in roles.values():
-                for rule in rules:
-                    assert not {"delete", "deletecollection", "update"} & set(rule["verbs"])
-    off = _manifests()
-    assert access_manifests(settings, _services()) == off
+            own = {kind: [m for m in _of_kind(manifests, kind).values()
+                          if m["metadata"]["labels"].get("release-pipeline/service") == service.name]
+                   for kind in ("Role", "RoleBinding")}
+            # Two Roles and two RoleBindings per service, whatever its options: the
+            # rules that name its Application, and those that name its Rollout and Deployment.
+            assert sorted((m["metadata"]["namespace"], m["metadata"]["name"]) for m in own["Role"]) == sorted(
+                [(ns.argocd, sa), (service.namespace, sa)])
+            assert all(r.get("resourceNames") for m in own["Role"] for r in m["rules"])
+            assert sorted((m["metadata"]["namespace"], m["roleRef"]["name"], str(m["subjects"]))
+                          for m in own["RoleBinding"]) == sorted(
+                (namespace, sa, str([{"kind": "ServiceAccount", "name": sa, "namespace": ns.workflows}]))
+                for namespace in (ns.argocd, service.namespace))
+            # Every other binding of the account is a shared one, in the workflows or build namespace.
+            others = [m for m in _of_kind(manifests, "RoleBinding").values()
+                      if m not in own["RoleBinding"] and any(s["name"] == sa for s in m["subjects"])]
+            assert {m["metadata"]["namespace"] for m in others} == {ns.workflows, ns.build}
+            assert {m["roleRef"]["name"] for m in others} <= {RELEASES_ROLE, NEWEST_WINS_ROLE}
+        # No per-service Role in the workflows or build namespace.
+        assert not [m for m in _of_kind(manifests, "Role").values()
+                    if m["metadata"]["namespace"] in {ns.workflows, ns.build}
+                    and "release-pipeline/service" in m["metadata"]["labels"]]
+
+
+def test_rules_of_one_service_in_one_namespace_are_in_one_role() -> None:
+    # Not a valid stack (a service in a platform namespace fails the stack checks), but
+    # the builder still gives the account one Role there, holding both sets of rules.
+    text = SERVICES.replace("    namespace: payments\n", "    namespace: argocd\n")
+    settings = _settings()
+    services = _services(text)
+    manifests = access_manifests(settings, services)
+    sa = names.release_service_account_name("ledger")
+    roles = [m for m in _of_kind(manifests, "Role").values() if m["metadata"]["name"] == sa]
+    assert [m["metadata"]["namespace"] for m in roles] == ["argocd"]
+    assert [r["resources"] for r in roles[0]["rules"]] == [["applications"], ["rollouts"], ["deployments"]]
+    ledger = next(s for s in services if s.name == "ledger")
+    assert _effective(manifests)[(settings.namespaces.workflows, sa)] == _previous_release(
+        ledger, settings, False, False)
+    for service in services:
+        account = names.release_service_account_name(service.name)
+        own = [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in _of_kind(manifests, "Role").values()
+               if m["metadata"]["labels"].get("release-pipeline/service") == service.name]
+        assert len(own) == len(set(own)) and {name for _, name in own} == {account}
+
+
+def test_shared_release_roles_bind_every_release_account_sorted_and_newest_wins_only_the_opted_in() -> None:
+    settings = _settings()
+    ns = settings.namespaces
+    text = _opt(_opt(SERVICES, "ledger", "newestWins: true"), "billing", "newestWins: true")
+    manifests = access_manifests(settings, _services(text))
+
+    def subjects(*services: str) -> list[dict[str, str]]:
+        return [{"kind": "ServiceAccount", "name": names.release_service_account_name(s), "namespace": ns.workflows}
+                for s in sorted(services)]
+
+    shared = {key: m for key, m in manifests.items() if key.startswith("releases-")}
+    assert set(shared) == {f"{group}-{namespace}-{kind}" for group in ("releases", "releases-newest-wins")
+                           for namespace in ("workflows", "build") for kind in ("role", "rolebinding")}
+    for group, role_name, accounts, rules in (
+        ("releases", RELEASES_ROLE, subjects(*ALL), {
+            "workflows": [WORKFLOW_TASK_RESULTS],
+            "build": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}]}),
+        ("releases-newest-wins", NEWEST_WINS_ROLE, subjects("billing", "ledger"), {
+            "workflows": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"],
+                           "verbs": ["get", "list", "patch"]}],
+            "build": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["list", "patch"]}]}),
+    ):
+        for role_key, namespace in (("workflows", ns.workflows), ("build", ns.build)):
+            role, binding = shared[f"{group}-{role_key}-role"], shared[f"{group}-{role_key}-rolebinding"]
+            assert (role["metadata"]["namespace"], role["metadata"]["name"]) == (namespace, role_name)
+            assert role["rules"] == rules[role_key]
+            assert (binding["metadata"]["namespace"], binding["metadata"]["name"]) == (namespace, role_name)
+            assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name}
+            assert binding["subjects"] == accounts
+            assert "release-pipeline/service" not in role["metadata"]["labels"]
+    # Without newest-wins anywhere there is no newest-wins Role; without services, no shared Role.
+    assert not [key for key in _manifests() if key.startswith("releases-newest-wins-")]
+    assert not [key for key in _manifests(services=[]) if key.startswith("releases-")]
+
+
+def test_shared_objects_keep_their_keys_and_only_their_subjects_change_when_services_come_and_go() -> None:
+    settings = _with(_settings(), newest_wins=True)
+    services = _services()
+    full = access_manifests(settings, services)
+    for subset in (services[:1], services[1:], services[::2]):
+        part = access_manifests(settings, subset)
+        shared = {key for key in full if key.startswith("releases-")}
+        assert {key for key in part if key.startswith("releases-")} == shared
+        for key in shared:
+            assert {k: v for k, v in part[key].items() if k != "subjects"} == {
+                k: v for k, v in full[key].items() if k != "subjects"}
+            if key.endswith("-rolebinding"):
+                assert part[key]["subjects"] == [s for s in full[key]["subjects"]
+                                                 if s["name"] in {names.release_service_account_name(x.name)
+                                                                  for x in subset}]
+        # Every other object of a service present in both is the same.
+        assert {k: v for k, v in part.items() if not k.startswith("releases-") and not k.startswith("project-")} \
+            .items() <= full.items()
 
 
 def test_the_release_account_reads_the_deployment_its_rollout_references() -> None:

@@ -156,6 +156,14 @@ ALLOWED_SHARED_CHANGES: set[str] = {
     # The team's AppProject ignores the release Roles the platform puts into the
     # team's namespaces (orphanedResources.ignore), one entry per service.
     "access-project-datacollect",
+    # What every release ServiceAccount may do alike is one shared Role per namespace
+    # (workflows, build) with one RoleBinding whose subjects list every release account;
+    # the newest-wins Roles' bindings list the accounts of the services with newest-wins.
+    # A new service is one subject more there, not a Role and RoleBinding of its own.
+    "access-releases-workflows-rolebinding",
+    "access-releases-build-rolebinding",
+    "access-releases-newest-wins-workflows-rolebinding",
+    "access-releases-newest-wins-build-rolebinding",
 }
 
 
