@@ -1138,15 +1138,24 @@ def test_rendered_newest_wins_service_lints_validates_and_its_account_may_stop_r
         assert lint(template) == []
         assert payload_outside_env(template) == []
     assert [p for p in validate_objects(list(templates.values())) if p.severity == "error"] == []
+    # What each release account may do on Workflows per namespace: the rules of every
+    # Role bound to it there (its own and the shared ones, components.access).
     roles = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["rules"] for m in manifests if m["kind"] == "Role"}
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for binding in (m for m in manifests if m["kind"] == "RoleBinding"):
+        namespace = binding["metadata"]["namespace"]
+        for subject in binding["subjects"]:
+            granted = verbs.setdefault((namespace, subject["name"]), set())
+            for rule in roles[(namespace, binding["roleRef"]["name"])]:
+                if "workflows" in rule["resources"]:
+                    assert rule["apiGroups"] == ["argoproj.io"] and "resourceNames" not in rule
+                    granted |= set(rule["verbs"])
     ns = settings.namespaces
-    workflows = {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["get", "list", "patch"]}
-    assert workflows in roles[(ns.workflows, names.release_service_account_name("mono"))]
-    assert workflows not in roles[(ns.workflows, names.release_service_account_name("plain"))]
-    assert roles[(ns.build, names.release_service_account_name("mono"))] == [
-        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get", "list", "patch"]}]
-    assert roles[(ns.build, names.release_service_account_name("plain"))] == [
-        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}]
+    mono, plain = (names.release_service_account_name(s) for s in ("mono", "plain"))
+    assert verbs[(ns.workflows, mono)] == {"get", "list", "patch"}
+    assert verbs[(ns.workflows, plain)] == set()
+    assert verbs[(ns.build, mono)] == {"create", "get", "list", "patch"}
+    assert verbs[(ns.build, plain)] == {"create", "get"}
 
 
 def test_the_dashboard_is_valid_json_and_queries_only_the_metrics_the_templates_emit() -> None:
