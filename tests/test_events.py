@@ -18,11 +18,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
-from google.protobuf import json_format
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
 from components import events, intake
 from components.config import STACKS, Settings, load_stack_settings
+from tests.harness import run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_DIR.parent / "shared"
@@ -343,44 +342,9 @@ def test_objects_validate_against_upstream_schemas(stack: str) -> None:
 # ------------------------------------------------------------ component (mocks)
 
 
-class EchoMocks(Mocks):
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
-def _logical(urn: str) -> str | None:
-    return None if not urn or "::pulumi:pulumi:Stack::" in urn else urn.split("::")[-1]
-
-
-class RecordingMonitor(MockMonitor):
-    """Keeps every registration as the engine sees it: type, name, parent, inputs, dependencies."""
-
-    def __init__(self, mocks: Mocks) -> None:
-        super().__init__(mocks)
-        self.records: list[dict[str, Any]] = []
-
-    def RegisterResource(self, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            self.records.append({
-                "type": request.type,
-                "name": request.name,
-                "parent": _logical(request.parent),
-                "inputs": json_format.MessageToDict(request.object),
-                "depends_on": sorted(filter(None, map(_logical, request.dependencies))),
-            })
-        return super().RegisterResource(request)
-
-
 def run_component(repos: list[str], restart_token: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    mocks = EchoMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="release-pipeline", stack="dev", preview=False, monitor=monitor)
     seen: dict[str, Any] = {}
 
-    @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         settings = stack_settings()
         ns = k8s.core.v1.Namespace("events-ns", metadata={"name": settings.namespaces.events})
@@ -402,8 +366,7 @@ def run_component(repos: list[str], restart_token: str | None = None) -> tuple[l
             lambda names: seen.update(names=names)
         )
 
-    program()
-    return monitor.records, seen
+    return run_under_mocks(program), seen
 
 
 def by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -423,9 +386,11 @@ def test_component_children_are_parented_named_by_role_and_ordered() -> None:
     # Dependencies: each object's own CRD (passed in) and the namespace first; the bus
     # before the source (the controller refuses to delete a bus in use); the source
     # before its Ingress.
-    assert children["intake-eventbus"]["depends_on"] == sorted(["eventbus-crd", "events-ns"])
-    assert children["intake-eventsource"]["depends_on"] == sorted(["eventsources-crd", "events-ns", "intake-eventbus"])
-    assert "intake-eventsource" in children["intake-ingress"]["depends_on"]
+    assert children["intake-eventbus"]["options"]["depends_on"] == sorted(["eventbus-crd", "events-ns"])
+    assert children["intake-eventsource"]["options"]["depends_on"] == sorted(
+        ["eventsources-crd", "events-ns", "intake-eventbus"]
+    )
+    assert "intake-eventsource" in children["intake-ingress"]["options"]["depends_on"]
     assert seen["names"] == ["default", "github"]
     assert seen["event_names"] == sorted(intake.event_name(r) for r in REPOS)
 

@@ -1,6 +1,6 @@
 """Tests of components/github_access.py: pure builders, each component under mocks, whole stacks.
 
-The component tests use a small recording harness (below) that reads what the
+The component tests use the recording harness of tests/harness.py, which reads what the
 program sends the engine, secret markers included, the way the offline render does
 (DESIGN.md section 7). The whole-stack tests use the `render_stack` fixture of
 tests/conftest.py and are skipped until it exists.
@@ -19,12 +19,12 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 import pulumi_tls as tls
 import pytest
-from google.protobuf import json_format
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.mocks import MockResourceArgs
 
 from components import github_access as ga
 from components import intake, names
 from components.config import STACKS, HelmWriterSettings, load_stack_settings
+from tests.harness import EchoMocks, run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET = "[secret]"
@@ -61,63 +61,22 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _name(urn: str) -> str | None:
-    if not urn or "::pulumi:pulumi:Stack::" in urn:
-        return None
-    return urn.split("::", 3)[-1]
-
-
-class FakeOutputs(Mocks):
-    """Echo inputs; invent the outputs the components read (keys, password)."""
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        state = dict(args.inputs)
-        if args.typ == PRIVATE_KEY:
-            state |= {"privateKeyOpenssh": FAKE_PRIVATE, "publicKeyOpenssh": FAKE_PUBLIC}
-        elif args.typ == PASSWORD:
-            state |= {"result": FAKE_PASSWORD}
-        return f"{args.name}-id", state
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
-class RecordingMonitor(MockMonitor):
-    """Records each registration from the raw request, so secrets stay at their own key.
-
-    (The stock mock hands `new_resource` inputs already unwrapped, DESIGN.md section 7.)
-    """
-
-    def __init__(self, mocks: Mocks) -> None:
-        super().__init__(mocks)
-        self.records: list[dict[str, Any]] = []
-
-    def RegisterResource(self, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            self.records.append({
-                "type": request.type,
-                "name": request.name,
-                "parent": _name(request.parent),
-                "inputs": _redact(json_format.MessageToDict(request.object)),
-                "options": {"depends_on": sorted(filter(None, map(_name, request.dependencies)))},
-                "provider": request.provider or None,  # "<provider urn>::<id>"
-            })
-        return super().RegisterResource(request)
+def _fake_outputs(args: MockResourceArgs) -> dict[str, Any]:
+    """The outputs the components read (keys, password), with distinctive values."""
+    if args.typ == PRIVATE_KEY:
+        return {"privateKeyOpenssh": FAKE_PRIVATE, "publicKeyOpenssh": FAKE_PUBLIC}
+    if args.typ == PASSWORD:
+        return {"result": FAKE_PASSWORD}
+    return {}
 
 
 def run(program: Callable[[], pulumi.Output[Any]], stack: str = "dev") -> list[dict[str, Any]]:
-    """Run `program` under mocks; return what it registered, in the render's shape."""
-    mocks = FakeOutputs()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="release-pipeline", stack=stack, preview=False,
-                             monitor=monitor)
+    """Run `program` under mocks; return what it registered, in the render's shape.
 
-    @pulumi.runtime.test
-    def body() -> pulumi.Output[Any]:
-        return program()
-
-    body()
-    return monitor.records
+    Inputs are read from the raw request, so secrets stay at their own key (the stock
+    mock hands `new_resource` inputs already unwrapped, DESIGN.md section 7).
+    """
+    return run_under_mocks(program, EchoMocks(_fake_outputs), stack=stack, inputs=_redact)
 
 
 def of_type(resources: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:

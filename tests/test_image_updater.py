@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
+from pulumi.runtime.mocks import MockResourceArgs
 from pydantic import ValidationError
 
 from components import delivery
@@ -36,6 +36,7 @@ from components.crds import crd_files, platform_charts
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, ARGOCD_IMAGE_UPDATER
 from tests.conftest import ROOT, SHARED, RenderStack, requires_shared
+from tests.harness import EchoMocks, password_result, run_under_mocks
 
 CHART = ARGOCD_IMAGE_UPDATER.chart
 CR_TYPE = "kubernetes:argocd-image-updater.argoproj.io/v1alpha1:ImageUpdater"
@@ -424,31 +425,19 @@ def test_git_credentials_are_this_environments_app_and_its_key_is_secret(on: Any
 # --- IRSA, on the components under stock mocks ------------------------------------------------------
 
 
-class _Recorder(Mocks):
-    def __init__(self) -> None:
-        self.resources: dict[str, MockResourceArgs] = {}
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources[args.name] = args
-        outputs = dict(args.inputs)
-        if args.typ == "aws:iam/role:Role":
-            outputs["arn"] = f"arn:aws:iam::111111111111:role/{args.inputs['name']}"
-        if args.typ == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = "x" * int(args.inputs.get("length", 16))
-        return f"{args.name}-id", outputs
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+def _role_arn(args: MockResourceArgs) -> dict[str, Any]:
+    outputs = password_result(args)
+    if args.typ == "aws:iam/role:Role":
+        outputs["arn"] = f"arn:aws:iam::111111111111:role/{args.inputs['name']}"
+    return outputs
 
 
 def test_irsa_annotates_the_charts_service_account_and_makes_no_pod_identity_association() -> None:
-    recorder = _Recorder()
-    pulumi.runtime.set_mocks(recorder, project="release-pipeline", stack="dev", preview=False)
+    recorder = EchoMocks(_role_arn)
     settings = load_stack_settings(ROOT, "dev").model_copy(update={"identity": Irsa(
         mode="irsa", oidc_provider_arn="arn:aws:iam::111111111111:oidc-provider/oidc.eks.x/id/ABC")})
 
-    @pulumi.runtime.test
-    def run() -> Any:
+    def program() -> Any:
         access = iu.ImageUpdaterAccess("image-updater", iu.ImageUpdaterAccessArgs(
             settings=settings,
             repository_arns={"vbsiv": "arn:aws:ecr:us-east-1:111111111111:repository/dev/datacollect-vbsiv"},
@@ -468,7 +457,7 @@ def test_irsa_annotates_the_charts_service_account_and_makes_no_pod_identity_ass
             platform.crds["crds-argocd-image-updater-imageupdaters"], platform.releases[CHART]]
         return access.role_arn
 
-    run()
+    run_under_mocks(program, recorder)
     assert "image-updater-pod-identity" not in recorder.resources
     values = recorder.resources["platform-argocd-image-updater"].inputs["values"]
     assert values["serviceAccount"]["annotations"] == {

@@ -15,13 +15,13 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
 from components import helm_values as hv
 from components.config import STACKS, Settings, load_services, load_stack_settings
 from components.crds import crd_files, kind_index
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, CHARTS
+from tests.harness import EchoMocks, password_result, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -154,17 +154,6 @@ def test_slack_token_and_sso_secrets_show_only_as_secret(render: Any, stack: str
 # --- the component under stock mocks ----------------------------------------------------------
 
 
-class _Mocks(Mocks):
-    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        outputs = dict(args.inputs)
-        if args.typ == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = "x" * int(args.inputs.get("length", 16))
-        return f"{args.name}-id", outputs
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
 def _args(settings: Settings) -> ArgoPlatformArgs:
     return ArgoPlatformArgs(
         settings=settings,
@@ -176,11 +165,9 @@ def _args(settings: Settings) -> ArgoPlatformArgs:
 
 
 def test_depends_for_names_the_crd_and_the_controller_release() -> None:
-    pulumi.runtime.set_mocks(_Mocks(), project="release-pipeline", stack="dev", preview=False)
     seen: dict[str, Any] = {}
 
-    @pulumi.runtime.test
-    def run() -> None:
+    def program() -> None:
         platform = ArgoPlatform("platform", _args(load_stack_settings(ROOT, "dev")))
         index = kind_index()
         for kind, file in index.items():
@@ -194,7 +181,7 @@ def test_depends_for_names_the_crd_and_the_controller_release() -> None:
             platform.depends_for("Deployment")
         seen["releases"] = sorted(platform.releases)
 
-    run()
+    run_under_mocks(program, EchoMocks(password_result))
     assert seen["releases"] == ["argo-cd", "argo-events", "argo-rollouts", "argo-workflows"]
 
 

@@ -1,7 +1,7 @@
 """ServiceRegistry: lifecycle, push policy and trust builders (pure), and the component.
 
 Component tests come in two kinds:
-- through a tiny local harness (`_Harness`, below) that runs just the component under
+- through the recording harness of tests/harness.py, which runs just the component under
   `pulumi.runtime.set_mocks`, for settings variants the stack files do not have
   (IRSA, KMS, a 63-character service name);
 - through the `render_stack` fixture of tests/conftest.py (the real program, a real
@@ -20,8 +20,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
-from google.protobuf import json_format
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.mocks import MockResourceArgs
 
 from components import names
 from components.config import EcrSettings, Irsa, PodIdentity, Service, load_stack_settings
@@ -41,6 +40,7 @@ from components.registry import (
     push_policy,
     trust_policy,
 )
+from tests.harness import EchoMocks, run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -250,67 +250,34 @@ def test_builder_service_account_is_a_dns_label_even_for_a_63_character_service(
     assert long_sa != names.builder_service_account_name(LONG_NAME[:-1] + "f")
 
 
-# ----------------------------------------------------------------- component: local harness
+# ----------------------------------------------------------------- component: under mocks
 
 
-class _Mocks(Mocks):
+def _outputs(args: MockResourceArgs) -> dict[str, Any]:
     """Plausible outputs: ARNs and URLs as AWS shapes them, for one region/account."""
-
-    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
-        name = state.get("name") or args.name
-        if args.typ == "aws:ecr/repository:Repository":
-            state |= {
-                "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}",
-                "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}",
-                "registryId": ACCOUNT,
-            }
-            return name, state
-        if args.typ == "aws:iam/role:Role":
-            state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{name}"
-            return name, state
-        return f"{args.name}-id", state
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    name = args.inputs.get("name") or args.name
+    if args.typ == "aws:ecr/repository:Repository":
+        return {
+            "arn": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}",
+            "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}",
+            "registryId": ACCOUNT,
+        }
+    if args.typ == "aws:iam/role:Role":
+        return {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}"}
+    return {}
 
 
-class _Harness(MockMonitor):
-    """Records each registration in the resources.json shape (inputs as sent)."""
-
-    def __init__(self) -> None:
-        super().__init__(_Mocks())
-        self.records: list[dict[str, Any]] = []
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            stack = not request.parent or "::pulumi:pulumi:Stack::" in request.parent
-            parent = None if stack else request.parent.rsplit("::", 1)[-1]
-            self.records.append(
-                {
-                    "type": request.type,
-                    "name": request.name,
-                    "parent": parent,
-                    "inputs": json_format.MessageToDict(request.object),
-                    "options": {
-                        "protect": bool(request.protect),
-                        "retain_on_delete": bool(request.retainOnDelete),
-                        "depends_on": sorted(d.rsplit("::", 1)[-1] for d in request.dependencies),
-                        "ignore_changes": list(request.ignoreChanges),
-                    },
-                }
-            )
-        return response
+def _id(args: MockResourceArgs) -> str | None:
+    """A repository's and a role's id is its name, as in AWS."""
+    if args.typ in ("aws:ecr/repository:Repository", "aws:iam/role:Role"):
+        return str(args.inputs.get("name") or args.name)
+    return None
 
 
 def _run(args: ServiceRegistryArgs, name: str = "vbsiv") -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Register one ServiceRegistry under mocks; return (records, resolved outputs)."""
-    monitor = _Harness()
-    pulumi.runtime.set_mocks(monitor.mocks, project="release-pipeline", stack="dev", preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
 
-    @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         registry = ServiceRegistry(name, args)
         keys = ("repository_url", "repository_arn", "repository_name", "role_arn", "service_account_name")
@@ -318,8 +285,7 @@ def _run(args: ServiceRegistryArgs, name: str = "vbsiv") -> tuple[list[dict[str,
             lambda values: outputs.update(zip(keys, values, strict=True))
         )
 
-    program()
-    return monitor.records, outputs
+    return run_under_mocks(program, EchoMocks(_outputs, _id)), outputs
 
 
 def _args(**changes: Any) -> ServiceRegistryArgs:

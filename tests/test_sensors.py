@@ -22,12 +22,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from google.protobuf import json_format
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
 
 from components import events, intake, names, sensors
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
 from tests.conftest import SHARED, requires_shared
+from tests.harness import run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FIXTURES = SHARED / "fixtures" / "github-webhooks"
@@ -532,43 +531,7 @@ def test_created_workflow_lints_against_the_contract_template(event: str) -> Non
 # ------------------------------------------------------------ component (mocks)
 
 
-class EchoMocks(Mocks):
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
-
-
-def _logical(urn: str) -> str | None:
-    return None if not urn or "::pulumi:pulumi:Stack::" in urn else urn.split("::")[-1]
-
-
-class RecordingMonitor(MockMonitor):
-    """Keeps every registration as the engine sees it: type, name, parent, inputs, dependencies."""
-
-    def __init__(self, mocks: Mocks) -> None:
-        super().__init__(mocks)
-        self.records: list[dict[str, Any]] = []
-
-    def RegisterResource(self, request: Any) -> Any:
-        if request.type != "pulumi:pulumi:Stack":
-            self.records.append({
-                "type": request.type,
-                "name": request.name,
-                "parent": _logical(request.parent),
-                "inputs": json_format.MessageToDict(request.object),
-                "depends_on": sorted(filter(None, map(_logical, request.dependencies))),
-            })
-        return super().RegisterResource(request)
-
-
 def run_component(svc: Service) -> list[dict[str, Any]]:
-    mocks = EchoMocks()
-    monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project="release-pipeline", stack="dev", preview=False, monitor=monitor)
-
-    @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         settings = stack_settings()
         ns = k8s.core.v1.Namespace("events-ns", metadata={"name": settings.namespaces.events})
@@ -587,8 +550,7 @@ def run_component(svc: Service) -> list[dict[str, Any]]:
         ))
         return component.sensor.urn
 
-    program()
-    return monitor.records
+    return run_under_mocks(program)
 
 
 def test_component_registers_the_built_sensor_after_what_it_uses() -> None:
@@ -599,7 +561,7 @@ def test_component_registers_the_built_sensor_after_what_it_uses() -> None:
     assert record["parent"] == "vbsiv"
     assert next(r for r in records if r["name"] == "vbsiv")["type"] == sensors.TYPE
     # The CRD (passed in), the namespace, and the bus and source (through the name Outputs).
-    assert {"sensors-crd", "events-ns", "intake-eventbus", "intake-eventsource"} <= set(record["depends_on"])
+    assert {"sensors-crd", "events-ns", "intake-eventbus", "intake-eventsource"} <= set(record["options"]["depends_on"])
     manifest = sensors.sensor_manifest(svc, stack_settings())
     inputs = record["inputs"]
     assert (inputs["apiVersion"], inputs["kind"]) == ("argoproj.io/v1alpha1", "Sensor")
