@@ -6,29 +6,16 @@ whose first parent is the branch before the merge.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.fakes import base_env, git, run_script
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECKOUT = ROOT / "scripts" / "checkout.py"
 CHANGED = ROOT / "scripts" / "changed.py"
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-        "GIT_AUTHOR_NAME": "Dev",
-        "GIT_AUTHOR_EMAIL": "dev@example.com",
-        "GIT_COMMITTER_NAME": "Dev",
-        "GIT_COMMITTER_EMAIL": "dev@example.com",
-    }
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def commit(work: Path, path: str, content: str, message: str) -> str:
@@ -78,15 +65,8 @@ def monorepo(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 
 def run(script: Path, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "OUTPUT_DIR": str(tmp_path / "outputs"),
-    }
-    return subprocess.run(
-        [sys.executable, str(script)], env={**base, **env}, capture_output=True, text=True, timeout=60
-    )
+    base = base_env(tmp_path) | {"GIT_CONFIG_NOSYSTEM": "1", "OUTPUT_DIR": str(tmp_path / "outputs")}
+    return run_script(script.stem, {**base, **env})
 
 
 def changed(tmp_path: Path, bare: Path, revision: str, service_path: str, depth: str = "2") -> str:

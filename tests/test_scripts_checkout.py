@@ -18,24 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import base_env, git, run_script
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "checkout.py"
 KNOWN_HOSTS = ROOT / "scripts" / "github_known_hosts"
 # A throwaway ed25519 key made for these tests; it grants nothing anywhere.
 FAKE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZS1rZXktZm9yLXRlc3Rz\n-----END OPENSSH PRIVATE KEY-----"
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "HOME": str(cwd),
-        "GIT_AUTHOR_NAME": "Dev",
-        "GIT_AUTHOR_EMAIL": "dev@example.com",
-        "GIT_COMMITTER_NAME": "Dev",
-        "GIT_COMMITTER_EMAIL": "dev@example.com",
-    }
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture
@@ -57,10 +46,8 @@ def source(tmp_path: Path) -> tuple[Path, list[str]]:
 
 
 def run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
-    )
+    base = base_env(tmp_path) | {"GIT_CONFIG_NOSYSTEM": "1"}
+    return run_script("checkout", {**base, **env})
 
 
 def test_checks_out_exactly_the_revision_detached_and_shallow(tmp_path, source):

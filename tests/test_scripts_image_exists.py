@@ -8,17 +8,15 @@ test drives the decision function with botocore's Stubber.
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+
+from tests.fakes import FakeServer, Request, aws_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "image_exists.py"
@@ -26,49 +24,26 @@ SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
 SECRET_KEY = "test-secret-key-never-printed"
 
 
-class FakeECR:
+class FakeECR(FakeServer):
     """Answers DescribeImages with a scripted (status, body) per call; the last one repeats."""
+
+    methods = ("POST",)
+    content_type = "application/x-amz-json-1.1"
 
     def __init__(self, answers: list[tuple[int, dict]]) -> None:
         self.answers = answers
         self.requests: list[dict] = []
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append({"target": self.headers.get("X-Amz-Target"), "body": body})
-                status, answer = fake.answers[min(len(fake.requests), len(fake.answers)) - 1]
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> tuple[int, dict]:
+        body = request.json()
+        self.requests.append({"target": request.headers.get("x-amz-target"), "body": body})
+        return self.answers[min(len(self.requests), len(self.answers)) - 1]
 
 
 @pytest.fixture
 def fake_ecr():
-    servers: list[FakeECR] = []
-
-    def start(*answers: tuple[int, dict]) -> FakeECR:
-        servers.append(FakeECR(list(answers)))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from servers(lambda *answers: FakeECR(list(answers)))
 
 
 def error(code: str, message: str = "") -> tuple[int, dict]:
@@ -76,26 +51,14 @@ def error(code: str, message: str = "") -> tuple[int, dict]:
 
 
 def run(tmp_path: Path, ecr: FakeECR | None, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "OUTPUT_DIR": str(tmp_path / "outputs"),
-        "AWS_ACCESS_KEY_ID": "AKIDTESTTESTTEST",
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_MAX_ATTEMPTS": "2",
-        "AWS_RETRY_MODE": "standard",
+    base = aws_env(tmp_path, SECRET_KEY) | {
         "REPOSITORY": "dev/checkout",
         "REVISION": SHA,
         "AWS_REGION": "eu-west-1",
     }
     # Never AWS itself: without a fake, a closed local port.
     base["AWS_ENDPOINT_URL_ECR"] = ecr.url if ecr is not None else "http://127.0.0.1:9"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=120
-    )
+    result = run_script("image_exists", {**base, **env}, timeout=120)
     assert SECRET_KEY not in result.stdout + result.stderr
     return result
 

@@ -6,16 +6,13 @@ webhook payload is escaped and never interpreted.
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.fakes import FakeServer, Request, base_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "notify.py"
@@ -23,53 +20,28 @@ SHA = "5d41402abc4b2a76b9719d911017c592ae2b1c3f"
 SLACK_TOKEN = "xoxb-never-printed-0123456789"
 
 
-class FakeSlack:
+class FakeSlack(FakeServer):
+    methods = ("POST",)
+
     def __init__(self, status: int = 200, answer: dict | None = None) -> None:
         self.requests: list[dict] = []
-        fake = self
+        self.status, self.reply = status, answer
+        super().__init__()
+        self.url += "/api"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append(
-                    {"path": self.path, "body": body, "headers": {k.lower(): v for k, v in self.headers.items()}}
-                )
-                data = json.dumps({"ok": True} if answer is None else answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/api"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> tuple[int, dict]:
+        body = request.json()
+        self.requests.append({"path": request.path, "body": body, "headers": request.headers})
+        return self.status, {"ok": True} if self.reply is None else self.reply
 
 
 @pytest.fixture
 def slack():
-    servers: list[FakeSlack] = []
-
-    def start(status: int = 200, answer: dict | None = None) -> FakeSlack:
-        servers.append(FakeSlack(status, answer))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from servers(FakeSlack)
 
 
 def run(tmp_path: Path, api: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
+    base = base_env(tmp_path) | {
         "SLACK_API": api,
         "SLACK_TOKEN": SLACK_TOKEN,
         "CHANNEL": "releases-checkout",
@@ -84,9 +56,7 @@ def run(tmp_path: Path, api: str, **env: str) -> subprocess.CompletedProcess[str
         "WORKFLOW_URL": "https://workflows.example.com/workflows/argo/checkout-dev-" + SHA,
         "ARGOCD_URL": "https://argocd.example.com/applications/argocd/checkout-dev",
     }
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
-    )
+    result = run_script("notify", {**base, **env})
     assert result.returncode == 0, "a notification never fails the release"
     assert SLACK_TOKEN not in result.stdout + result.stderr
     return result

@@ -10,19 +10,18 @@ fake GitHub API on 127.0.0.1.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes import FakeServer, Request, base_env, git, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "promote.py"
@@ -46,19 +45,6 @@ ingress:
   - host: checkout.dev.example.com
     paths: ["/"]
 """
-GIT_ID = {
-    "GIT_AUTHOR_NAME": "Dev",
-    "GIT_AUTHOR_EMAIL": "dev@example.com",
-    "GIT_COMMITTER_NAME": "Dev",
-    "GIT_COMMITTER_EMAIL": "dev@example.com",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd), **GIT_ID}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
 def helm(tmp_path: Path) -> Path:
     """A bare helm repository with branches `development` (the one promoted) and `main`."""
@@ -85,9 +71,7 @@ def show(bare: Path, path: str, ref: str = "development") -> str:
 
 
 def run(tmp_path: Path, bare: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
+    base = base_env(tmp_path) | {
         "GIT_CONFIG_NOSYSTEM": "1",
         "OUTPUT_DIR": str(tmp_path / "outputs"),
         "HELM_REPO": "acme/helm",
@@ -102,9 +86,7 @@ def run(tmp_path: Path, bare: Path, **env: str) -> subprocess.CompletedProcess[s
         "REMOTE_URL": str(bare),
         "BACKOFF_SECONDS": "0",
     }
-    return subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=120
-    )
+    return run_script("promote", {**base, **env}, timeout=120)
 
 
 def output(tmp_path: Path) -> str | None:
@@ -313,35 +295,19 @@ def test_yaml_edit_refuses_a_non_mapping(text):
 # ------------------------------------------------------------------ the installation token
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     """POST /app/installations/<id>/access_tokens: records the request, answers `status` with `answer`."""
+
+    methods = ("POST",)
 
     def __init__(self, status: int = 201, answer: dict | None = None) -> None:
         self.requests: list[dict] = []
-        fake = self
+        self.status, self.reply = status, answer
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                fake.requests.append({"path": self.path, "headers": headers, "body": json.loads(body)})
-                data = json.dumps(answer or {}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> tuple[int, dict]:
+        self.requests.append({"path": request.path, "headers": request.headers, "body": request.json()})
+        return self.status, self.reply or {}
 
 
 @pytest.fixture(scope="module")
@@ -358,15 +324,7 @@ TOKEN = "ghs_FAKEinstallationTOKEN0123456789"
 
 @pytest.fixture
 def github():
-    servers: list[FakeGitHub] = []
-
-    def start(status: int = 201, answer: dict | None = None) -> FakeGitHub:
-        servers.append(FakeGitHub(status, answer))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from servers(FakeGitHub)
 
 
 def test_installation_token_request(app_key, github):

@@ -14,15 +14,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fakes import FakeServer, Request, aws_env, run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "reuse_image.py"
@@ -46,8 +45,11 @@ class Repo:
         self.tags: dict[str, str] = {}
 
 
-class FakeECR:
+class FakeECR(FakeServer):
     """An in-memory ECR API (the operations reuse_image.py uses) and a blob download server."""
+
+    methods = ("GET", "POST")
+    content_type = "application/x-amz-json-1.1"
 
     def __init__(self) -> None:
         self.repos: dict[str, Repo] = {SOURCE: Repo(), DEST: Repo()}
@@ -56,46 +58,24 @@ class FakeECR:
         self.downloads: list[str] = []
         self.corrupt_blobs: set[str] = set()
         self.lie_about_stored_digest = False
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                operation = self.headers["X-Amz-Target"].rsplit(".", 1)[-1]
-                fake.calls.append(operation)
-                status, answer = fake.handle(operation, body, f"http://127.0.0.1:{fake.server.server_port}")
-                self._send(status, json.dumps(answer).encode(), "application/x-amz-json-1.1")
-
-            def do_GET(self) -> None:
-                path, _, query = self.path.partition("?")
-                _, _, repo, digest = path.split("/", 3)
-                repo = repo.replace("+", "/")
-                fake.downloads.append(digest)
-                data = fake.repos[repo].blobs.get(digest) if SIGNATURE in query else None
-                if data is None:
-                    self._send(403, b"denied", "text/plain")
-                    return
-                if digest in fake.corrupt_blobs:
-                    data = data[:-1] + bytes([data[-1] ^ 1])
-                self._send(200, data, "application/octet-stream")
-
-            def _send(self, status: int, data: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> tuple[int, Any] | tuple[int, bytes, str]:
+        if request.method == "POST":
+            body = request.json()
+            operation = request.headers["x-amz-target"].rsplit(".", 1)[-1]
+            self.calls.append(operation)
+            return self.handle(operation, body, f"http://127.0.0.1:{self.server.server_port}")
+        path, _, query = request.path.partition("?")
+        _, _, repo, digest = path.split("/", 3)
+        repo = repo.replace("+", "/")
+        self.downloads.append(digest)
+        data = self.repos[repo].blobs.get(digest) if SIGNATURE in query else None
+        if data is None:
+            return 403, b"denied", "text/plain"
+        if digest in self.corrupt_blobs:
+            data = data[:-1] + bytes([data[-1] ^ 1])
+        return 200, data, "application/octet-stream"
 
     # ------------------------------------------------------------ seeding
 
@@ -221,17 +201,7 @@ def ecr():
 
 
 def run(tmp_path: Path, ecr: FakeECR | None, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
-        "OUTPUT_DIR": str(tmp_path / "outputs"),
-        "AWS_ACCESS_KEY_ID": "AKIDTESTTESTTEST",
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_MAX_ATTEMPTS": "2",
-        "AWS_RETRY_MODE": "standard",
+    base = aws_env(tmp_path, SECRET_KEY) | {
         "NO_PROXY": "127.0.0.1",
         "SOURCE_REPOSITORY": SOURCE,
         "REPOSITORY": DEST,
@@ -239,9 +209,7 @@ def run(tmp_path: Path, ecr: FakeECR | None, **env: str) -> subprocess.Completed
         "AWS_REGION": "eu-west-1",
     }
     base["AWS_ENDPOINT_URL_ECR"] = ecr.url if ecr is not None else "http://127.0.0.1:9"
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=120
-    )
+    result = run_script("reuse_image", {**base, **env}, timeout=120)
     assert SECRET_KEY not in result.stdout + result.stderr
     assert "presigned-signature" not in result.stdout + result.stderr
     return result

@@ -8,15 +8,13 @@ Application with a resourceVersion precondition.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fakes import FakeServer, Request, base_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "slack_thread.py"
@@ -28,8 +26,10 @@ CHANNEL_ID = "C0123ABCD"
 TS = "1700000000.000100"
 
 
-class Fake:
+class Fake(FakeServer):
     """Slack (/api/...) and the two Kubernetes objects (/apis/...) in one server."""
+
+    methods = ("GET", "PATCH", "POST")
 
     def __init__(self, *, slack_ok: bool = True, conflicts: int = 0, kube_status: int = 200) -> None:
         self.slack: list[dict[str, Any]] = []
@@ -39,81 +39,49 @@ class Fake:
             ROLLOUT_PATH: {"metadata": {"name": "checkout", "resourceVersion": "1", "annotations": {}}},
         }
         self.conflicts = conflicts
-        fake = self
+        self.slack_ok, self.kube_status = slack_ok, kube_status
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if kube_status != 200 or self.path not in fake.objects:
-                    return self._answer(kube_status if kube_status != 200 else 404, {"message": "no"})
-                self._answer(200, fake.objects[self.path])
-
-            def do_PATCH(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.patches.append((self.path, body))
-                if kube_status != 200 or self.path not in fake.objects:
-                    return self._answer(kube_status if kube_status != 200 else 404, {"message": "no"})
-                obj = fake.objects[self.path]
-                wanted = body["metadata"].get("resourceVersion")
-                if wanted is not None and (fake.conflicts > 0 or wanted != obj["metadata"]["resourceVersion"]):
-                    fake.conflicts -= 1
-                    obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
-                    return self._answer(409, {"message": "conflict"})
-                for key, value in body["metadata"].get("annotations", {}).items():
-                    if value is None:
-                        obj["metadata"]["annotations"].pop(key, None)
-                    else:
-                        obj["metadata"]["annotations"][key] = value
+    def answer(self, request: Request) -> tuple[int, Any]:
+        kube_status = self.kube_status
+        if request.method == "GET":
+            if kube_status != 200 or request.path not in self.objects:
+                return kube_status if kube_status != 200 else 404, {"message": "no"}
+            return 200, self.objects[request.path]
+        body = request.json()
+        if request.method == "PATCH":
+            self.patches.append((request.path, body))
+            if kube_status != 200 or request.path not in self.objects:
+                return kube_status if kube_status != 200 else 404, {"message": "no"}
+            obj = self.objects[request.path]
+            wanted = body["metadata"].get("resourceVersion")
+            if wanted is not None and (self.conflicts > 0 or wanted != obj["metadata"]["resourceVersion"]):
+                self.conflicts -= 1
                 obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
-                self._answer(200, obj)
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.slack.append({"path": self.path, "body": body, "auth": self.headers["Authorization"]})
-                if not slack_ok:
-                    return self._answer(200, {"ok": False, "error": "channel_not_found"})
-                self._answer(200, {"ok": True, "channel": CHANNEL_ID, "ts": TS if "thread_ts" not in body
-                                   else "1700000001.000200"})
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+                return 409, {"message": "conflict"}
+            for key, value in body["metadata"].get("annotations", {}).items():
+                if value is None:
+                    obj["metadata"]["annotations"].pop(key, None)
+                else:
+                    obj["metadata"]["annotations"][key] = value
+            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+            return 200, obj
+        self.slack.append({"path": request.path, "body": body, "auth": request.headers["authorization"]})
+        if not self.slack_ok:
+            return 200, {"ok": False, "error": "channel_not_found"}
+        return 200, {"ok": True, "channel": CHANNEL_ID, "ts": TS if "thread_ts" not in body else "1700000001.000200"}
 
     def annotations(self, path: str = APP_PATH) -> dict[str, str]:
         return self.objects[path]["metadata"]["annotations"]
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture
 def fake():
-    servers: list[Fake] = []
-
-    def start(**kwargs: Any) -> Fake:
-        servers.append(Fake(**kwargs))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+    yield from servers(Fake)
 
 
 def run(tmp_path: Path, api: Fake, mode: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
+    base = base_env(tmp_path) | {
         "OUTPUT_DIR": str(tmp_path / "out"),
         "MODE": mode,
         "SLACK_API": api.url + "/api",
@@ -134,8 +102,7 @@ def run(tmp_path: Path, api: Fake, mode: str, **env: str) -> subprocess.Complete
         "ROLLOUT": "checkout",
         "ROLLOUT_NAMESPACE": "shop",
     }
-    result = subprocess.run([sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True,
-                            timeout=60)
+    result = run_script("slack_thread", {**base, **env})
     assert result.returncode == 0, "a notification never fails the release"
     assert SLACK_TOKEN not in result.stdout + result.stderr
     return result

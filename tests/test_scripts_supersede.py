@@ -15,16 +15,14 @@ import copy
 import importlib.util
 import itertools
 import json
-import os
 import subprocess
-import sys
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fakes import FakeServer, Request, base_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "supersede.py"
@@ -195,38 +193,23 @@ def test_a_missing_own_workflow_is_an_error() -> None:
 # ------------------------------------------------------------------ the script, for real
 
 
-class FakeKube:
+class FakeKube(FakeServer):
     """Lists by label selector and merge-patches with resourceVersion preconditions."""
+
+    methods = ("GET", "PATCH")
 
     def __init__(self, objects: dict[str, list[dict[str, Any]]], conflicts: int = 0) -> None:
         self.objects = {path: {o["metadata"]["name"]: o for o in items} for path, items in objects.items()}
         self.calls: list[dict[str, Any]] = []
         self.conflicts = conflicts  # answer this many patches with 409, then behave
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                url = urllib.parse.urlsplit(self.path)
-                fake.calls.append({"method": self.command, "path": url.path, "query": url.query, "body": body,
-                                   "headers": {k.lower(): v for k, v in self.headers.items()}})
-                status, obj = fake.handle(self.command, url.path, urllib.parse.parse_qs(url.query), body)
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PATCH = answer
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+    def answer(self, request: Request) -> tuple[int, Any]:
+        body = json.loads(request.body) if request.body else None
+        url = urllib.parse.urlsplit(request.path)
+        self.calls.append({"method": request.method, "path": url.path, "query": url.query, "body": body,
+                           "headers": request.headers})
+        return self.handle(request.method, url.path, urllib.parse.parse_qs(url.query), body)
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         if method == "GET" and path in self.objects:
@@ -254,36 +237,26 @@ class FakeKube:
     def patched(self) -> list[tuple[str, Any]]:
         return [(c["path"].rsplit("/", 1)[1], c["body"]) for c in self.calls if c["method"] == "PATCH"]
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture
 def kube():
-    servers: list[FakeKube] = []
-
     def start(releases: list[dict[str, Any]], builds: list[dict[str, Any]] = (), conflicts: int = 0) -> FakeKube:
-        servers.append(FakeKube({WF_PATH: releases, BUILD_PATH: list(builds)}, conflicts))
-        return servers[-1]
+        return FakeKube({WF_PATH: releases, BUILD_PATH: list(builds)}, conflicts)
 
-    yield start
-    for server in servers:
-        server.close()
+    yield from servers(start)
 
 
 def run(tmp_path: Path, fake: FakeKube, mode: str, me: str, **env: str) -> subprocess.CompletedProcess[str]:
     token_file = tmp_path / "token"
     token_file.write_text(API_TOKEN + "\n")
     base = {
-        "PATH": os.environ["PATH"], "HOME": str(tmp_path), "OUTPUT_DIR": str(tmp_path / "outputs"),
+        **base_env(tmp_path), "OUTPUT_DIR": str(tmp_path / "outputs"),
         "K8S_API_URL": fake.url, "K8S_TOKEN_FILE": str(token_file),
         "MODE": mode, "SERVICE": "svc", "ENVIRONMENT": "dev", "RELEASE_TEMPLATE": "svc-release",
         "WORKFLOW_NAME": me, "WORKFLOWS_NAMESPACE": "argo", "BUILD_NAMESPACE": "argo-build",
         "BACKOFF_SECONDS": "0",
     }
-    result = subprocess.run([sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = run_script("supersede", {**base, **env})
     assert API_TOKEN not in result.stdout + result.stderr
     return result
 

@@ -8,14 +8,12 @@ unfold: the old revision, the new one syncing, the Rollout catching up.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.fakes import FakeServer, Request, base_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "verify.py"
@@ -52,76 +50,42 @@ def rollout(observed: object, phase: str, **status: object) -> dict:
     }
 
 
-class FakeKube:
+class FakeKube(FakeServer):
+    methods = ("GET", "PATCH")
+
     def __init__(self, states: dict[str, list[tuple[int, dict]]]) -> None:
         self.states = states
         self.calls: list[dict] = []
-        fake = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                fake.calls.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "body": body,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    }
-                )
-                sequence = fake.states.get(self.path)
-                if sequence is None:
-                    status, obj = 404, {"kind": "Status", "message": f"{self.path} not found"}
-                elif self.command == "PATCH":
-                    status, obj = 200, sequence[0][1]
-                else:
-                    count = sum(1 for c in fake.calls if c["path"] == self.path and c["method"] == "GET")
-                    status, obj = sequence[min(count, len(sequence)) - 1]
-                data = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_PATCH = answer
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> tuple[int, dict]:
+        body = json.loads(request.body) if request.body else None
+        self.calls.append({"method": request.method, "path": request.path, "body": body, "headers": request.headers})
+        sequence = self.states.get(request.path)
+        if sequence is None:
+            return 404, {"kind": "Status", "message": f"{request.path} not found"}
+        if request.method == "PATCH":
+            return 200, sequence[0][1]
+        count = sum(1 for c in self.calls if c["path"] == request.path and c["method"] == "GET")
+        return sequence[min(count, len(sequence)) - 1]
 
 
 @pytest.fixture
 def kube():
-    servers: list[FakeKube] = []
-
     def start(app: list, deploy: list, roll: list) -> FakeKube:
         def ok(objs: list) -> list[tuple[int, dict]]:
             return [o if isinstance(o, tuple) else (200, o) for o in objs]
 
         states = {APP: ok(app), DEPLOYMENT: ok(deploy), ROLLOUT: ok(roll)}
-        servers.append(FakeKube({path: seq for path, seq in states.items() if seq}))
-        return servers[-1]
+        return FakeKube({path: seq for path, seq in states.items() if seq})
 
-    yield start
-    for server in servers:
-        server.close()
+    yield from servers(start)
 
 
 def run(tmp_path: Path, fake: FakeKube, **env: str) -> subprocess.CompletedProcess[str]:
     token_file = tmp_path / "token"
     token_file.write_text(API_TOKEN + "\n")
-    base = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path),
+    base = base_env(tmp_path) | {
         "OUTPUT_DIR": str(tmp_path / "outputs"),
         "K8S_API_URL": fake.url,
         "K8S_TOKEN_FILE": str(token_file),
@@ -134,9 +98,7 @@ def run(tmp_path: Path, fake: FakeKube, **env: str) -> subprocess.CompletedProce
         "TIMEOUT_SECONDS": "20",
         "POLL_SECONDS": "0.01",
     }
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT)], env={**base, **env}, capture_output=True, text=True, timeout=60
-    )
+    result = run_script("verify", {**base, **env})
     assert API_TOKEN not in result.stdout + result.stderr
     return result
 
