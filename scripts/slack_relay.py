@@ -205,7 +205,7 @@ def serve(environ: Mapping[str, str]) -> ThreadingHTTPServer:
         log("warning: SLACK_TOKEN is empty: Slack will refuse every call")
     if not (environ.get("ENVIRONMENT", "").strip() and environ.get("APPLICATION_NAMESPACE", "").strip()):
         raise SystemExit("slack_relay: ENVIRONMENT and APPLICATION_NAMESPACE are required")
-    relay = Relay(environ, st.Slack(api, token), st.Kube(environ))
+    relay = Relay(environ, st.Slack(api, token), st.Kube(environ, st.USER_AGENT))
     server = ThreadingHTTPServer((environ.get("LISTEN_ADDRESS") or "0.0.0.0", int(environ.get("PORT") or 8080)),
                                  handler_for(relay))
     server.daemon_threads = True

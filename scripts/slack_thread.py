@@ -56,10 +56,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import ssl
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +68,7 @@ if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 import notify  # same directory: the header text, escaping, links
 from _common import api_base, write_output
+from _kube import Kube, KubeError  # Kube: get and merge-patch one named object
 
 THREAD_ANNOTATION = "release-pipeline/slack-thread"
 REVISION_ANNOTATION = "release-pipeline/slack-thread-revision"
@@ -81,7 +80,7 @@ THREAD = re.compile(r"^([A-Z0-9]{1,20})/([0-9]{1,12}\.[0-9]{1,9})$")
 STATE_VALUE = re.compile(r"^[A-Za-z0-9 ._:/#()-]{1,60}$")
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 HEADER_MAX = 2000
-SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+USER_AGENT = "release-pipeline-slack-thread"
 CONFLICT_RETRIES = 5
 GOOD = ("passed", "pushed", "ready", "synced", "healthy", "completed", "succeeded", "promoted", "skipped")
 BAD = ("failed", "aborted", "errored", "error", "degraded")
@@ -157,7 +156,7 @@ class Slack:
         request = urllib.request.Request(
             f"{self.api}/{method}", data=json.dumps(body).encode(), method="POST",
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json; charset=utf-8",
-                     "User-Agent": "release-pipeline-slack-thread"},
+                     "User-Agent": USER_AGENT},
         )
         try:
             with urllib.request.urlopen(request, timeout=15) as response:
@@ -186,51 +185,6 @@ class Slack:
 
 
 # ------------------------------------------------------------------- Kubernetes
-
-
-class KubeError(Exception):
-    def __init__(self, message: str, code: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class Kube:
-    """The few calls needed: get and merge-patch one named object (in-cluster, or K8S_API_URL in tests)."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        url = environ.get("K8S_API_URL", "")
-        if not url:
-            host = environ.get("KUBERNETES_SERVICE_HOST", "")
-            if not host:
-                raise KubeError("not in a cluster: KUBERNETES_SERVICE_HOST is unset")
-            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
-            url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme != "https" and api_base(url) is None:
-            raise KubeError("K8S_API_URL must be https (plain http only to a loopback address)")
-        self.base = url.rstrip("/")
-        self.token_file = environ.get("K8S_TOKEN_FILE") or f"{SERVICE_ACCOUNT}/token"
-        ca_file = environ.get("K8S_CA_FILE") or f"{SERVICE_ACCOUNT}/ca.crt"
-        self.context = (ssl.create_default_context(cafile=ca_file if os.path.isfile(ca_file) else None)
-                        if parsed.scheme == "https" else None)
-
-    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Accept": "application/json", "User-Agent": "release-pipeline-slack-thread"}
-        if os.path.isfile(self.token_file):
-            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/merge-patch+json"
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            raise KubeError(f"{method} {path}: HTTP {error.code}", error.code) from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise KubeError(f"{method} {path}: {type(error).__name__}") from None
-        return answer if isinstance(answer, dict) else {}
 
 
 def object_path(kind: str, namespace: str, name: str) -> str:
@@ -345,7 +299,7 @@ def run(environ: Mapping[str, str]) -> None:
         return
     slack = Slack(api, token)
     try:
-        kube: Kube | None = Kube(environ)
+        kube: Kube | None = Kube(environ, USER_AGENT)
     except KubeError as error:
         log(f"warning: no Kubernetes API ({error}); the thread is not recorded on the release's objects")
         kube = None

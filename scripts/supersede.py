@@ -40,16 +40,11 @@ Ref: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versi
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import re
-import ssl
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,11 +52,10 @@ from typing import Any
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
+import _kube
 from _common import StepError, write_output
+from _kube import DNS1123_LABEL, DNS1123_SUBDOMAIN, Conflict, NotFound, TransientError
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows"
 
 SERVICE_LABEL = "release-pipeline/service"
@@ -74,18 +68,6 @@ SUPERSEDE = "supersede"
 STOP = "Stop"
 
 Workflow = Mapping[str, Any]
-
-
-class Conflict(StepError):
-    """409: the object changed since it was read; decide again."""
-
-
-class NotFound(StepError):
-    """404: the object is gone (TTL or deleted); nothing to stop."""
-
-
-class TransientError(StepError):
-    """A 5xx, 429 or connection failure: worth another try."""
 
 
 def log(message: str) -> None:
@@ -180,65 +162,15 @@ def children_to_stop(children: Iterable[Workflow]) -> list[Workflow]:
 # ------------------------------------------------------------------ Kubernetes API
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class Kube:
-    """A minimal client of the Kubernetes API: in-cluster by default, K8S_API_URL in tests."""
+class Kube(_kube.Kube):
+    """The shared client (_kube.py) with the two calls this step makes."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
-        url = environ.get("K8S_API_URL", "")
-        if not url:
-            host = environ.get("KUBERNETES_SERVICE_HOST", "")
-            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
-            if not host:
-                raise StepError("not in a cluster: KUBERNETES_SERVICE_HOST is unset (or set K8S_API_URL)")
-            url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https"):
-            raise StepError("K8S_API_URL must be an http(s) URL")
-        if parsed.scheme == "http" and not _is_loopback(parsed.hostname or ""):
-            raise StepError("K8S_API_URL may use plain http only to a loopback address")
-        self.base = url.rstrip("/")
-        self.token_file = environ.get("K8S_TOKEN_FILE") or f"{SERVICE_ACCOUNT}/token"
-        ca_file = environ.get("K8S_CA_FILE") or f"{SERVICE_ACCOUNT}/ca.crt"
-        self.context = None
-        if parsed.scheme == "https":
-            self.context = ssl.create_default_context(cafile=ca_file if os.path.isfile(ca_file) else None)
-
-    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        headers = {"Accept": "application/json", "User-Agent": "release-pipeline-supersede"}
-        # Read on every call: the kubelet rotates the projected token in place.
-        if os.path.isfile(self.token_file):
-            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/merge-patch+json"
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as error:
-            where = f"{method} {path.split('?', 1)[0]}: HTTP {error.code}"
-            if error.code == 409:
-                raise Conflict(where) from None
-            if error.code == 404:
-                raise NotFound(where) from None
-            if error.code == 429 or error.code >= 500:
-                raise TransientError(where) from None
-            raise StepError(where) from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise TransientError(f"{method} {path.split('?', 1)[0]}: {getattr(error, 'reason', error)}") from None
+        super().__init__(environ, "release-pipeline-supersede")
 
     def list_workflows(self, namespace: str, selector: Mapping[str, str]) -> list[Workflow]:
         query = urllib.parse.urlencode({"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))})
-        answer = self.request("GET", WORKFLOWS.format(namespace=namespace) + "?" + query)
-        items = answer.get("items") if isinstance(answer, Mapping) else None
+        items = self.request("GET", WORKFLOWS.format(namespace=namespace) + "?" + query).get("items")
         return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
     def stop(self, namespace: str, workflow: Workflow, *, precondition: bool = True) -> None:

@@ -53,26 +53,18 @@ https://argo-cd.readthedocs.io/en/stable/user-guide/annotations-and-labels/
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
 import re
-import ssl
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
-from _common import SHA, StepError, error_message, write_output
+from _common import SHA, StepError, write_output
+from _kube import DNS1123_LABEL, DNS1123_SUBDOMAIN, Kube, TransientError
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 
 
@@ -82,65 +74,6 @@ class Timeout(StepError):
 
 def log(message: str) -> None:
     print(f"verify: {message}", file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------ Kubernetes API
-
-
-class TransientError(StepError):
-    """A 5xx, 429 or connection failure: worth another try before the deadline."""
-
-
-class Kube:
-    """A minimal client of the Kubernetes API: in-cluster by default, K8S_API_URL in tests."""
-
-    def __init__(self, environ: dict[str, str]) -> None:
-        url = environ.get("K8S_API_URL", "")
-        if not url:
-            host = environ.get("KUBERNETES_SERVICE_HOST", "")
-            port = environ.get("KUBERNETES_SERVICE_PORT", "443")
-            if not host:
-                raise StepError("not in a cluster: KUBERNETES_SERVICE_HOST is unset (or set K8S_API_URL)")
-            url = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme == "http" and not _is_loopback(parsed.hostname or ""):
-            raise StepError("K8S_API_URL may use plain http only to a loopback address")
-        if parsed.scheme not in ("http", "https"):
-            raise StepError(f"K8S_API_URL must be an http(s) URL, got {url!r}")
-        self.base = url.rstrip("/")
-        self.token_file = environ.get("K8S_TOKEN_FILE") or f"{SERVICE_ACCOUNT}/token"
-        ca_file = environ.get("K8S_CA_FILE") or f"{SERVICE_ACCOUNT}/ca.crt"
-        self.context = None
-        if parsed.scheme == "https":
-            self.context = ssl.create_default_context(cafile=ca_file if os.path.isfile(ca_file) else None)
-
-    def request(self, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
-        headers = {"Accept": "application/json", "User-Agent": "release-pipeline-verify"}
-        # Read on every call: the kubelet rotates the projected token in place.
-        if os.path.isfile(self.token_file):
-            headers["Authorization"] = "Bearer " + Path(self.token_file).read_text().strip()
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/merge-patch+json"
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=self.context) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as error:
-            reason = error_message(error)
-            if error.code == 429 or error.code >= 500:
-                raise TransientError(f"{method} {path}: HTTP {error.code} {reason}") from None
-            raise StepError(f"{method} {path}: HTTP {error.code} {reason}") from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise TransientError(f"{method} {path}: {getattr(error, 'reason', error)}") from None
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _get(obj: object, *path: str) -> object:
@@ -246,7 +179,7 @@ class Poller:
 
 def verify(environ: dict[str, str]) -> tuple[str, str]:
     config = read_config(environ)
-    kube = Kube(environ)
+    kube = Kube(environ, "release-pipeline-verify")
     poll = Poller(config["timeout"], config["interval"])  # type: ignore[arg-type]
     revision, tag = str(config["revision"]), str(config["image_tag"])
     app_path = f"/apis/argoproj.io/v1alpha1/namespaces/{config['app_ns']}/applications/{config['application']}"
