@@ -20,25 +20,18 @@ step, so a broken permission never silently rebuilds nor silently skips a build.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
+import _ecr
 from _common import StepError, commit_sha, write_output
 
-# ECR's repository name pattern (same as components/names.py).
-ECR_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d+$")
-# Standard retry mode backs off on throttling and transient errors. AWS_MAX_ATTEMPTS
-# in the environment, when set, takes precedence (botocore reads it itself).
-CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=30)
+READ_TIMEOUT_SECONDS = 30
 
 
 def log(message: str) -> None:
@@ -52,13 +45,11 @@ def image_exists(client: object, repository: str, tag: str) -> bool:
             repositoryName=repository, imageIds=[{"imageTag": tag}]
         )
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Unknown")
-        if code == "ImageNotFoundException":
+        if _ecr.error_code(error) == "ImageNotFoundException":
             return False
-        message = error.response.get("Error", {}).get("Message", "")
-        raise StepError(f"ECR DescribeImages on {repository} failed: {code}: {message}") from None
+        raise _ecr.failure(f"DescribeImages on {repository}", error) from None
     except BotoCoreError as error:
-        raise StepError(f"ECR DescribeImages on {repository} failed: {error}") from None
+        raise _ecr.failure(f"DescribeImages on {repository}", error) from None
     if not response.get("imageDetails"):
         raise StepError(f"ECR DescribeImages on {repository} answered without an error and without the image")
     return True
@@ -66,17 +57,9 @@ def image_exists(client: object, repository: str, tag: str) -> bool:
 
 def main() -> int:
     try:
-        repository = os.environ.get("REPOSITORY", "")
-        if not ECR_REPOSITORY.fullmatch(repository) or len(repository) > 256 or ".dkr.ecr." in repository:
-            raise StepError(f"REPOSITORY must be an ECR repository name (not its URL), got {repository!r}")
+        repository = _ecr.repository(os.environ, "REPOSITORY")
         revision = commit_sha(os.environ)
-        region = os.environ.get("AWS_REGION", "")
-        if not REGION.fullmatch(region):
-            raise StepError(f"AWS_REGION must be an AWS region, got {region!r}")
-        try:
-            client = boto3.client("ecr", region_name=region, config=CLIENT_CONFIG)
-        except BotoCoreError as error:
-            raise StepError(f"cannot create an ECR client: {error}") from None
+        client = _ecr.client(_ecr.region(os.environ), READ_TIMEOUT_SECONDS)
         exists = image_exists(client, repository, revision)
         log(f"{repository}:{revision} {'exists' if exists else 'does not exist'}")
         write_output("exists", "true" if exists else "false")

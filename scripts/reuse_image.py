@@ -56,19 +56,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
+import _ecr
 from _common import StepError, commit_sha, loopback_ip, write_output
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-ECR_REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-REGION = re.compile(r"^[a-z]{2,4}(?:-[a-z]+)+-\d+$")
-CLIENT_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=60)
+READ_TIMEOUT_SECONDS = 60
 DOWNLOAD_TIMEOUT_SECONDS = 60
 # Used only when InitiateLayerUpload names no part size.
 DEFAULT_PART_SIZE = 10 * 1024 * 1024
@@ -96,12 +93,8 @@ def _call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
     """One ECR call; any error becomes a StepError naming the operation and ECR's code."""
     try:
         return getattr(client, operation)(**params)  # type: ignore[no-any-return]
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Unknown")
-        message = error.response.get("Error", {}).get("Message", "")
-        raise StepError(f"ECR {operation} failed: {code}: {message}") from None
-    except BotoCoreError as error:
-        raise StepError(f"ECR {operation} failed: {error}") from None
+    except (ClientError, BotoCoreError) as error:
+        raise _ecr.failure(operation, error) from None
 
 
 def get_manifest(client: Any, repository: str, image_id: dict[str, str]) -> tuple[str, str, str] | None:
@@ -250,18 +243,16 @@ def put_manifest(client: Any, repository: str, manifest: str, media_type: str, d
     try:
         response = client.put_image(**params)
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "Unknown")
-        if code in {"ImageAlreadyExistsException", "ImageTagAlreadyExistsException"}:
+        if _ecr.error_code(error) in {"ImageAlreadyExistsException", "ImageTagAlreadyExistsException"}:
             # A concurrent copy or build got there first: fine only if it is the same image.
             stored = stored_digest(client, repository, {"imageTag": tag} if tag else {"imageDigest": digest})
             if stored != digest:
                 raise StepError(f"digest mismatch: {repository}:{tag} already holds {stored}, "
                                 f"the upstream image is {digest}") from None
             return
-        message = error.response.get("Error", {}).get("Message", "")
-        raise StepError(f"ECR PutImage on {repository} failed: {code}: {message}") from None
+        raise _ecr.failure(f"PutImage on {repository}", error) from None
     except BotoCoreError as error:
-        raise StepError(f"ECR PutImage on {repository} failed: {error}") from None
+        raise _ecr.failure(f"PutImage on {repository}", error) from None
     stored = response.get("image", {}).get("imageId", {}).get("imageDigest")
     if stored != digest:
         raise StepError(f"digest mismatch: ECR stored {repository} {tag or digest} as {stored}, "
@@ -312,22 +303,11 @@ def reuse(client: Any, source: str, destination: str, tag: str) -> str | None:
 
 def main() -> int:
     try:
-        values = {}
-        for name in ("SOURCE_REPOSITORY", "REPOSITORY"):
-            value = os.environ.get(name, "")
-            if not ECR_REPOSITORY.fullmatch(value) or len(value) > 256 or ".dkr.ecr." in value:
-                raise StepError(f"{name} must be an ECR repository name (not its URL), got {value!r}")
-            values[name] = value
+        values = {name: _ecr.repository(os.environ, name) for name in ("SOURCE_REPOSITORY", "REPOSITORY")}
         if values["SOURCE_REPOSITORY"] == values["REPOSITORY"]:
             raise StepError("SOURCE_REPOSITORY and REPOSITORY must differ")
         revision = commit_sha(os.environ)
-        region = os.environ.get("AWS_REGION", "")
-        if not REGION.fullmatch(region):
-            raise StepError(f"AWS_REGION must be an AWS region, got {region!r}")
-        try:
-            client = boto3.client("ecr", region_name=region, config=CLIENT_CONFIG)
-        except BotoCoreError as error:
-            raise StepError(f"cannot create an ECR client: {error}") from None
+        client = _ecr.client(_ecr.region(os.environ), READ_TIMEOUT_SECONDS)
         digest = reuse(client, values["SOURCE_REPOSITORY"], values["REPOSITORY"], revision)
         if digest is None:
             log(f"{values['SOURCE_REPOSITORY']}:{revision} does not exist: build")
