@@ -265,9 +265,9 @@ def read_config(environ: Mapping[str, str]) -> dict[str, str]:
     if config["MODE"] not in ("supersede", "guard"):
         raise StepError("MODE must be 'supersede' or 'guard'")
     for key in ("SERVICE", "ENVIRONMENT", "RELEASE_TEMPLATE", "WORKFLOWS_NAMESPACE", "BUILD_NAMESPACE"):
-        if not DNS1123_LABEL.match(config[key]) or len(config[key]) > 63:
+        if not DNS1123_LABEL.fullmatch(config[key]) or len(config[key]) > 63:
             raise StepError(f"{key} must be a DNS-1123 label")
-    if not DNS1123_SUBDOMAIN.match(config["WORKFLOW_NAME"]) or len(config["WORKFLOW_NAME"]) > 253:
+    if not DNS1123_SUBDOMAIN.fullmatch(config["WORKFLOW_NAME"]) or len(config["WORKFLOW_NAME"]) > 253:
         raise StepError("WORKFLOW_NAME must be a Kubernetes object name")
     for key in ("MAX_ATTEMPTS", "BACKOFF_SECONDS"):
         if config[key] and not re.fullmatch(r"[0-9]+(\.[0-9]+)?", config[key]):

@@ -345,7 +345,8 @@ def test_api_errors_fail_the_step_without_leaking_the_token(tmp_path: Path, kube
 
 
 @pytest.mark.parametrize(("key", "value"), [("MODE", "stop-all"), ("SERVICE", "Svc;rm"),
-                                            ("WORKFLOW_NAME", "a/../b"), ("MAX_ATTEMPTS", "x")])
+                                            ("SERVICE", "svc\n"), ("WORKFLOW_NAME", "a/../b"),
+                                            ("WORKFLOW_NAME", "svc-dev-a\n"), ("MAX_ATTEMPTS", "x")])
 def test_bad_configuration_is_refused(tmp_path: Path, kube: Any, key: str, value: str) -> None:
     fake = kube([release("svc-dev-a", T1)])
     result = run(tmp_path, fake, "supersede", "svc-dev-a", **{key: value})
