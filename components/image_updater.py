@@ -102,7 +102,7 @@ from components.delivery import values_path_in_repo
 from components.github_access import split_repo
 from components.helm_values import IMAGE_UPDATER_SERVICE_ACCOUNT
 from components.platform import ImageUpdaterRelease
-from components.registry import IRSA_ROLE_ANNOTATION, LOGIN_ACTION, policy_json, trust_policy
+from components.registry import LOGIN_ACTION, bind_identity, policy_json, trust_policy
 
 ACCESS_TYPE = "release-pipeline:components:ImageUpdaterAccess"
 TYPE = "release-pipeline:components:ImageUpdaters"
@@ -303,22 +303,12 @@ class ImageUpdaterAccess(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        annotations: dict[str, pulumi.Input[str]] = {}
-        waits: list[pulumi.Resource] = [role_policy]
-        if isinstance(settings.identity, Irsa):
-            annotations[IRSA_ROLE_ANNOTATION] = role.arn
-        else:
-            waits.append(aws.eks.PodIdentityAssociation(
-                f"{name}-pod-identity",
-                cluster_name=settings.cluster.name,
-                namespace=args.argocd_namespace,
-                service_account=IMAGE_UPDATER_SERVICE_ACCOUNT,
-                role_arn=role.arn,
-                # The trust policy's conditions read these session tags.
-                disable_session_tags=False,
-                tags=tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
-            ))
+        annotations, association = bind_identity(
+            self, name, settings.identity, cluster_name=settings.cluster.name,
+            namespace=args.argocd_namespace, service_account=IMAGE_UPDATER_SERVICE_ACCOUNT,
+            role=role, role_policy=role_policy, tags=tags,
+        )
+        waits: list[pulumi.Resource] = [role_policy, *association]
 
         git_secret = k8s.core.v1.Secret(
             f"{name}-git-secret",

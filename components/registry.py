@@ -401,6 +401,41 @@ def policy_json(document: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- component
 
 
+def bind_identity(
+    parent: pulumi.Resource,
+    name: str,
+    identity: PodIdentity | Irsa,
+    *,
+    cluster_name: str,
+    namespace: pulumi.Input[str],
+    service_account: str,
+    role: aws.iam.Role,
+    role_policy: aws.iam.RolePolicy,
+    tags: dict[str, str],
+) -> tuple[dict[str, pulumi.Input[str]], list[pulumi.Resource]]:
+    """Bind `role` to one ServiceAccount, as the stack's identity mode says.
+
+    Returns the ServiceAccount annotations (IRSA names the role there) and the
+    resources the account's users should wait for (Pod Identity's association).
+    Both wait for `role_policy`: credentials handed out before the policy exists
+    would fail the first call.
+    """
+    if isinstance(identity, Irsa):
+        return {IRSA_ROLE_ANNOTATION: role.arn}, []
+    association = aws.eks.PodIdentityAssociation(
+        f"{name}-pod-identity",
+        cluster_name=cluster_name,
+        namespace=namespace,
+        service_account=service_account,
+        role_arn=role.arn,
+        # The trust policy's conditions read these session tags.
+        disable_session_tags=False,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy]),
+    )
+    return {}, [association]
+
+
 @dataclass(frozen=True)
 class ServiceRegistryArgs:
     """What one service's registry and push identity are made from."""
@@ -485,22 +520,10 @@ class ServiceRegistry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-        annotations: dict[str, pulumi.Input[str]] = {}
-        if isinstance(args.identity, Irsa):
-            annotations[IRSA_ROLE_ANNOTATION] = role.arn
-        else:
-            aws.eks.PodIdentityAssociation(
-                f"{name}-pod-identity",
-                cluster_name=args.cluster_name,
-                namespace=args.build_namespace,
-                service_account=sa_name,
-                role_arn=role.arn,
-                # The trust policy's conditions read these session tags.
-                disable_session_tags=False,
-                tags=tags,
-                # Credentials handed out before the policy exists would fail the push.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
-            )
+        annotations, _ = bind_identity(
+            self, name, args.identity, cluster_name=args.cluster_name, namespace=args.build_namespace,
+            service_account=sa_name, role=role, role_policy=role_policy, tags=tags,
+        )
 
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-builder",
