@@ -237,6 +237,10 @@ STAGES: tuple[str, ...] = ("changed", "tests", "build", "promote", "verify", "su
 
 # --- newest-wins (module docstring) ----------------------------------------------------
 SUPERSEDE = "supersede"
+# Set by supersede.py on a release it stops (the newer release's name); declared empty in
+# `workflowMetadata` so `{{workflow.annotations.<name>}}` is a known global (Argo
+# re-reads the Workflow's annotations on every operation, so the exit handler sees the patch).
+SUPERSEDED_BY_ANNOTATION = "release-pipeline/superseded-by"
 NEWEST_CHECK = "newest-check"
 
 # --- one Slack thread per release (module docstring) ------------------------------------
@@ -686,6 +690,13 @@ def _verify_template(service: Service, settings: Settings, config_map: str) -> m
     )
 
 
+def _superseded_by_env(service: Service, settings: Settings) -> list[m.EnvVar]:
+    """Newest-wins only: the newer release that stopped this one (empty when none)."""
+    if not service.newest_wins_in(settings):
+        return []
+    return _env([("SUPERSEDED_BY", f"{{{{workflow.annotations.{SUPERSEDED_BY_ANNOTATION}}}}}")])
+
+
 def _notify_template(service: Service, settings: Settings, config_map: str) -> m.Template:
     env = _tool_env(
         ("CHANNEL", literal(slack_channel(service, settings))),
@@ -702,6 +713,7 @@ def _notify_template(service: Service, settings: Settings, config_map: str) -> m
         ("WORKFLOW_URL", workflow_url(settings)),
         ("ARGOCD_URL", hv.argocd_app_url(settings, names.application_name(service.name, settings.environment))),
     )
+    env += _superseded_by_env(service, settings)
     env.insert(0, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
     return _pod_template(
         "notify", settings, config_map,
@@ -826,6 +838,8 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
             pod_metadata=m.Metadata(labels=labels("release-workflow", service.name)),
             templates=templates,
             metrics=workflow_metrics,
+            workflow_metadata=(m.WorkflowMetadata(annotations={SUPERSEDED_BY_ANNOTATION: ""}) if newest_wins
+                               else None),
             **_spec_defaults(),
         ),
     )
@@ -862,6 +876,7 @@ def _slack_thread_template(mode: str, service: Service, settings: Settings, conf
     if mode == "finish":
         env += _env([("STATUS", "{{workflow.status}}"),
                      ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
+        env += _superseded_by_env(service, settings)
     env.insert(0, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
     fields: dict[str, Any] = {}
     if mode == "announce":

@@ -7,6 +7,9 @@ sections 2 and 4); runs in the `release-tools` image as `python3 notify.py`:
     CHANNEL        channel name or id
     STATUS         the Workflow's status: Succeeded, Failed or Error
     VERIFY_STATUS  the verify step's output: "healthy", "paused" or empty
+    SUPERSEDED_BY  newest-wins only: the newer release Workflow that stopped this one (the
+                   `release-pipeline/superseded-by` annotation supersede.py sets); empty, an
+                   unresolved `{{...}}` tag or anything but a Workflow name means not superseded
     SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE, AUTHOR
     WORKFLOW_URL, ARGOCD_URL   links to the Argo Workflows and Argo CD UIs
     SLACK_API      default https://slack.com/api (tests: a fake server on 127.0.0.1)
@@ -44,6 +47,17 @@ RESULTS = {
 }
 
 
+SUPERSEDED_BY_ANNOTATION = "release-pipeline/superseded-by"
+# A Workflow name: a DNS-1123 subdomain (an unresolved `{{...}}` tag never matches).
+WORKFLOW_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def superseded_by(environ: dict[str, str]) -> str | None:
+    """The newer release that stopped this one, when SUPERSEDED_BY holds a valid Workflow name."""
+    name = environ.get("SUPERSEDED_BY", "").strip()
+    return name if len(name) <= 253 and WORKFLOW_NAME.fullmatch(name) else None
+
+
 def log(message: str) -> None:
     print(f"notify: {message}", file=sys.stderr, flush=True)
 
@@ -69,6 +83,10 @@ def message_text(environ: dict[str, str]) -> str:
     headline = f"{emoji} Release of *{service}* to *{environment}* {escape(verb)}"
     if status == "Succeeded" and environ.get("VERIFY_STATUS") == "paused":
         headline = f":hourglass_flowing_sand: Release of *{service}* to *{environment}* is waiting for promotion"
+    newer = superseded_by(environ)
+    if status != "Succeeded" and newer:
+        # Stopped by newest-wins: `{{workflow.status}}` says Failed, but nothing failed.
+        headline = f":fast_forward: Release of *{service}* to *{environment}* was superseded by {escape(newer)}"
 
     revision = environ.get("REVISION", "")
     lines = [headline]

@@ -13,6 +13,8 @@ release: every path exits 0, a Slack or API failure is a warning.
                    unsubstituted Argo tag when announce did not run: then no thread)
     STAGE, STATE   stage: which line of the state table, and its new value (tests passed, ...)
     STATUS, VERIFY_STATUS   finish: the Workflow's status and verify's output
+    SUPERSEDED_BY  finish, newest-wins only: as in notify.py (a valid Workflow name: the
+                   result is "superseded by <name>", not "failed")
     SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE, AUTHOR,
     WORKFLOW_URL, ARGOCD_URL   what notify.py takes, for the parent message's header
     APPLICATION, APPLICATION_NAMESPACE, ROLLOUT, ROLLOUT_NAMESPACE   the objects that carry the thread
@@ -85,6 +87,7 @@ CONFLICT_RETRIES = 5
 GOOD = ("passed", "pushed", "ready", "synced", "healthy", "completed", "succeeded", "promoted", "skipped")
 BAD = ("failed", "aborted", "errored", "error", "degraded")
 WAITING = ("paused", "waiting")
+SUPERSEDED = "superseded"
 
 
 def log(message: str) -> None:
@@ -110,6 +113,8 @@ def mark(value: str | None) -> str:
     if not value:
         return ":white_small_square:"
     word = value.lower()
+    if word.startswith(SUPERSEDED):
+        return ":fast_forward:"
     if any(w in word for w in BAD):
         return ":x:"
     if any(w in word for w in WAITING):
@@ -136,9 +141,13 @@ def parent_text(header: str, state: Mapping[str, str]) -> str:
     return f"{header}\n{state_line(state)}"
 
 
-def result_value(status: str, verify_status: str) -> str:
+def result_value(status: str, verify_status: str, superseded_by: str | None = None) -> str:
     if status == "Succeeded":
         return "paused (waiting for promotion)" if verify_status == "paused" else "succeeded"
+    if superseded_by:
+        # The state table takes short values only; the name when it fits.
+        value = f"{SUPERSEDED} by {superseded_by}"
+        return value if STATE_VALUE.fullmatch(value) else SUPERSEDED
     return {"Failed": "failed", "Error": "errored"}.get(status, "unknown")
 
 
@@ -313,7 +322,7 @@ def run(environ: Mapping[str, str]) -> None:
             log("no thread (announce did not open one); nothing sent")
     elif mode == "finish":
         verify = environ.get("VERIFY_STATUS", "")
-        value = result_value(environ.get("STATUS", ""), verify)
+        value = result_value(environ.get("STATUS", ""), verify, notify.superseded_by(dict(environ)))
         # verify's outcome is the `synced` line: Argo CD synced the commit, the Rollout took it.
         also = {"synced": verify} if verify in ("healthy", "paused") else {}
         # No thread: the one message notify.py would have sent.

@@ -22,11 +22,13 @@ guard mode 0 or 1); guard mode also `superseded` ("true" or "false"); `message`.
 
 supersede: every release of this service and environment that is older than this one
 (creationTimestamp, then name), still Pending or Running, not already shut down and
-has not started `promote`, gets `spec.shutdown: Stop`, and so do its child build
+has not started `promote`, gets `spec.shutdown: Stop` (and the annotation
+`release-pipeline/superseded-by: <this release>`, in the same patch), and so do its child build
 Workflows that are still running. guard: if a newer release has claimed the
 environment (its `supersede` node is Running or Succeeded, and it is neither Failed,
 Errored nor shut down), this release stops itself (and writes `superseded=true` first,
-so the DAG skips promote whatever the timing of the stop).
+so the DAG skips promote whatever the timing of the stop), annotated as superseded by
+the newer release.
 
 Each stop is a JSON merge patch carrying the `metadata.resourceVersion` the decision was
 made on: if the Workflow changed in between (for example it just started promote),
@@ -66,6 +68,9 @@ NOT_STARTED = frozenset({"Skipped", "Omitted"})
 PROMOTE = "promote"
 SUPERSEDE = "supersede"
 STOP = "Stop"
+# On a stopped release: the newer release that stopped it (its exit handler reads it
+# as `{{workflow.annotations.release-pipeline/superseded-by}}`; notify.py SUPERSEDED_BY).
+SUPERSEDED_BY_ANNOTATION = "release-pipeline/superseded-by"
 
 Workflow = Mapping[str, Any]
 
@@ -173,13 +178,23 @@ class Kube(_kube.Kube):
         items = self.request("GET", WORKFLOWS.format(namespace=namespace) + "?" + query).get("items")
         return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
-    def stop(self, namespace: str, workflow: Workflow, *, precondition: bool = True) -> None:
-        """`spec.shutdown: Stop`; with `precondition`, only if it is still the version the decision saw."""
+    def stop(self, namespace: str, workflow: Workflow, *, precondition: bool = True,
+             superseded_by: str | None = None) -> None:
+        """`spec.shutdown: Stop`; with `precondition`, only if it is still the version the decision saw.
+
+        With `superseded_by` (release Workflows), the same patch records the newer release
+        in the `release-pipeline/superseded-by` annotation.
+        """
         name = str(_get(workflow, "metadata", "name"))
         patch: dict[str, Any] = {"spec": {"shutdown": STOP}}
+        metadata: dict[str, Any] = {}
         version = _get(workflow, "metadata", "resourceVersion")
         if version and precondition:
-            patch["metadata"] = {"resourceVersion": str(version)}
+            metadata["resourceVersion"] = str(version)
+        if superseded_by:
+            metadata["annotations"] = {SUPERSEDED_BY_ANNOTATION: superseded_by}
+        if metadata:
+            patch["metadata"] = metadata
         self.request("PATCH", WORKFLOWS.format(namespace=namespace) + "/" + urllib.parse.quote(name), patch)
 
 
@@ -207,7 +222,7 @@ def supersede_once(kube: Kube, config: Mapping[str, str], done: list[str]) -> No
     for older in to_stop(_releases(kube, config), config["WORKFLOW_NAME"]):
         name = str(_get(older, "metadata", "name"))
         try:
-            kube.stop(config["WORKFLOWS_NAMESPACE"], older)
+            kube.stop(config["WORKFLOWS_NAMESPACE"], older, superseded_by=config["WORKFLOW_NAME"])
         except NotFound:
             continue
         done.append(name)
@@ -228,7 +243,7 @@ def guard_once(kube: Kube, config: Mapping[str, str]) -> str | None:
     write_output("stopped", "1")
     # No resourceVersion here: the controller updates this Workflow all the time, and
     # the decision does not depend on its own state.
-    kube.stop(config["WORKFLOWS_NAMESPACE"], _me(releases, me), precondition=False)
+    kube.stop(config["WORKFLOWS_NAMESPACE"], _me(releases, me), precondition=False, superseded_by=newer_name)
     log(f"stopped {me}: superseded by {newer_name}")
     _stop_children(kube, config, me)
     return newer_name

@@ -98,6 +98,41 @@ def test_the_headline_states_the_result(tmp_path, slack, status, verify_status, 
     assert api.requests[0]["body"]["text"].splitlines()[0] == headline
 
 
+def test_a_superseded_release_says_so_instead_of_failed(tmp_path, slack):
+    api = slack()
+    run(tmp_path, api.url, STATUS="Failed", VERIFY_STATUS="", SUPERSEDED_BY="checkout-dev-abc12")
+    text = api.requests[0]["body"]["text"]
+    assert text.splitlines()[0] == ":fast_forward: Release of *checkout* to *dev* was superseded by checkout-dev-abc12"
+    assert "failed" not in text
+
+
+@pytest.mark.parametrize(
+    "superseded_by",
+    [
+        "",
+        "{{workflow.annotations.release-pipeline/superseded-by}}",  # Argo left the tag: not superseded
+        "Checkout-Dev",
+        "<!channel>",
+        "checkout dev",
+        "-checkout",
+        "a" * 254,
+    ],
+)
+def test_a_placeholder_or_an_invalid_name_is_not_superseded(tmp_path, slack, superseded_by):
+    api = slack()
+    run(tmp_path, api.url, STATUS="Failed", VERIFY_STATUS="", SUPERSEDED_BY=superseded_by)
+    text = api.requests[0]["body"]["text"]
+    assert text.splitlines()[0] == ":x: Release of *checkout* to *dev* failed"
+    assert "superseded" not in text
+
+
+def test_a_succeeded_release_is_never_called_superseded(tmp_path, slack):
+    api = slack()
+    run(tmp_path, api.url, SUPERSEDED_BY="checkout-dev-abc12")
+    headline = api.requests[0]["body"]["text"].splitlines()[0]
+    assert headline == ":white_check_mark: Release of *checkout* to *dev* succeeded"
+
+
 def test_payload_text_is_escaped_and_never_run(tmp_path, slack):
     api = slack()
     marker = tmp_path / "pwned"

@@ -276,8 +276,11 @@ def test_supersede_stops_the_older_releases_and_their_builds(tmp_path: Path, kub
     )
     result = run(tmp_path, fake, "supersede", "svc-dev-c")
     assert result.returncode == 0, result.stderr
+    # The stopped release carries the newer one's name, in the same patch; its builds do not.
     assert fake.patched() == [
-        ("svc-dev-a", {"spec": {"shutdown": "Stop"}, "metadata": {"resourceVersion": "10"}}),
+        ("svc-dev-a", {"spec": {"shutdown": "Stop"},
+                       "metadata": {"resourceVersion": "10",
+                                    "annotations": {"release-pipeline/superseded-by": "svc-dev-c"}}}),
         ("svc-build-aaaaa", {"spec": {"shutdown": "Stop"}, "metadata": {"resourceVersion": "7"}}),
     ]
     assert outputs(tmp_path) == {"stopped": "1", "message": "stopped 1 older release(s): svc-dev-a"}
@@ -317,7 +320,8 @@ def test_the_guard_stops_its_own_release_when_a_newer_one_claimed(tmp_path: Path
                 [child("svc-build-aaaaa", "svc-dev-a", "Succeeded")])
     result = run(tmp_path, fake, "guard", "svc-dev-a")
     assert result.returncode == 0, result.stderr
-    assert fake.patched() == [("svc-dev-a", {"spec": {"shutdown": "Stop"}})]
+    annotation = {"release-pipeline/superseded-by": "svc-dev-b"}
+    assert fake.patched() == [("svc-dev-a", {"spec": {"shutdown": "Stop"}, "metadata": {"annotations": annotation}})]
     assert outputs(tmp_path) == {"superseded": "true", "stopped": "1",
                                  "message": "superseded by svc-dev-b: stopped before promote"}
 

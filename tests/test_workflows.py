@@ -1001,6 +1001,41 @@ def test_newest_wins_steps_run_the_script_as_the_release_account() -> None:
     assert child["metadata"]["labels"]["release-pipeline/release-workflow"] == "{{workflow.name}}"
 
 
+SUPERSEDED_BY_TAG = "{{workflow.annotations.release-pipeline/superseded-by}}"
+
+
+@pytest.mark.parametrize("threads", ["", "    slackThreads: true\n"])
+def test_only_with_newest_wins_notify_learns_which_release_superseded_this_one(threads: str) -> None:
+    settings = _settings()
+    off = _release(_service(threads), _with(settings, newest_wins=False))
+    on = _release(_service(threads), _with(settings, newest_wins=True))
+    # Off: byte-identical to a template built without the option, no annotation anywhere.
+    assert off == _release(_service(threads), settings)
+    assert "SUPERSEDED_BY" not in str(off) and "superseded-by" not in str(off)
+    assert "workflowMetadata" not in off["spec"]
+    env = _env(_templates(on)["notify"]["container"])
+    assert env["SUPERSEDED_BY"] == SUPERSEDED_BY_TAG
+    # Declared (empty) so the exit handler's reference is a known global; supersede.py sets it.
+    assert on["spec"]["workflowMetadata"] == {"annotations": {"release-pipeline/superseded-by": ""}}
+    # Only the notify step gets it.
+    for name, template in _templates(on).items():
+        if name != "notify":
+            assert "SUPERSEDED_BY" not in str(template) and SUPERSEDED_BY_TAG not in str(template), name
+
+
+@requires_shared
+def test_the_superseded_by_reference_lints_clean_and_keeps_payload_in_env() -> None:
+    lint, _ = _tools()
+    for threads in ("", "    slackThreads: true\n"):
+        release = _release(_service(threads), _with(_settings(), newest_wins=True))
+        assert lint(release) == []
+        assert payload_outside_env(release) == []
+        # Without the declaration the linter refuses the reference: the declaration is what makes it known.
+        undeclared = copy.deepcopy(release)
+        del undeclared["spec"]["workflowMetadata"]
+        assert lint(undeclared) != []
+
+
 def test_newest_wins_steps_count_in_the_release_deadline() -> None:
     settings = _settings()
     on = _with(settings, newest_wins=True)
