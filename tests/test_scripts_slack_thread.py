@@ -240,3 +240,21 @@ def test_unreachable_slack_and_a_missing_token_are_warnings(tmp_path, fake):
     assert "cannot reach Slack" in result.stderr and output(tmp_path, "thread") == ""
     result = run(tmp_path, api, "announce", SLACK_TOKEN="")
     assert "SLACK_TOKEN is empty" in result.stderr and api.slack == []
+
+
+@pytest.mark.parametrize(
+    ("superseded_by", "expected"),
+    [("checkout-dev-" + "b" * 40, "superseded"), ("", "failed"), ("{{workflow.annotations.x}}", "failed")],
+)
+def test_a_superseded_release_says_so_and_is_not_broadcast(tmp_path, fake, superseded_by, expected):
+    api = fake()
+    run(tmp_path, api, "announce")
+    run(tmp_path, api, "finish", THREAD=output(tmp_path, "thread"), STATUS="Failed", SUPERSEDED_BY=superseded_by)
+    [reply] = [r["body"] for r in api.slack if r["body"].get("thread_ts")]
+    state = json.loads(api.annotations()["release-pipeline/slack-thread-state"])
+    assert state["result"].startswith(expected)
+    if expected == "superseded":
+        assert "reply_broadcast" not in reply or reply["reply_broadcast"] is False
+        assert "superseded" in reply["text"]
+    else:
+        assert reply["reply_broadcast"] is True
