@@ -64,6 +64,7 @@ Ref: https://docs.github.com/en/authentication/connecting-to-github-with-ssh/man
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -153,6 +154,29 @@ def branch_ref(branch: str) -> str:
 
 def secret_labels(role: str) -> dict[str, str]:
     return {"app.kubernetes.io/managed-by": PIPELINE, "release-pipeline/role": role}
+
+
+def _secret(
+    parent: pulumi.Resource,
+    logical: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    role: str,
+    data: Mapping[str, pulumi.Input[str]],
+    type_: str = "Opaque",
+    extra_labels: Mapping[str, str] | None = None,
+) -> k8s.core.v1.Secret:
+    """A Kubernetes Secret of this module: values straight from their (secret) Outputs."""
+    return k8s.core.v1.Secret(
+        logical,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=namespace, labels=secret_labels(role) | dict(extra_labels or {})
+        ),
+        type=type_,
+        string_data=dict(data),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 class BypassActor(TypedDict):
@@ -312,16 +336,10 @@ class SourceRepository(pulumi.ComponentResource):
         # whatever engine (or mock) runs the program.
         hmac_secret = pulumi.Output.secret(password.result)
 
-        webhook_secret = k8s.core.v1.Secret(
-            f"{name}-webhook-k8s-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=intake.webhook_secret_name(args.repo),
-                namespace=args.events_namespace,
-                labels=secret_labels("webhook-secret"),
-            ),
-            type="Opaque",
-            string_data={intake.WEBHOOK_SECRET_KEY: hmac_secret},
-            opts=pulumi.ResourceOptions(parent=self),
+        webhook_secret = _secret(
+            self, f"{name}-webhook-k8s-secret",
+            name=intake.webhook_secret_name(args.repo), namespace=args.events_namespace,
+            role="webhook-secret", data={intake.WEBHOOK_SECRET_KEY: hmac_secret},
         )
 
         # Ref: https://docs.github.com/en/rest/repos/webhooks#create-a-repository-webhook
@@ -357,32 +375,18 @@ class SourceRepository(pulumi.ComponentResource):
         )
         # OpenSSH format: git's ssh reads it; the PEM form of an ED25519 key it does not.
         private_key = pulumi.Output.secret(key.private_key_openssh)
-        checkout_secret = k8s.core.v1.Secret(
-            f"{name}-checkout-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=names.deploy_key_secret_name(args.repo),
-                namespace=args.workflows_namespace,
-                labels=secret_labels("checkout-key"),
-            ),
-            type=SSH_AUTH_TYPE,
-            string_data={SSH_PRIVATE_KEY: private_key},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        def checkout_secret_in(logical: str, namespace: pulumi.Input[str]) -> k8s.core.v1.Secret:
+            return _secret(
+                self, logical, name=names.deploy_key_secret_name(args.repo), namespace=namespace,
+                role="checkout-key", data={SSH_PRIVATE_KEY: private_key}, type_=SSH_AUTH_TYPE,
+            )
+
+        checkout_secret = checkout_secret_in(f"{name}-checkout-secret", args.workflows_namespace)
         build_checkout_secret = None
         if args.build_namespace is not None:
             # Same name and key in the build namespace: the build WorkflowTemplate's
             # checkout mounts it exactly as the release template's steps mount theirs.
-            build_checkout_secret = k8s.core.v1.Secret(
-                f"{name}-build-checkout-secret",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=names.deploy_key_secret_name(args.repo),
-                    namespace=args.build_namespace,
-                    labels=secret_labels("checkout-key"),
-                ),
-                type=SSH_AUTH_TYPE,
-                string_data={SSH_PRIVATE_KEY: private_key},
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            build_checkout_secret = checkout_secret_in(f"{name}-build-checkout-secret", args.build_namespace)
 
         self.webhook_url = pulumi.Output.from_input(url)
         self.webhook_secret_name = webhook_secret.metadata.name
@@ -459,33 +463,22 @@ class HelmRepository(pulumi.ComponentResource):
         )
         # Argo CD finds repository credentials by this label; github.com's host key
         # is in the chart's default argocd-ssh-known-hosts-cm.
-        argocd_secret = k8s.core.v1.Secret(
-            f"{name}-argocd-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=names.argocd_secret_name(args.repo),
-                namespace=args.argocd_namespace,
-                labels=secret_labels("argocd-repository") | {ARGOCD_SECRET_TYPE_LABEL: "repository"},
-            ),
-            type="Opaque",
-            string_data=argocd_repository_data(args.repo)
+        argocd_secret = _secret(
+            self, f"{name}-argocd-secret",
+            name=names.argocd_secret_name(args.repo), namespace=args.argocd_namespace,
+            role="argocd-repository", extra_labels={ARGOCD_SECRET_TYPE_LABEL: "repository"},
+            data=argocd_repository_data(args.repo)
             | {"sshPrivateKey": pulumi.Output.secret(key.private_key_openssh)},
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
         # The App's key, not a token: the promote step mints a one-hour installation
         # token per run, so nothing long-lived with write access sits in a workflow.
         # Ref: https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/generating-an-installation-access-token-for-a-github-app
-        writer_secret = k8s.core.v1.Secret(
-            f"{name}-writer-secret",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=names.writer_secret_name(args.repo),
-                namespace=args.workflows_namespace,
-                labels=secret_labels("helm-writer"),
-            ),
-            type="Opaque",
-            string_data=writer_data(args.writer)
-            | {WRITER_PRIVATE_KEY: pulumi.Output.secret(args.writer_private_key)},
-            opts=pulumi.ResourceOptions(parent=self),
+        writer_secret = _secret(
+            self, f"{name}-writer-secret",
+            name=names.writer_secret_name(args.repo), namespace=args.workflows_namespace,
+            role="helm-writer",
+            data=writer_data(args.writer) | {WRITER_PRIVATE_KEY: pulumi.Output.secret(args.writer_private_key)},
         )
 
         self.ruleset_name = ruleset.name
