@@ -25,6 +25,7 @@ import logging
 import string
 import struct
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -487,6 +488,18 @@ def _policy_document(inputs: dict[str, Any]) -> str:
 # --- the monitor -------------------------------------------------------------
 
 
+def _outputs(
+    raw: dict[str, Any], plain: dict[str, Any], state: dict[str, Any], additional_secret: Iterable[str]
+) -> dict[str, Any]:
+    """The outputs the engine hands back: inputs' secrets kept where they were, and every
+    `additionalSecretOutputs` key made secret (the stock mock ignores those)."""
+    outputs = {k: _reapply_secrets(raw[k], plain[k], v) if k in raw else v for k, v in state.items()}
+    for key in additional_secret:
+        if key in outputs:
+            outputs[key] = secret(outputs[key])
+    return outputs
+
+
 def _reapply_secrets(raw: Any, plain: Any, new: Any) -> Any:
     """Put the input's secret markers back where an output passes the input through.
 
@@ -567,10 +580,7 @@ class RenderMonitor(MockMonitor):
             )
         )
         state = normalize_numbers(state)
-        outputs = {k: _reapply_secrets(raw[k], plain[k], v) if k in raw else v for k, v in state.items()}
-        for key in request.additionalSecretOutputs:
-            if key in outputs:
-                outputs[key] = secret(outputs[key])
+        outputs = _outputs(raw, plain, state, request.additionalSecretOutputs)
 
         if request.type.startswith(_PROVIDER_PREFIX):
             self.mocks.note_provider(f"{urn}::{resource_id}", request.type, plain)
@@ -607,10 +617,7 @@ class RenderMonitor(MockMonitor):
             )
         )
         state = normalize_numbers(state)
-        outputs = {k: _reapply_secrets(raw[k], plain[k], v) if k in raw else v for k, v in state.items()}
-        for key in request.additionalSecretOutputs:
-            if key in outputs:
-                outputs[key] = secret(outputs[key])
+        outputs = _outputs(raw, plain, state, request.additionalSecretOutputs)
         record = Record(
             urn=urn,
             type=request.type,
