@@ -9,10 +9,10 @@ Usage (from the repository root):
 
 What it measures, per services-file size (README in this directory):
 - wall time of rendering all four stacks in parallel, exactly as ``components render``
-  does it (``engine.render``: one spawned process per stack, ``--jobs`` workers),
+  does it (``engine.render``: one fresh process per stack, ``--jobs`` workers),
   from a fresh interpreter (start-up and imports included); median of ``--runs``;
-- peak RSS: the largest ``ru_maxrss`` of the render's child processes
-  (``getrusage(RUSAGE_CHILDREN)`` in a fresh process per measurement);
+- peak RSS: the largest ``ru_maxrss`` of the render's stack processes (each reports
+  its own, ``StackResult.peak_rss_kib``);
 - Pulumi resources per stack, and per service (marginal, by type, from resources.json);
 - the bare mock engine: a throwaway project registering the same number of trivial
   ConfigMaps per stack through the same ``engine.render`` path; ratio = ours / bare;
@@ -126,15 +126,14 @@ def write_services(count: int, path: Path) -> Path:
 # --- measurement in a fresh process ----------------------------------------------
 
 _MEASURE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from components.render.engine import render
-render({stacks!r}, Path({out!r}), Path({project!r}), {services!r} and Path({services!r}), max_workers={jobs!r})
-print(json.dumps({{
-    "children_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-}}))
+if __name__ == "__main__":
+    results = render({stacks!r}, Path({out!r}), Path({project!r}), {services!r} and Path({services!r}),
+                     max_workers={jobs!r})
+    print(json.dumps({{"peak_rss_kib": max(r.peak_rss_kib for r in results)}}))
 """
 
 
@@ -151,7 +150,7 @@ def measure(project: Path, services: Path | None, out: Path, jobs: int) -> dict[
     if proc.returncode != 0:
         raise SystemExit(f"render failed ({project}, {services}):\n{proc.stdout}\n{proc.stderr}")
     usage = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"wall": wall, "rss_mib": usage["children_maxrss_kb"] / 1024}
+    return {"wall": wall, "rss_mib": usage["peak_rss_kib"] / 1024}
 
 
 BARE_MAIN = '''"""Bare mock-engine baseline: N trivial ConfigMaps, no components, no parents."""

@@ -7,10 +7,15 @@ real program through the shared ``render_stack`` fixture.
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
+import operator
 import subprocess
 import sys
 import textwrap
+import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ from components.render import (
     PLACEHOLDER,
     PROJECT_DIR,
     RenderError,
+    engine,
     load_stack_config,
     read_stack,
     render_stack_isolated,
@@ -565,6 +571,92 @@ def test_isolated_render_raises_render_error(tmp_path):
     with pytest.raises(RenderError) as err:
         render_stack_isolated("dev", project)
     assert err.value.problems == ["dev: stop here"]
+
+
+# --- the mock engine, tuned for one process per stack ----------------------------------
+
+PROGRAM_FACTS = """\
+import gc
+import threading
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+first = k8s.core.v1.ConfigMap("first", metadata={"name": "first"}, data={"a": "b"})
+k8s.core.v1.ConfigMap(
+    "engine-facts",
+    metadata={"name": "engine-facts"},
+    data={
+        # Read once the first registration has come back from the monitor.
+        "threads": first.id.apply(lambda _: str(threading.active_count())),
+        "cyclicGc": first.id.apply(lambda _: str(gc.isenabled())),
+    },
+)
+"""
+
+
+def test_monitor_calls_run_on_the_programs_own_thread(tmp_path):
+    # The SDK sends each RPC to a thread pool; the render's monitor is in-process,
+    # so the calls run inline and no pool thread is ever started.
+    project = write_project(tmp_path / "project", PROGRAM_FACTS)
+    result = render_stack_isolated("dev", project)
+    assert manifest(result.manifests, "ConfigMap", "engine-facts")["data"]["threads"] == "1"
+
+
+def test_the_program_runs_with_the_cyclic_collector_paused(tmp_path):
+    project = write_project(tmp_path / "project", PROGRAM_FACTS)
+    result = render_stack_isolated("dev", project)
+    assert manifest(result.manifests, "ConfigMap", "engine-facts")["data"]["cyclicGc"] == "False"
+
+
+def test_inline_executor_runs_at_once_and_hands_back_errors():
+    executor = engine._InlineExecutor()
+    done = executor.submit(threading.get_ident)
+    assert done.done() and done.result() == threading.get_ident()
+    failed = executor.submit(operator.truediv, 1, 0)
+    assert isinstance(failed.exception(), ZeroDivisionError)
+
+
+def test_cyclic_gc_pause_restores_the_collectors_state():
+    assert gc.isenabled()
+    with engine._cyclic_gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with engine._cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # was off before: stays off
+    finally:
+        gc.enable()
+
+
+def test_source_positions_are_skipped_only_where_the_sdk_has_the_hook():
+    from pulumi.runtime.proto import source_pb2
+
+    def capture() -> source_pb2.StackTrace:
+        return source_pb2.StackTrace(frames=[source_pb2.StackFrame()])
+
+    sdk = types.SimpleNamespace(_get_stack_trace=capture)
+    engine._skip_source_positions(sdk)
+    assert sdk._get_stack_trace() == source_pb2.StackTrace()
+    other = types.SimpleNamespace()
+    engine._skip_source_positions(other)
+    assert not hasattr(other, "_get_stack_trace")
+
+
+def test_every_preloaded_module_exists():
+    # The fork server ignores a module it cannot import: a stale name would quietly
+    # bring back the imports in every stack's process.
+    for name in engine._PRELOAD:
+        importlib.import_module(name)
+
+
+def test_stack_processes_report_their_peak_memory(tmp_path):
+    project = write_project(tmp_path / "project")
+    results = engine.render(["dev"], tmp_path / "out", project, project / "services.yaml")
+    # A process with the Pulumi SDK imported holds tens of MiB.
+    assert [r.stack for r in results] == ["dev"] and results[0].peak_rss_kib > 20 * 1024
 
 
 # --- the real program ----------------------------------------------------------------
