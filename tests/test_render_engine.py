@@ -645,6 +645,23 @@ def test_source_positions_are_skipped_only_where_the_sdk_has_the_hook():
     assert not hasattr(other, "_get_stack_trace")
 
 
+def test_struct_conversion_matches_protobufs_own_with_integers_restored():
+    from google.protobuf import json_format, struct_pb2
+
+    from components.render.mocks import _struct_to_py
+    from components.render.output import normalize_numbers
+
+    value = {
+        "name": "vbsiv", "replicas": 3, "weight": 2.5, "enabled": True, "off": False, "none": None,
+        "ports": [{"port": 8080, "name": "http"}, [], {}], "nested": {"deep": {"list": [1, 1.5, "x", None]}},
+        "empty": "", "big": 2**40,
+    }
+    message = struct_pb2.Struct()
+    message.update(value)
+    assert _struct_to_py(message) == normalize_numbers(json_format.MessageToDict(message)) == value
+    assert isinstance(_struct_to_py(message)["replicas"], int)
+
+
 def test_every_preloaded_module_exists():
     # The fork server ignores a module it cannot import: a stale name would quietly
     # bring back the imports in every stack's process.
