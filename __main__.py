@@ -24,6 +24,7 @@ from components.config import (
     settings_from_pulumi_config,
     sibling_stack_problems,
 )
+from components.dashboards import DASHBOARD_FILE, ReleaseDashboard, ReleaseDashboardArgs
 from components.delivery import ServiceDelivery, ServiceDeliveryArgs
 from components.events import EventIntake, EventIntakeArgs
 from components.github_access import (
@@ -329,6 +330,21 @@ if image_updater_access is not None:
             repository_urls={s.name: registries[s.name].repository_url for s in image_updated},
             argocd_namespace=namespaces.platform["argocd"],
             depends_on=(*platform.depends_for("ImageUpdater"), image_updater_access.git_secret),
+        ),
+        opts=pulumi.ResourceOptions(provider=k8s_provider),
+    )
+
+# The release dashboard (`metrics.grafanaDashboard`, off by default): the repository's
+# dashboards/release-pipeline.json as a ConfigMap labelled for Grafana's dashboards
+# sidecar, in a namespace the sidecar searches (it must exist unless it is one of ours).
+if settings.metrics.grafana_dashboard is not None:
+    ReleaseDashboard(
+        "release-dashboard",
+        ReleaseDashboardArgs(
+            options=settings.metrics.grafana_dashboard,
+            path=PROJECT_DIR / DASHBOARD_FILE,
+            namespaces={getattr(settings.namespaces, role): ns for role, ns in namespaces.platform.items()}
+            | dict(namespaces.services),
         ),
         opts=pulumi.ResourceOptions(provider=k8s_provider),
     )

@@ -636,6 +636,34 @@ class ReleaseSettings(Model):
     newest_wins: bool = False
 
 
+def _grafana_folder(value: str) -> str:
+    # One directory level: the sidecar writes the file there and Grafana
+    # (`foldersFromFilesStructure`) names the folder after it.
+    if value in {".", ".."} or "/" in value or "\\" in value or not value.isprintable():
+        raise ValueError("must be one folder name: no '/', '\\', control characters, '.' or '..'")
+    return value
+
+
+class GrafanaDashboard(Model):
+    """The release dashboard as a ConfigMap for the Grafana dashboards sidecar (components.dashboards).
+
+    Defaults are those of the kube-prometheus-stack chart (`grafana.sidecar.dashboards`:
+    label `grafana_dashboard`, labelValue "1"); the grafana chart's own default
+    labelValue "" matches any value, "1" included. The namespace must already exist
+    and be one the sidecar searches (`sidecar.dashboards.searchNamespace`): the
+    program does not create it.
+    """
+
+    namespace: DnsLabel
+    label: LabelKey = "grafana_dashboard"
+    label_value: LabelValue = "1"
+    # Grafana folder; set only where the sidecar honours a folder annotation and
+    # Grafana makes folders from it (`sidecar.dashboards.provider.foldersFromFilesStructure`).
+    folder: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_grafana_folder)] | None = None
+    # The chart's `sidecar.dashboards.folderAnnotation`; unset there, k8s-sidecar reads this one.
+    folder_annotation: LabelKey = "k8s-sidecar-target-directory"
+
+
 class MetricsSettings(Model):
     enabled: bool = True
     service_monitor: bool = False  # needs the Prometheus Operator CRDs
@@ -643,11 +671,20 @@ class MetricsSettings(Model):
     # WorkflowTemplates through the Argo Workflows controller (components.workflows;
     # dashboards/release-pipeline.json). Needs `enabled`. Off by default.
     release_metrics: bool = False
+    # dashboards/release-pipeline.json provisioned for Grafana's dashboards sidecar.
+    # Needs `releaseMetrics`. Off by default.
+    grafana_dashboard: GrafanaDashboard | None = None
 
     @model_validator(mode="after")
     def _release_metrics_need_the_controllers(self) -> Self:
         if self.release_metrics and not self.enabled:
             raise ValueError("'releaseMetrics' needs 'enabled': the controller serves them on its metrics port")
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_needs_release_metrics(self) -> Self:
+        if self.grafana_dashboard is not None and not self.release_metrics:
+            raise ValueError("'grafanaDashboard' needs 'releaseMetrics': the dashboard shows the release metrics")
         return self
 
 
