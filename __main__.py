@@ -24,7 +24,13 @@ from components.config import (
     settings_from_pulumi_config,
     sibling_stack_problems,
 )
-from components.dashboards import DASHBOARD_FILE, ReleaseDashboard, ReleaseDashboardArgs
+from components.dashboards import (
+    DASHBOARD_FILE,
+    DashboardError,
+    ReleaseDashboard,
+    ReleaseDashboardArgs,
+    read_dashboard,
+)
 from components.delivery import ServiceDelivery, ServiceDeliveryArgs
 from components.events import EventIntake, EventIntakeArgs
 from components.github_access import (
@@ -68,6 +74,13 @@ try:
 except ConfigError as err:
     # RunError ends the program with this message and no Python traceback.
     raise pulumi.RunError(f"invalid configuration:\n{err}") from None
+
+# The dashboard file the program ships as it is (`metrics.grafanaDashboard`): read and
+# checked before anything is registered, so a bad file stops `pulumi up` with nothing done.
+try:
+    dashboard_text = read_dashboard(PROJECT_DIR / DASHBOARD_FILE) if settings.metrics.grafana_dashboard else None
+except DashboardError as err:
+    raise pulumi.RunError(f"invalid project: {err}") from None
 
 services = services_file.for_environment(settings.environment)
 source_repos = sorted({s.repo for s in services})
@@ -337,12 +350,12 @@ if image_updater_access is not None:
 # The release dashboard (`metrics.grafanaDashboard`, off by default): the repository's
 # dashboards/release-pipeline.json as a ConfigMap labelled for Grafana's dashboards
 # sidecar, in a namespace the sidecar searches (it must exist unless it is one of ours).
-if settings.metrics.grafana_dashboard is not None:
+if settings.metrics.grafana_dashboard is not None and dashboard_text is not None:
     ReleaseDashboard(
         "release-dashboard",
         ReleaseDashboardArgs(
             options=settings.metrics.grafana_dashboard,
-            path=PROJECT_DIR / DASHBOARD_FILE,
+            text=dashboard_text,
             namespaces={getattr(settings.namespaces, role): ns for role, ns in namespaces.platform.items()}
             | dict(namespaces.services),
         ),

@@ -113,8 +113,8 @@ class ReleaseDashboardArgs:
 
     options: GrafanaDashboard
     """`metrics.grafanaDashboard`: namespace, sidecar label and value, folder."""
-    path: Path
-    """The dashboard file (`<project>/dashboards/release-pipeline.json`)."""
+    text: str
+    """The dashboard file's text, checked by `read_dashboard` (`<project>/dashboards/release-pipeline.json`)."""
     namespaces: Mapping[str, pulumi.Input[str]]
     """Namespace name -> the Namespace resource's name Output, for the namespaces this
     program manages: a ConfigMap in one of them waits for it. Any other namespace is
@@ -128,13 +128,8 @@ class ReleaseDashboard(pulumi.ComponentResource):
     """Name of the ConfigMap (in `options.namespace`)."""
 
     def __init__(self, name: str, args: ReleaseDashboardArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        try:
-            text = read_dashboard(args.path)
-        except DashboardError as err:
-            # RunError ends the program with this message and no Python traceback.
-            raise pulumi.RunError(f"invalid project: {err}") from None
         super().__init__(TYPE, name, None, opts)
-        manifest = dashboard_config_map(args.options, text)
+        manifest = dashboard_config_map(args.options, args.text)
         metadata = manifest["metadata"]
         k8s.core.v1.ConfigMap(
             f"{name}-config-map",
