@@ -506,7 +506,7 @@ def release_manifests(service: Service, settings: Settings) -> dict[str, Manifes
         ("service", service.namespace, service_namespace_rules(service, service.slack_threads_in(settings))),
     ):
         own.setdefault(namespace, (suffix, []))[1].extend(rules)
-    result: dict[str, Manifest] = {f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", **extra)}
+    result: dict[str, Manifest] = {f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", service=service.name)}
     for namespace, (suffix, rules) in own.items():
         result |= _with_role(f"{key}-{suffix}", sa, namespace, rules, subject, "release", **extra)
     return result
@@ -641,7 +641,7 @@ class Access(pulumi.ComponentResource):
                 sa = k8s.core.v1.ServiceAccount(
                     logical,
                     metadata=metadata,
-                    automount_service_account_token=manifest.get("automountServiceAccountToken"),  # type: ignore[arg-type]
+                    automount_service_account_token=_automount(manifest),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 accounts[(_str(manifest, "name"), _str(manifest, "namespace"))] = sa
@@ -703,6 +703,11 @@ class Access(pulumi.ComponentResource):
                 "app_projects": self.app_projects,
             }
         )
+
+
+def _automount(manifest: Manifest) -> bool | None:
+    value = manifest.get("automountServiceAccountToken")
+    return value if isinstance(value, bool) else None
 
 
 def _str(manifest: Manifest, key: str) -> str:

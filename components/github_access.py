@@ -334,7 +334,7 @@ class SourceRepository(pulumi.ComponentResource):
         )
         # Secret already by the provider's schema; wrapped again so it stays secret
         # whatever engine (or mock) runs the program.
-        hmac_secret = pulumi.Output.secret(password.result)
+        hmac_secret: pulumi.Output[str] = pulumi.Output.secret(password.result)
 
         webhook_secret = _secret(
             self, f"{name}-webhook-k8s-secret",
@@ -374,7 +374,7 @@ class SourceRepository(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # OpenSSH format: git's ssh reads it; the PEM form of an ED25519 key it does not.
-        private_key = pulumi.Output.secret(key.private_key_openssh)
+        private_key: pulumi.Output[str] = pulumi.Output.secret(key.private_key_openssh)
         def checkout_secret_in(logical: str, namespace: pulumi.Input[str]) -> k8s.core.v1.Secret:
             return _secret(
                 self, logical, name=names.deploy_key_secret_name(args.repo), namespace=namespace,
@@ -461,6 +461,7 @@ class HelmRepository(pulumi.ComponentResource):
             read_only=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        argocd_key: pulumi.Output[str] = pulumi.Output.secret(key.private_key_openssh)
         # Argo CD finds repository credentials by this label; github.com's host key
         # is in the chart's default argocd-ssh-known-hosts-cm.
         argocd_secret = _secret(
@@ -468,7 +469,7 @@ class HelmRepository(pulumi.ComponentResource):
             name=names.argocd_secret_name(args.repo), namespace=args.argocd_namespace,
             role="argocd-repository", extra_labels={ARGOCD_SECRET_TYPE_LABEL: "repository"},
             data=argocd_repository_data(args.repo)
-            | {"sshPrivateKey": pulumi.Output.secret(key.private_key_openssh)},
+            | {"sshPrivateKey": argocd_key},
         )
 
         # The App's key, not a token: the promote step mints a one-hour installation

@@ -249,8 +249,8 @@ class ArgoPlatform(pulumi.ComponentResource):
             special=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        client_secret = pulumi.Output.secret(sso_client.result)
-        sso_client_data = {
+        client_secret: pulumi.Output[str] = pulumi.Output.secret(sso_client.result)
+        sso_client_data: dict[str, pulumi.Input[str]] = {
             hv.WORKFLOWS_SSO_ID_KEY: hv.WORKFLOWS_SSO_CLIENT_ID,
             hv.WORKFLOWS_SSO_SECRET_KEY: client_secret,
         }
