@@ -594,6 +594,52 @@ def check_ecr_repository(resource_type: str, inputs: Inputs, options: Options, c
     return found
 
 
+ECR_RESOURCE_POLICY_TYPES = frozenset(
+    {"aws:ecr/repositoryPolicy:RepositoryPolicy", "aws:ecr/registryPolicy:RegistryPolicy"}
+)
+
+
+def _principals(principal: Any) -> Iterator[str]:
+    """Every principal string of a statement's `Principal` ("*", or {"AWS": [...], ...})."""
+    if isinstance(principal, str):
+        yield principal
+    elif isinstance(principal, Mapping):
+        for value in principal.values():
+            yield from (v for v in ([value] if isinstance(value, str) else _list(value)) if isinstance(v, str))
+
+
+def check_ecr_grants(resource_type: str, inputs: Inputs, options: Options, context: Context) -> list[str]:
+    """ECR repository and registry policies grant named principals named actions: no `*` principal."""
+    if resource_type not in ECR_RESOURCE_POLICY_TYPES:
+        return []
+    document = inputs.get("policy")
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return ["policy: not valid JSON, cannot be checked"]
+    if not isinstance(document, Mapping):
+        return []
+    found = []
+    statements = document.get("Statement")
+    statements = [statements] if isinstance(statements, Mapping) else _list(statements)
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        where = f"policy.Statement[{index}]"
+        if "NotPrincipal" in statement or "NotAction" in statement:
+            found.append(f"{where}: NotPrincipal/NotAction grant everyone or everything else: name them")
+        wild = [p for p in _principals(statement.get("Principal")) if "*" in p]
+        if wild:
+            found.append(f"{where}.Principal: '*' would let any AWS account in: name the accounts or roles")
+        actions = statement.get("Action")
+        actions = [actions] if isinstance(actions, str) else _list(actions)
+        wild_actions = [a for a in actions if isinstance(a, str) and "*" in a]
+        if wild_actions:
+            found.append(f"{where}.Action: {', '.join(wild_actions)}: wildcards are not allowed")
+    return found
+
+
 # ------------------------------------------------------------------ retention
 
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
@@ -967,6 +1013,12 @@ CHECKS: tuple[Check, ...] = (
         "ecr-immutable-scanned-encrypted",
         "ECR repositories: immutable tags (only the cache tag excluded), scan on push, encryption configured.",
         check_ecr_repository,
+    ),
+    Check(
+        "ecr-grants-name-principals",
+        "ECR repository and registry policies: every Allow names its principals (no `*`, no NotPrincipal) "
+        "and its actions (no wildcard).",
+        check_ecr_grants,
     ),
     Check(
         "retained-on-delete",

@@ -56,6 +56,8 @@ CRD = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 SECRET = "kubernetes:core/v1:Secret"
 ECR = "aws:ecr/repository:Repository"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ECR_REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+ECR_REGISTRY_POLICY = "aws:ecr/registryPolicy:RegistryPolicy"
 WEBHOOK = "github:index/repositoryWebhook:RepositoryWebhook"
 DEPLOY_KEY = "github:index/repositoryDeployKey:RepositoryDeployKey"
 RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
@@ -287,6 +289,18 @@ def iam_policy(*statements: dict) -> dict:
     return {"name": "push", "role": "r", "policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)})}
 
 
+def ecr_grant(principal: Any = None, actions: list[str] | None = None) -> dict:
+    """An ECR repository (or registry) policy as the program writes one: an account may pull."""
+    statement = {
+        "Sid": "PromoteToLive",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::222222222222:root"} if principal is None else principal,
+        "Action": actions or ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    }
+    return {"policy": json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+            "repository": "integration/app"}
+
+
 LOGIN = {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}
 PUSH = {"Effect": "Allow", "Action": ["ecr:PutImage", "ecr:BatchGetImage"],
         "Resource": ["arn:aws:ecr:us-east-1:111111111111:repository/dev/x"]}
@@ -316,6 +330,7 @@ def test_the_pack_has_every_policy() -> None:
         "no-insecure-tls",
         "webhooks-have-secrets",
         "ecr-immutable-scanned-encrypted",
+        "ecr-grants-name-principals",
         "retained-on-delete",
         "no-wildcard-rbac",
         "least-privilege-iam",
@@ -342,6 +357,11 @@ GOOD: list[tuple[str, str, Any, dict]] = [
     ("webhook-secret-unknown", WEBHOOK, webhook(secret=rp.UNKNOWN), {}),
     ("role", ROLE, role([GOOD_RULE]), {}),
     ("iam", ROLE_POLICY, iam_policy(LOGIN, PUSH), {}),
+    ("ecr-grant", ECR_REPOSITORY_POLICY, ecr_grant(), {}),
+    ("ecr-grant-two-accounts", ECR_REPOSITORY_POLICY,
+     ecr_grant({"AWS": ["arn:aws:iam::222222222222:root", "arn:aws:iam::333333333333:root"]}), {}),
+    ("ecr-registry-grant", ECR_REGISTRY_POLICY, ecr_grant(), {}),
+    ("ecr-grant-unknown", ECR_REPOSITORY_POLICY, {"policy": rp.UNKNOWN, "repository": "integration/app"}, {}),
     ("app-project", APP_PROJECT, app_project(), {}),
     ("argo-cd", RELEASE, argo_cd(), {}),
     ("argo-workflows", RELEASE, argo_workflows(), {}),
@@ -540,6 +560,18 @@ BAD: list[tuple[str, str, str, Any, str, dict, rp.Context]] = [
      iam_policy({**PUSH, "Resource": "*"}), "Statement[0].Resource", {}, CTX),
     ("iam-not-action", "least-privilege-iam", ROLE_POLICY,
      iam_policy({"Effect": "Allow", "NotAction": ["iam:*"], "Resource": ["arn:x"]}), "NotAction", {}, CTX),
+    # ecr-grants-name-principals
+    ("ecr-grant-anyone", "ecr-grants-name-principals", ECR_REPOSITORY_POLICY, ecr_grant("*"),
+     "Statement[0].Principal", {}, CTX),
+    ("ecr-grant-any-aws", "ecr-grants-name-principals", ECR_REPOSITORY_POLICY, ecr_grant({"AWS": "*"}),
+     "Statement[0].Principal", {}, CTX),
+    ("ecr-grant-star-in-list", "ecr-grants-name-principals", ECR_REGISTRY_POLICY,
+     ecr_grant({"AWS": ["arn:aws:iam::222222222222:root", "*"]}), "Statement[0].Principal", {}, CTX),
+    ("ecr-grant-not-principal", "ecr-grants-name-principals", ECR_REPOSITORY_POLICY,
+     {"policy": json.dumps({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::1:root"},
+                                           "Action": ["ecr:BatchGetImage"]}]})}, "NotPrincipal", {}, CTX),
+    ("ecr-grant-action-wildcard", "ecr-grants-name-principals", ECR_REPOSITORY_POLICY,
+     ecr_grant(actions=["ecr:*"]), "Statement[0].Action", {}, CTX),
     # scoped-app-projects
     ("project-any-repo", "scoped-app-projects", APP_PROJECT, app_project(sourceRepos=["*"]),
      "spec.sourceRepos[0]", {}, CTX),
