@@ -22,6 +22,7 @@ from components.config import (
     load_services,
     service_problems,
     settings_from_pulumi_config,
+    sibling_settings,
     sibling_stack_problems,
 )
 from components.dashboards import (
@@ -55,6 +56,7 @@ from components.registry import (
     ServiceRegistry,
     ServiceRegistryArgs,
     promote_source,
+    promotion_downstreams,
 )
 from components.sensors import ServiceSensor, ServiceSensorArgs
 from components.slack_relay import SlackRelay, SlackRelayArgs, relay_url, threaded
@@ -83,6 +85,8 @@ except DashboardError as err:
     raise pulumi.RunError(f"invalid project: {err}") from None
 
 services = services_file.for_environment(settings.environment)
+# The other stack files: which of them promote images from this stack (`promoteFrom`).
+siblings = sibling_settings(pulumi.get_stack(), PROJECT_DIR)
 source_repos = sorted({s.repo for s in services})
 helm_repos = sorted({s.helm.repo for s in services})
 
@@ -179,6 +183,7 @@ registries = {
             cluster_name=settings.cluster.name,
             build_namespace=namespaces.platform["build"],
             promote_source=promote_source(settings, service),
+            promotion_downstreams=promotion_downstreams(settings, siblings, service),
         ),
         opts=pulumi.ResourceOptions(providers=[aws_provider, k8s_provider]),
     )

@@ -697,8 +697,10 @@ class PromoteFrom(Model):
     rebuilding it (`scripts/reuse_image.py`). Which mechanism applies
     (`components.registry`): same account and region, the push role reads the upstream
     repository directly; another account or region, an ECR-to-ECR pull-through cache
-    rule in this stack mirrors the upstream repositories under `cachePrefix`, and the
-    upstream registry must allow this account to pull (`upstream_registry_policy`).
+    rule in this stack mirrors the upstream repositories under `cachePrefix`; from
+    another account, the upstream stack grants this account pull on them
+    (`upstream_registry_policy`), having read this stack's file. The fields must name
+    the upstream stack's own account, region and repository prefix (a cross-stack rule).
     """
 
     environment: Environment
@@ -758,6 +760,20 @@ class Settings(Model):
         upstream = self.promote_from
         return upstream is not None and (upstream.account_id or self.aws.account_id) == self.aws.account_id \
             and (upstream.region or self.aws.region) == self.aws.region
+
+    @property
+    def ecr_registry(self) -> tuple[str, str, str]:
+        """(account, region, repository prefix) of this stack's own ECR repositories."""
+        return self.aws.account_id, self.aws.region, self.ecr_prefix
+
+    @property
+    def promote_from_registry(self) -> tuple[str, str, str] | None:
+        """(account, region, repository prefix) of the repositories `promoteFrom` names, or None."""
+        upstream = self.promote_from
+        if upstream is None:
+            return None
+        return (upstream.account_id or self.aws.account_id, upstream.region or self.aws.region,
+                upstream.upstream_prefix)
 
     @model_validator(mode="after")
     def _promote_from_another_repository(self) -> Self:
@@ -894,8 +910,9 @@ def settings_from_pulumi_config(raw: str | Mapping[str, object], stack: str) -> 
 
 
 def cross_stack_problems(settings: Mapping[str, Settings], project_dir: Path) -> list[Problem]:
-    """Rules that span stacks: one cluster per stack, one branch per stack."""
-    problems = []
+    """Rules that span stacks: one cluster per stack, one branch per stack, and a
+    `promoteFrom` that names its upstream stack's actual registry."""
+    problems = _promote_from_problems(settings, project_dir)
     for label, key in (
         ("cluster", lambda s: (s.aws.account_id, s.aws.region, s.cluster.name)),
         ("branch", lambda s: s.branch),
@@ -916,6 +933,46 @@ def cross_stack_problems(settings: Mapping[str, Settings], project_dir: Path) ->
                         label.replace(" ", ""),
                         f"same {label} as stack {stacks[0]!r}: {value!r}{why}",
                     ))
+    return problems
+
+
+# Each part of `Settings.promote_from_registry`: the promoteFrom field (YAML, Python),
+# the upstream stack's own setting it must equal, how the message names it, its default.
+_PROMOTE_FROM_PARTS = (
+    ("accountId", "account_id", "aws.accountId", "in account", "this stack's own account"),
+    ("region", "region", "aws.region", "in region", "this stack's own region"),
+    ("repositoryPrefix", "repository_prefix", "ecr.repositoryPrefix", "under the prefix",
+     "the upstream environment's name"),
+)
+
+
+def _promote_from_problems(settings: Mapping[str, Settings], project_dir: Path) -> list[Problem]:
+    """A `promoteFrom` must resolve to its upstream stack's account, region and repository prefix.
+
+    The upstream stack grants pull on its repositories only to downstream stacks whose
+    `promoteFrom` resolves to exactly them (`components.registry.promotion_downstreams`);
+    anything else would make the downstream's cache rule or push role read repositories
+    that nobody granted, or that do not exist. Checked where both stack files are known.
+    """
+    problems = []
+    for stack, s in sorted(settings.items()):
+        upstream = s.promote_from
+        resolved = s.promote_from_registry
+        if upstream is None or resolved is None or upstream.environment not in settings:
+            continue
+        actual = settings[upstream.environment].ecr_registry
+        upstream_file = stack_file(project_dir, upstream.environment).name
+        for (field, attr, their_field, where, default), got, want in zip(
+            _PROMOTE_FROM_PARTS, resolved, actual, strict=True
+        ):
+            if got == want:
+                continue
+            shown = f"not set, so {default} {got!r}" if getattr(upstream, attr) is None else f"is {got!r}"
+            problems.append(Problem(
+                str(stack_file(project_dir, stack)), None, "settings", f"promoteFrom.{field}",
+                f"{shown}, but stack {upstream.environment!r} keeps its ECR repositories {where} {want!r} "
+                f"({their_field} in {upstream_file}); set promoteFrom.{field} to {want!r}",
+            ))
     return problems
 
 
@@ -968,13 +1025,24 @@ def sibling_stack_problems(settings: Settings, stack: str, project_dir: Path) ->
     another stack already owns. A sibling file that does not parse is that stack's
     problem, reported when it is deployed, and is skipped here.
     """
-    all_settings = {stack: settings}
+    all_settings = {stack: settings} | sibling_settings(stack, project_dir)
+    return [p for p in cross_stack_problems(all_settings, project_dir)
+            if p.file == str(stack_file(project_dir, stack)) or stack in p.message]
+
+
+def sibling_settings(stack: str, project_dir: Path) -> dict[str, Settings]:
+    """The settings of the other stack files in the project that exist and parse, by stack.
+
+    What `pulumi up` of one stack may know of the others: used for the cross-stack
+    rules above and to learn which stacks promote images from this one. A file that
+    does not parse is skipped (that stack's problem, reported when it is deployed).
+    """
+    siblings: dict[str, Settings] = {}
     for other in STACKS:
         if other == stack or not stack_file(project_dir, other).exists():
             continue
         try:
-            all_settings[other] = load_stack_settings(project_dir, other)
+            siblings[other] = load_stack_settings(project_dir, other)
         except ConfigError:
             continue
-    return [p for p in cross_stack_problems(all_settings, project_dir)
-            if p.file == str(stack_file(project_dir, stack)) or stack in p.message]
+    return siblings

@@ -12,7 +12,12 @@ Owns, per service and stack:
   setting `identity`), with an inline policy that can push to this one repository and
   read what a cache import and a skip-if-tag-exists check need, and nothing else;
 - the Kubernetes ServiceAccount `builder-<service>` in the build namespace that carries
-  that identity.
+  that identity;
+- build once, promote many (`promoteFrom`): in a downstream stack, the pull-through
+  cache rule that mirrors the upstream repositories from another account or region
+  (`PromotionCache`); in the upstream stack, the repository policy that lets the
+  downstream stacks' accounts pull this repository through their caches, for exactly
+  the sibling stacks that promote from it (`promotion_downstreams`).
 
 Tag mutability: release tags are the full git sha and must stay immutable, so a tag
 always names the bytes that were tested and promoted, and a re-run cannot overwrite an
@@ -28,13 +33,15 @@ for a replacement, which fails on the name the retained repository still holds. 
 the safe failure: choose encryption before the first `pulumi up`.
 
 Does not own: the WorkflowTemplate that runs the build under this ServiceAccount (nor
-the Argo executor's own ServiceAccount and RBAC), the namespaces, or who may pull the
-images (the cluster's nodes pull through their own role).
+the Argo executor's own ServiceAccount and RBAC), the namespaces, or who else may pull
+the images (the cluster's nodes pull through their own role; nothing grants another
+account anything but the promotion grant above), nor the account-wide registry policy.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +113,22 @@ PULL_THROUGH_CACHE_ACTIONS: tuple[str, ...] = (
     "ecr:PutImage",
     "ecr:UploadLayerPart",
 )
+# What the upstream registry must grant the downstream account for ECR-to-ECR pull
+# through cache across accounts, "a registry policy or a repository policy"; not needed
+# within one account (same account, another region: the rule's role suffices).
+# Ref: https://docs.aws.amazon.com/AmazonECR/latest/userguide/pull-through-cache-private.html
+#      ("Creating a resource policy in the upstream Amazon ECR registry")
+# A repository policy on each promoted repository, not the registry policy: it grants
+# exactly the repositories promoted, and the registry policy is one document per account
+# and region that this program would overwrite, whoever else manages it (replication,
+# other caches); with the registry's default policy scope it may not even hold the read
+# actions (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry-permissions.html).
+UPSTREAM_GRANT_ACTIONS: tuple[str, ...] = (
+    "ecr:BatchGetImage",
+    "ecr:BatchImportUpstreamImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetImageCopyStatus",
+)
 
 
 # --------------------------------------------------------------------------- pure builders
@@ -132,9 +155,9 @@ class PromoteSource:
       `<cachePrefix>/<imageRepository>` here makes ECR import
       `<upstream prefix>/<imageRepository>` from the upstream registry, by digest and
       only on demand. `repository` is that cache repository; `reuse_image.py` then
-      copies from it, in this registry, exactly as above. The upstream registry must
-      allow this account to pull (`upstream_registry_policy`, applied in the upstream
-      account).
+      copies from it, in this registry, exactly as above. In another account, the
+      upstream repositories must allow this account to pull (`upstream_registry_policy`,
+      applied by the upstream stack from this stack's file).
     """
 
     repository: str
@@ -210,23 +233,57 @@ def pull_through_cache_policy(settings: Settings) -> dict[str, Any]:
     }
 
 
-def upstream_registry_policy(settings: Settings) -> dict[str, Any]:
-    """The registry policy the *upstream* account must hold so this account's cache may pull.
+@dataclass(frozen=True)
+class PromotionDownstream:
+    """A sibling stack in another account that promotes this stack's images (`promoteFrom`)."""
 
-    Applied in the upstream account (the upstream stack's own registry settings, or by
-    hand); this stack cannot write another account's registry. Pure, so the README and
-    the tests show exactly what to apply.
+    environment: str
+    account_id: str
+
+
+def promotion_downstreams(
+    settings: Settings, siblings: Mapping[str, Settings], service: Service
+) -> tuple[PromotionDownstream, ...]:
+    """The sibling stacks to grant pull on this stack's repository of `service`, by environment.
+
+    A sibling qualifies when its `promoteFrom` names this stack's environment and
+    resolves to this stack's own account, region and repository prefix (anything else is
+    a configuration problem, `components.config.cross_stack_problems`), it lives in
+    another account (within one account no resource policy is needed: the downstream's
+    push role, or its cache rule's role in another region, has the identity policy), and
+    it deploys `service` too (it never promotes the others).
     """
+    return tuple(
+        PromotionDownstream(environment, sibling.aws.account_id)
+        for environment, sibling in sorted(siblings.items())
+        if sibling.promote_from is not None
+        and sibling.promote_from.environment == settings.environment
+        and sibling.promote_from_registry == settings.ecr_registry
+        and sibling.aws.account_id != settings.aws.account_id
+        and environment in service.environments
+    )
+
+
+def upstream_registry_policy(downstreams: Sequence[PromotionDownstream]) -> dict[str, Any]:
+    """The repository policy of an upstream repository: its downstream accounts may pull it through their caches.
+
+    One statement per downstream stack with that stack's account as principal, as AWS
+    documents the grant ("grant the downstream registry owner"; `UPSTREAM_GRANT_ACTIONS`).
+    No `Resource`: a repository policy applies to its own repository. Applied by the
+    upstream stack (`ServiceRegistry`), which learns its downstream stacks from their files.
+    """
+    if not downstreams:
+        raise ValueError("no downstream stack to grant")
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": f"PromoteTo{settings.environment.capitalize()}",
+                "Sid": f"PromoteTo{d.environment.capitalize()}",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{settings.aws.account_id}:root"},
-                "Action": sorted((*PULL_THROUGH_UPSTREAM_ACTIONS, "ecr:BatchImportUpstreamImage")),
-                "Resource": [_upstream_repositories_arn(settings)],
+                "Principal": {"AWS": f"arn:aws:iam::{d.account_id}:root"},
+                "Action": sorted(UPSTREAM_GRANT_ACTIONS),
             }
+            for d in downstreams
         ],
     }
 
@@ -456,10 +513,17 @@ class ServiceRegistryArgs:
     """Namespace where build pods run and the builder ServiceAccount lives."""
     promote_source: PromoteSource | None = None
     """Where the build step may find this commit's image already built (`promote_source`)."""
+    promotion_downstreams: tuple[PromotionDownstream, ...] = ()
+    """Sibling stacks in other accounts that promote this repository's images
+    (`promotion_downstreams`); their accounts may pull it. None: no repository policy."""
 
 
 class ServiceRegistry(pulumi.ComponentResource):
-    """ECR repository, lifecycle policy, push role and builder ServiceAccount of one service."""
+    """ECR repository, lifecycle policy, push role and builder ServiceAccount of one service.
+
+    And, when sibling stacks in other accounts promote its images, the repository policy
+    that lets them pull it.
+    """
 
     repository_url: pulumi.Output[str]
     repository_arn: pulumi.Output[str]
@@ -500,6 +564,15 @@ class ServiceRegistry(pulumi.ComponentResource):
             policy=policy_json(lifecycle_policy(args.ecr)),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+        if args.promotion_downstreams:
+            # Replaces any policy set on the repository by hand: this stack owns it.
+            aws.ecr.RepositoryPolicy(
+                f"{name}-promotion-grant",
+                repository=repository.name,
+                policy=policy_json(upstream_registry_policy(args.promotion_downstreams)),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
         assume_role_policy = pulumi.Output.from_input(args.build_namespace).apply(
             lambda namespace: policy_json(trust_policy(args.identity, args.cluster_name, namespace, sa_name))
