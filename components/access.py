@@ -506,7 +506,9 @@ def release_manifests(service: Service, settings: Settings) -> dict[str, Manifes
         ("service", service.namespace, service_namespace_rules(service, service.slack_threads_in(settings))),
     ):
         own.setdefault(namespace, (suffix, []))[1].extend(rules)
-    result: dict[str, Manifest] = {f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", service=service.name)}
+    result: dict[str, Manifest] = {
+        f"{key}-serviceaccount": service_account(sa, ns.workflows, "release", service=service.name)
+    }
     for namespace, (suffix, rules) in own.items():
         result |= _with_role(f"{key}-{suffix}", sa, namespace, rules, subject, "release", **extra)
     return result
