@@ -45,7 +45,7 @@ Validator = Callable[[list[str], Path, Path], Sequence[object]]
 def default_validator() -> Validator:
     from components.config import validate_all
 
-    return validate_all  # type: ignore[return-value]
+    return validate_all
 
 
 def _print_lines(lines: Sequence[object]) -> None:

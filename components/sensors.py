@@ -257,7 +257,7 @@ def workflow_resource(service: Service, settings: Settings) -> Manifest:
             arguments=wf.Arguments(parameters=[wf.Parameter(name=a, value="") for a in ARGUMENTS]),
         ),
     )
-    return _dump(workflow)  # type: ignore[no-any-return]
+    return _dump(workflow)
 
 
 def _parameters(
