@@ -662,11 +662,44 @@ def test_struct_conversion_matches_protobufs_own_with_integers_restored():
     assert isinstance(_struct_to_py(message)["replicas"], int)
 
 
+def test_has_markers_finds_every_marker_the_monitor_rewrites_at_any_depth():
+    from components.render.output import ASSET_SIG, RESOURCE_SIG, UNKNOWN, has_markers, secret
+
+    plain = {"a": [1, {"b": "c"}, None], "d": {"e": True}}
+    assert not has_markers(plain)
+    for marker in (secret("s"), {SIG_KEY: RESOURCE_SIG, "urn": "u"}, {SIG_KEY: ASSET_SIG, "path": "p"}, UNKNOWN):
+        assert has_markers({"a": [1, {"b": marker}]})
+        assert has_markers([marker])
+
+
 def test_every_preloaded_module_exists():
     # The fork server ignores a module it cannot import: a stale name would quietly
     # bring back the imports in every stack's process.
     for name in engine._PRELOAD:
         importlib.import_module(name)
+
+
+WARM_RENDER = """
+import json, sys
+from pathlib import Path
+import components.render.warm
+from components.render.engine import render_stack_in_process
+before = set(sys.modules)
+render_stack_in_process(sys.argv[1], Path(sys.argv[2]))
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+@pytest.mark.parametrize("stack", ["dev", "live"])
+def test_the_warm_module_loads_every_sdk_and_component_module_the_program_uses(stack):
+    # What a stack's process still imports after the fork server's preload is paid
+    # once per stack again: the program uses a module components/render/warm.py misses.
+    proc = subprocess.run([sys.executable, "-c", WARM_RENDER, stack, str(PROJECT_DIR)], cwd=PROJECT_DIR,
+                          capture_output=True, text=True, check=True)
+    imported = json.loads(proc.stdout.splitlines()[-1])
+    ours = ("pulumi", "pulumi_aws", "pulumi_github", "pulumi_kubernetes", "pulumi_random", "pulumi_tls",
+            "components", "hera", "pydantic")
+    assert [m for m in imported if m.split(".")[0] in ours] == []
 
 
 def test_stack_processes_report_their_peak_memory(tmp_path):

@@ -439,30 +439,10 @@ def _isolated_worker(stack: str, project_dir: str, services_path: str | None) ->
         return render_stack_in_process(stack, Path(project_dir), Path(services_path) if services_path else None)
 
 
-# What every stack's process imports before the program registers anything: the
-# render engine, the provider SDKs and this project's components (about 0.9 s each).
-_PRELOAD = (
-    "components.render.engine",
-    "components.render.mocks",
-    "pulumi",
-    "pulumi.runtime.resource",
-    "pulumi_aws",
-    "pulumi_github",
-    "pulumi_kubernetes",
-    "pulumi_random",
-    "pulumi_tls",
-    "components.access",
-    "components.delivery",
-    "components.events",
-    "components.github_access",
-    "components.image_updater",
-    "components.namespaces",
-    "components.platform",
-    "components.registry",
-    "components.sensors",
-    "components.slack_relay",
-    "components.workflows",
-)
+# What every stack's process imports before the program registers anything (the
+# render engine, the provider SDKs' modules the program uses, this project's
+# components), loaded in full by one module.
+_PRELOAD = ("components.render.warm",)
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
@@ -470,8 +450,8 @@ def _process_context() -> multiprocessing.context.BaseContext:
 
     With ``forkserver`` (Linux, macOS) one server process imports ``_PRELOAD`` once
     and every stack's process is forked from it: the imports are paid once per
-    render, not once per stack. The server only imports; it never runs a program, so
-    a stack's process starts with the SDK exactly as freshly imported, as under
+    render, not once per stack. The server only imports; it never runs a program,
+    so a stack's process starts with the SDK exactly as freshly imported, as under
     ``spawn`` (the fallback elsewhere).
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():

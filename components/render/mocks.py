@@ -35,6 +35,7 @@ from pulumi.runtime.proto import provider_pb2, resource_pb2
 
 from components.render.output import (
     STACK_TYPE,
+    has_markers,
     is_secret,
     normalize_numbers,
     redact,
@@ -578,7 +579,10 @@ class RenderMonitor(MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
 
         raw = _struct_to_py(request.object)
-        plain = unwrap_secrets(raw)
+        marked = has_markers(raw)
+        # Unmarked, the plain and the redacted forms are the wire value itself; nothing
+        # below changes it in place (the mocks copy what they change, outputs are new).
+        plain = unwrap_secrets(raw) if marked else raw
         parent_name, parent_record = self._parent(request.parent)
         # The engine inherits protect and retainOnDelete from the parent when the
         # program leaves them unset (the SDK sends them as optional fields).
@@ -612,7 +616,7 @@ class RenderMonitor(MockMonitor):
             type=request.type,
             name=request.name,
             parent=parent_name,
-            inputs=redact(raw),
+            inputs=redact(raw) if marked else raw,
             protect=protect,
             retain_on_delete=retain,
             depends_on=sorted({urn_name(dep) for dep in request.dependencies}),
@@ -621,7 +625,8 @@ class RenderMonitor(MockMonitor):
         )
         with self._lock:
             self._records[urn] = record
-            self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id or "", unwrap_secrets(outputs))
+            plain_outputs = unwrap_secrets(outputs) if marked or request.additionalSecretOutputs else outputs
+            self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id or "", plain_outputs)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=_py_to_struct(outputs))
 
     def ReadResource(self, request: Any) -> Any:

@@ -83,6 +83,20 @@ def normalize_numbers(value: Any) -> Any:
     return value
 
 
+def has_markers(value: Any) -> bool:
+    """Whether a wire value holds anything ``unwrap_secrets`` or ``redact`` would change.
+
+    Most registrations carry no secret, resource reference, asset or unknown: for
+    those the monitor skips building the plain and the redacted copies (one walk that
+    allocates nothing instead of two that copy everything).
+    """
+    if isinstance(value, dict):
+        return SIG_KEY in value or any(has_markers(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_markers(v) for v in value)
+    return value == UNKNOWN
+
+
 def unwrap_secrets(value: Any) -> Any:
     """The plain value a provider would see: secret markers removed, data kept."""
     if is_secret(value):
