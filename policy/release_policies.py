@@ -152,6 +152,31 @@ def _list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else []
 
 
+def _one_or_list(value: Any) -> list[Any]:
+    """An IAM policy element that may be one string or a list of them."""
+    return [value] if isinstance(value, str) else _list(value)
+
+
+def _allow_statements(inputs: Inputs, field: str) -> tuple[list[tuple[str, Mapping[str, Any]]], list[str]]:
+    """The Allow statements of the IAM-style policy document in `inputs[field]` (JSON text or
+    object), each with where it sits; or the problem that it cannot be read."""
+    document = inputs.get(field)
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return [], [f"{field}: not valid JSON, cannot be checked"]
+    if not isinstance(document, Mapping):
+        return [], []
+    statements = document.get("Statement")
+    statements = [statements] if isinstance(statements, Mapping) else _list(statements)
+    return [
+        (f"{field}.Statement[{index}]", statement)
+        for index, statement in enumerate(statements)
+        if isinstance(statement, Mapping) and statement.get("Effect") == "Allow"
+    ], []
+
+
 def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
@@ -605,35 +630,21 @@ def _principals(principal: Any) -> Iterator[str]:
         yield principal
     elif isinstance(principal, Mapping):
         for value in principal.values():
-            yield from (v for v in ([value] if isinstance(value, str) else _list(value)) if isinstance(v, str))
+            yield from (v for v in _one_or_list(value) if isinstance(v, str))
 
 
 def check_ecr_grants(resource_type: str, inputs: Inputs, options: Options, context: Context) -> list[str]:
     """ECR repository and registry policies grant named principals named actions: no `*` principal."""
     if resource_type not in ECR_RESOURCE_POLICY_TYPES:
         return []
-    document = inputs.get("policy")
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return ["policy: not valid JSON, cannot be checked"]
-    if not isinstance(document, Mapping):
-        return []
-    found = []
-    statements = document.get("Statement")
-    statements = [statements] if isinstance(statements, Mapping) else _list(statements)
-    for index, statement in enumerate(statements):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        where = f"policy.Statement[{index}]"
+    statements, found = _allow_statements(inputs, "policy")
+    for where, statement in statements:
         if "NotPrincipal" in statement or "NotAction" in statement:
             found.append(f"{where}: NotPrincipal/NotAction grant everyone or everything else: name them")
         wild = [p for p in _principals(statement.get("Principal")) if "*" in p]
         if wild:
             found.append(f"{where}.Principal: '*' would let any AWS account in: name the accounts or roles")
-        actions = statement.get("Action")
-        actions = [actions] if isinstance(actions, str) else _list(actions)
+        actions = _one_or_list(statement.get("Action"))
         wild_actions = [a for a in actions if isinstance(a, str) and "*" in a]
         if wild_actions:
             found.append(f"{where}.Action: {', '.join(wild_actions)}: wildcards are not allowed")
@@ -715,27 +726,12 @@ def check_least_privilege_iam(resource_type: str, inputs: Inputs, options: Optio
     field = IAM_POLICY_TYPES.get(resource_type)
     if field is None:
         return []
-    document = inputs.get(field)
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return [f"{field}: not valid JSON, cannot be checked"]
-    if not isinstance(document, Mapping):
-        return []
-    found = []
-    statements = document.get("Statement")
-    statements = [statements] if isinstance(statements, Mapping) else _list(statements)
-    for index, statement in enumerate(statements):
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        where = f"{field}.Statement[{index}]"
+    statements, found = _allow_statements(inputs, field)
+    for where, statement in statements:
         if "NotAction" in statement or "NotResource" in statement:
             found.append(f"{where}: NotAction/NotResource grant everything else: name the actions and resources")
-        actions = statement.get("Action")
-        actions = [actions] if isinstance(actions, str) else _list(actions)
-        resources = statement.get("Resource")
-        resources = [resources] if isinstance(resources, str) else _list(resources)
+        actions = _one_or_list(statement.get("Action"))
+        resources = _one_or_list(statement.get("Resource"))
         wild = [a for a in actions if isinstance(a, str) and "*" in a]
         if wild:
             found.append(f"{where}.Action: {', '.join(wild)}: wildcards are not allowed")
