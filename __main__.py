@@ -70,7 +70,10 @@ try:
     services_path = PROJECT_DIR / (config.get(SERVICES_FILE_KEY) or "services.yaml")
     services_file = load_services(services_path)
     problems = service_problems(services_file, settings, str(services_path))
-    problems += sibling_stack_problems(settings, pulumi.get_stack(), PROJECT_DIR)
+    # The other stack files: the cross-stack rules, and which of them promote images
+    # from this stack (`promoteFrom`).
+    siblings = sibling_settings(pulumi.get_stack(), PROJECT_DIR)
+    problems += sibling_stack_problems(settings, pulumi.get_stack(), PROJECT_DIR, siblings)
     if problems:
         raise ConfigError(problems)
 except ConfigError as err:
@@ -85,8 +88,6 @@ except DashboardError as err:
     raise pulumi.RunError(f"invalid project: {err}") from None
 
 services = services_file.for_environment(settings.environment)
-# The other stack files: which of them promote images from this stack (`promoteFrom`).
-siblings = sibling_settings(pulumi.get_stack(), PROJECT_DIR)
 source_repos = sorted({s.repo for s in services})
 helm_repos = sorted({s.helm.repo for s in services})
 

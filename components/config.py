@@ -1017,15 +1017,20 @@ def validate_all(stacks: Iterable[str], services_path: Path, project_dir: Path) 
     return sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.where, p.field, p.message))
 
 
-def sibling_stack_problems(settings: Settings, stack: str, project_dir: Path) -> list[Problem]:
+def sibling_stack_problems(
+    settings: Settings, stack: str, project_dir: Path, siblings: Mapping[str, Settings] | None = None
+) -> list[Problem]:
     """Cross-stack rules for one stack against the other stack files in the project.
 
     `pulumi up` sees only its own stack's config; reading the sibling
     `Pulumi.<env>.yaml` files lets it refuse, for example, a second stack on a cluster
     another stack already owns. A sibling file that does not parse is that stack's
-    problem, reported when it is deployed, and is skipped here.
+    problem, reported when it is deployed, and is skipped here. `siblings`: the
+    siblings' settings when the caller has them already (`sibling_settings`).
     """
-    all_settings = {stack: settings} | sibling_settings(stack, project_dir)
+    if siblings is None:
+        siblings = sibling_settings(stack, project_dir)
+    all_settings = {stack: settings} | dict(siblings)
     return [p for p in cross_stack_problems(all_settings, project_dir)
             if p.file == str(stack_file(project_dir, stack)) or stack in p.message]
 

@@ -13,6 +13,7 @@ from components.config import (
     ConfigError,
     load_stack_settings,
     parse_services,
+    sibling_settings,
     sibling_stack_problems,
     validate_all,
 )
@@ -262,6 +263,13 @@ def test_two_stacks_on_one_cluster_are_refused(tmp_path: Path) -> None:
     # `pulumi up` of the sandbox stack alone refuses it too, reading the sibling files.
     settings = load_stack_settings(project, "sandbox")
     assert sibling_stack_problems(settings, "sandbox", project)
+    # Given the siblings' settings (as the program passes them), it judges those and
+    # reads no file again: here the dev file on disk no longer shares the cluster.
+    siblings = sibling_settings("sandbox", project)
+    dev = project / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text().replace("name: datacollect-dev", "name: datacollect-dev-2"))
+    assert sibling_stack_problems(settings, "sandbox", project, siblings)
+    assert not sibling_stack_problems(settings, "sandbox", project)
 
 
 def test_cluster_needs_exactly_one_of_context_or_kubeconfig(tmp_path: Path) -> None:
