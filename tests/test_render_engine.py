@@ -672,6 +672,53 @@ def test_has_markers_finds_every_marker_the_monitor_rewrites_at_any_depth():
         assert has_markers([marker])
 
 
+TRICKY = {
+    "text": "\x00\x1b\x7f\u2028é😀\"\\/\t\n\r\b\f",
+    "floats": [0.1, 2.5, 100.0, -0.0, 1e16, 1.5e300, 0.0001],
+    "ints": [0, -1, 2**63 - 1, -(2**63), 2**64 - 1],
+    "empty": {"map": {}, "list": []},
+    "null": None, "flags": [True, False],
+    "keys": {"b": 1, "a": 2, "B": 3, "_": 4, "é": 5},
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"small": 1e-05}, {"nan": float("nan")}, {"inf": float("-inf")}, {"huge": 2**64}, {"low": -(2**63) - 1}],
+    ids=["fast", "small-float", "nan", "infinity", "beyond-u64", "below-i64"],
+)
+def test_resources_json_is_exactly_what_the_standard_encoder_writes(extra):
+    from components.render.output import dump_resources
+
+    resources = [TRICKY | extra, {"type": "t", "name": "n"}]
+    expected = json.dumps(resources, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    assert dump_resources(iter(resources)) == expected
+
+
+def test_orjson_is_used_only_where_it_writes_what_json_writes():
+    from components.render.output import _orjson_writes_as_json
+
+    assert _orjson_writes_as_json([TRICKY])
+    for value in (1e-05, -3e-07, float("nan"), float("inf"), 2**64, -(2**63) - 1):
+        assert not _orjson_writes_as_json({"a": [{"b": value}]})
+
+
+def test_manifests_spell_out_shared_values_and_quote_what_would_change_type():
+    from components.render.output import dump_manifests
+
+    labels = {"app": "x", "tier": "true"}
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "labels": labels},
+                "spec": {"selector": labels},
+                "data": {k: k for k in ("true", "8080", "1.5", "null", "~", "yes", "0o17", "2026-11-26", "x")}}
+    text = dump_manifests([manifest])
+    assert "&" not in text and "*" not in text  # no anchors or aliases for the shared labels
+    unshared = json.loads(json.dumps(manifest))  # the same values, no object twice
+    reference = yaml.dump_all([unshared], Dumper=yaml.SafeDumper, sort_keys=True,
+                              default_flow_style=False, explicit_start=True, allow_unicode=True, width=120)
+    assert text == reference == dump_manifests([manifest])  # and again with the resolver's memo warm
+    assert yaml.safe_load(text) == manifest
+
+
 def test_every_preloaded_module_exists():
     # The fork server ignores a module it cannot import: a stale name would quietly
     # bring back the imports in every stack's process.

@@ -14,11 +14,17 @@ tests and checks that only read rendered files.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - requirements-dev.txt pins it; json writes the same bytes
+    orjson = None  # type: ignore[assignment]
 
 # Ref: pulumi/sdk/python/lib/pulumi/runtime/rpc.py (the same constants the SDK uses
 # on the wire; kept here so this module stays import-light).
@@ -223,7 +229,28 @@ _SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumpe
 
 
 class _ManifestDumper(_SafeDumper):  # type: ignore[valid-type,misc]
-    """Safe dumper that prints multi-line strings (scripts, configs) as blocks."""
+    """Safe dumper that prints multi-line strings (scripts, configs) as blocks.
+
+    Never anchors and aliases: a manifest spells every value out (`kubectl` and
+    reviewers read it), and the output cannot depend on which values happen to be
+    the same Python object. The implicit type of a plain scalar (may "true" or
+    "8080" be written unquoted?) is resolved once per distinct value: the same
+    labels, names and keys recur thousands of times in a stack.
+    """
+
+    _resolved: ClassVar[dict[tuple[Any, ...], str]] = {}
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = str(super().resolve(kind, value, implicit))
+        return tag
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
@@ -251,8 +278,32 @@ def dump_manifests(manifests: Iterable[Mapping[str, Any]]) -> str:
     )
 
 
+# orjson writes what `json.dumps(indent=2, sort_keys=True, ensure_ascii=False)` writes,
+# about twenty times faster (the standard encoder is pure Python once it indents),
+# except for the values below: those files are written by json itself.
+_ORJSON_OPTIONS = (orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE) if orjson else 0
+_INT64 = range(-(2**63), 2**64)
+
+
+def _orjson_writes_as_json(value: Any) -> bool:
+    """No float orjson spells differently (below 1e-4: "0.00001" for "1e-05"; NaN and
+    infinities) and no integer it refuses (beyond 64 bits)."""
+    if isinstance(value, dict):
+        return all(_orjson_writes_as_json(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_orjson_writes_as_json(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value) and (value == 0 or abs(value) >= 1e-4)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value in _INT64
+    return True
+
+
 def dump_resources(resources: Iterable[Mapping[str, Any]]) -> str:
-    return json.dumps(list(resources), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    data = list(resources)
+    if orjson is not None and _orjson_writes_as_json(data):
+        return str(orjson.dumps(data, option=_ORJSON_OPTIONS).decode())
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def write_stack(
