@@ -577,6 +577,7 @@ def test_isolated_render_raises_render_error(tmp_path):
 
 PROGRAM_FACTS = """\
 import gc
+import sys
 import threading
 
 import pulumi
@@ -590,6 +591,8 @@ k8s.core.v1.ConfigMap(
         # Read once the first registration has come back from the monitor.
         "threads": first.id.apply(lambda _: str(threading.active_count())),
         "cyclicGc": first.id.apply(lambda _: str(gc.isenabled())),
+        # Set in the fork server this process was forked from (components/render/warm.py).
+        "serverExitsAtOnce": str(getattr(sys.modules.get("components.render.warm"), "FAST_EXIT", None)),
     },
 )
 """
@@ -607,6 +610,17 @@ def test_the_program_runs_with_the_cyclic_collector_paused(tmp_path):
     project = write_project(tmp_path / "project", PROGRAM_FACTS)
     result = render_stack_isolated("dev", project)
     assert manifest(result.manifests, "ConfigMap", "engine-facts")["data"]["cyclicGc"] == "False"
+
+
+def test_only_the_fork_server_leaves_without_its_teardown(tmp_path):
+    # The stack's process was forked from the server, which registered the immediate
+    # exit; this process (pytest) imported the same module and must not have.
+    from components.render import warm
+
+    project = write_project(tmp_path / "project", PROGRAM_FACTS)
+    result = render_stack_isolated("dev", project)
+    assert manifest(result.manifests, "ConfigMap", "engine-facts")["data"]["serverExitsAtOnce"] == "True"
+    assert warm.FAST_EXIT is False
 
 
 def test_inline_executor_runs_at_once_and_hands_back_errors():
@@ -712,8 +726,16 @@ def test_manifests_spell_out_shared_values_and_quote_what_would_change_type():
                 "data": {k: k for k in ("true", "8080", "1.5", "null", "~", "yes", "0o17", "2026-11-26", "x")}}
     text = dump_manifests([manifest])
     assert "&" not in text and "*" not in text  # no anchors or aliases for the shared labels
-    unshared = json.loads(json.dumps(manifest))  # the same values, no object twice
-    reference = yaml.dump_all([unshared], Dumper=yaml.SafeDumper, sort_keys=True,
+    # What the dumper wrote before it memoised and dropped aliases: libyaml's, with the
+    # block-string representer, on the same values with no object twice.
+    from components.render import output
+
+    class Before(output._SafeDumper):
+        pass
+
+    Before.add_representer(str, output._represent_str)
+    unshared = json.loads(json.dumps(manifest))
+    reference = yaml.dump_all([unshared], Dumper=Before, sort_keys=True,
                               default_flow_style=False, explicit_start=True, allow_unicode=True, width=120)
     assert text == reference == dump_manifests([manifest])  # and again with the resolver's memo warm
     assert yaml.safe_load(text) == manifest

@@ -8,10 +8,17 @@ each module the program uses is touched here. ``tests/test_render_engine.py`` re
 the real stacks after importing this module and fails on any SDK or component module
 the render still had to import, so a new one in the program shows up here.
 
-Imports only: nothing here creates a resource, an event loop or SDK state.
+Imports only: nothing here creates a resource, an event loop or SDK state. In the
+fork server itself (and only there) it also makes the server's exit immediate:
+see ``_in_fork_server``.
 """
 
 from __future__ import annotations
+
+import atexit
+import os
+import sys
+import types
 
 import pulumi
 import pulumi.runtime.resource
@@ -70,3 +77,24 @@ LOADED = (
     components.slack_relay.SlackRelay,
     components.workflows.ReleaseWorkflows,
 )
+
+
+def _in_fork_server() -> bool:
+    """Whether multiprocessing's fork server is importing this module as its preload."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "main" and code.co_filename.endswith(os.path.join("multiprocessing", "forkserver.py")):
+            return True
+        frame = frame.f_back
+    return False
+
+
+# The server outlives the render by its own teardown: freeing every module above one
+# object at a time took half a second, while the server still held the render
+# command's stdout and stderr open (a pipe reading them waited for it). It has nothing
+# to flush or report, and its stack processes have ended, so it leaves at once. Never
+# in any other process: there, os._exit would swallow the exit status.
+FAST_EXIT = _in_fork_server()
+if FAST_EXIT:
+    atexit.register(os._exit, 0)
