@@ -11,6 +11,8 @@ import gc
 import importlib
 import json
 import operator
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -739,6 +741,24 @@ def test_manifests_spell_out_shared_values_and_quote_what_would_change_type():
                               default_flow_style=False, explicit_start=True, allow_unicode=True, width=120)
     assert text == reference == dump_manifests([manifest])  # and again with the resolver's memo warm
     assert yaml.safe_load(text) == manifest
+
+
+def test_a_component_that_fails_to_import_is_reported_by_its_stack(tmp_path):
+    # The fork server survives a module it cannot preload; the stack's process meets the
+    # failure itself and the render reports it with its traceback (no dead server, no
+    # EOFError from the pool).
+    repo = tmp_path / "repo"
+    shutil.copytree(PROJECT_DIR, repo, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "out", "tests", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"))
+    with (repo / "components" / "slack_relay.py").open("a", encoding="utf-8") as module:
+        module.write("\nraise RuntimeError('broken on purpose')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    proc = subprocess.run([sys.executable, "-m", "components", "render", "--stack", "dev", "--out",
+                           str(tmp_path / "out")], cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("internal error while rendering:\ndev: Traceback")
+    assert "RuntimeError: broken on purpose" in proc.stderr and "EOFError" not in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_preloaded_module_exists():
