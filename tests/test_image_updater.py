@@ -37,6 +37,7 @@ from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, ARGOCD_IMAGE_UPDATER
 from tests.conftest import ROOT, SHARED, RenderStack, requires_shared
 from tests.harness import EchoMocks, password_result, run_under_mocks
+from tests.samples import vbsiv
 
 CHART = ARGOCD_IMAGE_UPDATER.chart
 CR_TYPE = "kubernetes:argocd-image-updater.argoproj.io/v1alpha1:ImageUpdater"
@@ -85,17 +86,7 @@ services:
 
 
 def service(**changes: Any) -> Service:
-    data: dict[str, Any] = {
-        "name": "vbsiv",
-        "repo": "Appen/sid_verification_backend_api",
-        "imageRepository": "datacollect-vbsiv",
-        "namespace": "datacollect",
-        "project": "datacollect",
-        "helm": {"repo": "Appen-International/datacollect-helm", "path": "app/vbsiv"},
-        "imageUpdater": {"enabled": True},
-    }
-    data.update(changes)
-    return Service.model_validate(data)
+    return vbsiv(**({"imageUpdater": {"enabled": True}} | changes))
 
 
 def opted_in_services() -> list[Service]:

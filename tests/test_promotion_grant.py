@@ -43,6 +43,7 @@ from components.registry import (
     upstream_registry_policy,
 )
 from tests.conftest import ROOT, requires_shared, run_render_cli
+from tests.samples import vbsiv
 
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 INTEGRATION_ACCOUNT = "111111111111"  # Pulumi.integration.yaml (also dev's and sandbox's)
@@ -102,17 +103,7 @@ def _settings(stack: str, **changes: Any) -> Settings:
 
 
 def _service(environments: list[str] | None = None) -> Service:
-    data: dict[str, Any] = {
-        "name": "vbsiv",
-        "repo": "Appen/sid_verification_backend_api",
-        "imageRepository": "datacollect-vbsiv",
-        "namespace": "datacollect",
-        "project": "datacollect",
-        "helm": {"repo": "Appen-International/datacollect-helm", "path": "app/vbsiv"},
-    }
-    if environments is not None:
-        data["environments"] = environments
-    return Service.model_validate(data)
+    return vbsiv() if environments is None else vbsiv(environments=environments)
 
 
 INTEGRATION = load_stack_settings(ROOT, "integration")

@@ -41,6 +41,7 @@ from components.registry import (
     trust_policy,
 )
 from tests.harness import EchoMocks, run_under_mocks
+from tests.samples import vbsiv
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -62,16 +63,7 @@ EXPECTED_ACTIONS = {
 
 
 def _service(name: str = "vbsiv", image_repository: str = "datacollect-vbsiv") -> Service:
-    return Service.model_validate(
-        {
-            "name": name,
-            "repo": "Appen/sid_verification_backend_api",
-            "imageRepository": image_repository,
-            "namespace": "datacollect",
-            "project": "datacollect",
-            "helm": {"repo": "Appen-International/datacollect-helm", "path": "app/vbsiv"},
-        }
-    )
+    return vbsiv(name=name, imageRepository=image_repository)
 
 
 # --------------------------------------------------------------------- lifecycle policy
