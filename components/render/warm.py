@@ -9,7 +9,8 @@ the real stacks after importing this module and fails on any SDK or component mo
 the render still had to import, so a new one in the program shows up here.
 
 Imports only: nothing here creates a resource, an event loop or SDK state. In the
-fork server itself (and only there, ``_in_fork_server``) two more things: a module
+fork server itself (and only there, ``_in_fork_server``) three more things: the
+imports run with the cyclic collector off and end frozen (``gc.freeze``); a module
 that fails to import is left to the stack processes, which report it like any other
 failure of the program; and the server exits without its interpreter teardown.
 """
@@ -17,6 +18,7 @@ failure of the program; and the server exits without its interpreter teardown.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 import types
@@ -102,6 +104,12 @@ if FAST_EXIT:
     # nothing to flush or report, and its stack processes have ended, so it leaves at
     # once. Never in any other process: there, os._exit would swallow the exit status.
     atexit.register(os._exit, 0)
+    # Python's recipe for a process that forks without exec (the gc.freeze docs): no
+    # cyclic collection while importing (a third of the import time: the collector
+    # rescanned the growing set of modules and models again and again), then every
+    # imported object moved to the permanent generation before the first fork, where
+    # no collection, in the server or in a stack's process, ever scans it again.
+    gc.disable()
     try:
         LOADED = _load()
     except Exception as exc:
@@ -109,5 +117,8 @@ if FAST_EXIT:
         # it, unexplained. As ImportError, the server goes on with what did import, and
         # each stack process meets the failure itself and reports it with its traceback.
         raise ImportError(f"preloading the render's modules: {exc!r}") from exc
+    finally:
+        gc.freeze()
+        gc.enable()
 else:
     LOADED = _load()
