@@ -753,7 +753,7 @@ def test_manifests_spell_out_shared_values_and_quote_what_would_change_type():
     from components.render.output import dump_manifests
 
     labels = {"app": "x", "tier": "true"}
-    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "labels": labels},
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "labels": labels},
                 "spec": {"selector": labels},
                 "data": {k: k for k in ("true", "8080", "1.5", "null", "~", "yes", "0o17", "2026-11-26", "x")}}
     text = dump_manifests([manifest])
@@ -770,6 +770,20 @@ def test_manifests_spell_out_shared_values_and_quote_what_would_change_type():
     reference = yaml.dump_all([unshared], Dumper=Before, sort_keys=True,
                               default_flow_style=False, explicit_start=True, allow_unicode=True, width=120)
     assert text == reference == dump_manifests([manifest])  # and again with the resolver's memo warm
+    assert yaml.safe_load(text) == manifest
+
+
+def test_manifests_quote_the_one_letter_booleans_of_yaml_1_1():
+    # PyYAML writes `y` and `n` plain; go-yaml v2 (kubectl) would read them as booleans.
+    from components.render.output import dump_manifests
+
+    letters = ("y", "Y", "n", "N")
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n"},
+                "data": {**{k: k for k in letters}, "word": "ny", "script": "y\nn"}}
+    text = dump_manifests([manifest])
+    for letter in letters:
+        assert f"  '{letter}': '{letter}'\n" in text
+    assert "name: 'n'\n" in text and "  word: ny\n" in text and "    y\n    n\n" in text
     assert yaml.safe_load(text) == manifest
 
 

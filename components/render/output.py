@@ -240,6 +240,10 @@ class _ManifestDumper(_SafeDumper):  # type: ignore[valid-type,misc]
 
     _resolved: ClassVar[dict[tuple[Any, ...], str]] = {}
 
+    # YAML 1.1 booleans PyYAML's resolver leaves out: go-yaml v2 (behind kubectl's
+    # sigs.k8s.io/yaml) reads a plain `y` or `n` as true or false, so they are quoted.
+    _ONE_LETTER_BOOLS: ClassVar[frozenset[str]] = frozenset({"y", "Y", "n", "N"})
+
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
@@ -249,7 +253,11 @@ class _ManifestDumper(_SafeDumper):  # type: ignore[valid-type,misc]
         key = (value, implicit)
         tag = self._resolved.get(key)
         if tag is None:
-            tag = self._resolved[key] = str(super().resolve(kind, value, implicit))
+            if implicit[0] and value in self._ONE_LETTER_BOOLS:
+                tag = "tag:yaml.org,2002:bool"
+            else:
+                tag = str(super().resolve(kind, value, implicit))
+            self._resolved[key] = tag
         return tag
 
 
