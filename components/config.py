@@ -932,6 +932,7 @@ def cross_stack_problems(settings: Mapping[str, Settings], project_dir: Path) ->
                         str(stack_file(project_dir, stack)), None, "settings",
                         label.replace(" ", ""),
                         f"same {label} as stack {stacks[0]!r}: {value!r}{why}",
+                        involves=(stacks[0],),
                     ))
     return problems
 
@@ -972,6 +973,7 @@ def _promote_from_problems(settings: Mapping[str, Settings], project_dir: Path) 
                 str(stack_file(project_dir, stack)), None, "settings", f"promoteFrom.{field}",
                 f"{shown}, but stack {upstream.environment!r} keeps its ECR repositories {where} {want!r} "
                 f"({their_field} in {upstream_file}); set promoteFrom.{field} to {want!r}",
+                involves=(upstream.environment,),
             ))
     return problems
 
@@ -1031,8 +1033,8 @@ def sibling_stack_problems(
     if siblings is None:
         siblings = sibling_settings(stack, project_dir)
     all_settings = {stack: settings} | dict(siblings)
-    return [p for p in cross_stack_problems(all_settings, project_dir)
-            if p.file == str(stack_file(project_dir, stack)) or stack in p.message]
+    own_file = str(stack_file(project_dir, stack))
+    return [p for p in cross_stack_problems(all_settings, project_dir) if p.file == own_file or stack in p.involves]
 
 
 def sibling_settings(stack: str, project_dir: Path) -> dict[str, Settings]:

@@ -7,6 +7,7 @@ the same thing. Does not own: finding the problems (`components.config`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -19,6 +20,9 @@ class Problem:
     where: str  # e.g. "service 'vbsiv'", "settings", "(YAML)"
     field: str  # dotted field path inside `where`, "" when about the whole thing
     message: str
+    # A cross-stack problem filed against one stack file: the other stacks it involves,
+    # whose own `pulumi up` reports it too. Not part of what the problem says.
+    involves: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     def __str__(self) -> str:
         location = f"{self.file}:{self.line}" if self.line else self.file

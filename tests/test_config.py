@@ -272,6 +272,24 @@ def test_two_stacks_on_one_cluster_are_refused(tmp_path: Path) -> None:
     assert not sibling_stack_problems(settings, "sandbox", project)
 
 
+def test_a_stack_reports_the_cross_stack_problems_it_is_part_of_and_no_others(tmp_path: Path) -> None:
+    # sandbox and integration share a cluster whose name happens to contain "dev": the
+    # problem is filed against one of the two and involves the other, never dev.
+    project = copy_project(tmp_path)
+    for stack in ("sandbox", "integration"):
+        path = project / f"Pulumi.{stack}.yaml"
+        text = path.read_text()
+        shared = text.replace(load_stack_settings(project, stack).cluster.name, "shared-dev-tools")
+        shared = shared.replace(load_stack_settings(project, stack).aws.account_id, "111111111111")
+        path.write_text(shared)
+    [problem] = [p for p in validate_all(STACKS, project / "services.yaml", project) if "same cluster" in p.message]
+    assert "'shared-dev-tools'" in problem.message
+    reported = {s: sibling_stack_problems(load_stack_settings(project, s), s, project) for s in STACKS}
+    assert [p for p in reported["sandbox"] if "same cluster" in p.message] == [problem]
+    assert [p for p in reported["integration"] if "same cluster" in p.message] == [problem]
+    assert [p for p in reported["dev"] if "same cluster" in p.message] == []
+
+
 def test_cluster_needs_exactly_one_of_context_or_kubeconfig(tmp_path: Path) -> None:
     project = copy_project(tmp_path)
     path = project / "Pulumi.dev.yaml"
