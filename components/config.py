@@ -969,10 +969,19 @@ def _promote_from_problems(settings: Mapping[str, Settings], project_dir: Path) 
             if got == want:
                 continue
             shown = f"not set, so {default} {got!r}" if getattr(upstream, attr) is None else f"is {got!r}"
+            if want == "":
+                # The grants, cache rule and read policies are scoped to `<prefix>/*`:
+                # repositories outside any prefix cannot be named that way.
+                fix = (f"promoteFrom needs the upstream's repositories under a prefix: set {their_field} "
+                       f"in {upstream_file}")
+                want_text = "at the top level (no prefix)"
+            else:
+                fix = f"set promoteFrom.{field} to {want!r}"
+                want_text = f"{where} {want!r}"
             problems.append(Problem(
                 str(stack_file(project_dir, stack)), None, "settings", f"promoteFrom.{field}",
-                f"{shown}, but stack {upstream.environment!r} keeps its ECR repositories {where} {want!r} "
-                f"({their_field} in {upstream_file}); set promoteFrom.{field} to {want!r}",
+                f"{shown}, but stack {upstream.environment!r} keeps its ECR repositories {want_text} "
+                f"({their_field} in {upstream_file}); {fix}",
                 involves=(upstream.environment,),
             ))
     return problems

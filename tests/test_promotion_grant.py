@@ -361,8 +361,15 @@ def test_rendered_objects_validate_against_the_schemas(promoting: tuple[Path, Pa
          "not set, so the upstream environment's name 'integration', but stack 'integration' keeps its ECR "
          "repositories under the prefix 'int' (ecr.repositoryPrefix in Pulumi.integration.yaml); "
          "set promoteFrom.repositoryPrefix to 'int'"),
+        ({"integration": {"ecr": {"repositoryPrefix": ""}},
+          "live": {"promoteFrom": {"environment": "integration", "accountId": INTEGRATION_ACCOUNT}}},
+         "promoteFrom.repositoryPrefix",
+         "not set, so the upstream environment's name 'integration', but stack 'integration' keeps its ECR "
+         "repositories at the top level (no prefix) (ecr.repositoryPrefix in Pulumi.integration.yaml); "
+         "promoteFrom needs the upstream's repositories under a prefix: set ecr.repositoryPrefix in "
+         "Pulumi.integration.yaml"),
     ],
-    ids=["account-defaulted", "region", "prefix", "prefix-defaulted"],
+    ids=["account-defaulted", "region", "prefix", "prefix-defaulted", "upstream-without-prefix"],
 )
 def test_a_mismatched_promote_from_is_reported_everywhere(
     tmp_path: Path, edits: dict[str, dict[str, Any]], field: str, message: str
