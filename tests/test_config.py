@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from components.config import (
     STACKS,
     ConfigError,
+    Service,
     load_stack_settings,
     parse_services,
     sibling_settings,
@@ -332,3 +335,24 @@ def test_missing_settings_object(tmp_path: Path) -> None:
 def test_strings_that_reach_a_workflow_step_may_not_hold_argo_templates(extra: str, field: str) -> None:
     [problem] = problems_of(GOOD + extra)
     assert f"service 'vbsiv': {field}: must not contain '{{{{': Argo Workflows would substitute" in problem
+
+
+def _documented_fields(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """The YAML names of a model's fields, dotted; a field holding one nested model is
+    documented through that model's fields."""
+    found = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{info.alias or name}"
+        nested = [t for t in typing.get_args(info.annotation) or (info.annotation,)
+                  if isinstance(t, type) and issubclass(t, BaseModel)]
+        found += _documented_fields(nested[0], f"{path}.") if len(nested) == 1 else [path]
+    return found
+
+
+def test_every_services_yaml_field_is_in_the_field_table() -> None:
+    # docs/adding-a-service.md promises every field (README, Documentation).
+    text = (ROOT / "docs" / "adding-a-service.md").read_text(encoding="utf-8")
+    table = text[text.index("## Every field"):text.index("## One example per option")]
+    fields = _documented_fields(Service)
+    assert {"slackThreads", "imageUpdater.tagPolicy", "rollout.trafficRouting", "tests.command"} <= set(fields)
+    assert [f for f in fields if f"`{f}`" not in table] == []
