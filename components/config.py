@@ -443,7 +443,7 @@ class Hostnames(Model):
     """Public host names (TLS) of the event intake and the UIs behind SSO.
 
     The Rollouts dashboard has none: it has no login of its own, so it stays
-    cluster-internal (README, "Developer UIs").
+    cluster-internal (README, "Developer UIs and how to sign in").
     """
 
     events: str
@@ -593,7 +593,7 @@ class EventBusSettings(Model):
 
 
 class ToolImages(Model):
-    """Where the two images this project builds itself are pushed (README, "Images").
+    """Where the two images this project builds itself are pushed (docs/operating.md, "Tool images").
 
     `release-tools` (git, ssh, Python with the step scripts' libraries) and
     `buildkit-ecr` (rootless BuildKit with docker-credential-ecr-login). The tags are
@@ -689,7 +689,7 @@ class MetricsSettings(Model):
 
 
 class PromoteFrom(Model):
-    """Build once, promote many (off by default; README, "Promoting one image").
+    """Build once, promote many (off by default; docs/optional-features.md, "Build once, promote many").
 
     Names the upstream stack whose ECR repositories may already hold the commit being
     released (a fast-forward merge from integration's branch to live's). The build

@@ -17,7 +17,7 @@ Does not own: the webhook URL and endpoint (derived in `components.intake`, shar
 with the EventSource), the EventSource, Sensors and workflow steps that use these
 Secrets, minting installation tokens (the promote step does it per run, so no
 long-lived write token exists in the cluster), or the GitHub Apps themselves (made
-by hand once per environment; README, "Helm repo write access").
+by hand once per environment; README, "Prerequisites for real use").
 
 Why write access is a GitHub App per environment plus a ruleset
 ----------------------------------------------------------------

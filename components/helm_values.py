@@ -638,7 +638,7 @@ def rollouts_values(settings: Settings, slack_relay_url: str | None = None) -> V
 
     The dashboard has no login of its own: it stays cluster-internal (no Ingress) and
     read-only; people reach it with `kubectl port-forward` under their own RBAC, and
-    promote or abort with the kubectl plugin (README, "Developer UIs").
+    promote or abort with the kubectl plugin (README, "Developer UIs and how to sign in").
     """
     sizes = settings.sizes
     return {

@@ -6,7 +6,7 @@ Does not own: Python dependency pins (`requirements*.txt`). The images the chart
 run (controllers, Dex, Redis) are pinned by the chart version: the values set no
 image tags, so each chart runs its own `appVersion` and the images its defaults name.
 
-How to bump (also in the README, "Operating"):
+How to bump (also in docs/operating.md, "Bump chart and CRD versions"):
 1. Pick the new chart version in https://github.com/argoproj/argo-helm and read its
    `appVersion` (`helm show chart argo/<chart> --version <v>`).
 2. Set `ChartPin.version` and `ChartPin.app_version` below; the CRD URLs follow the
