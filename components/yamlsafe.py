@@ -3,6 +3,8 @@
 Owns: parsing YAML into plain Python data while
 - rejecting duplicate mapping keys (PyYAML silently keeps the last one),
 - bounding alias expansion (a "billion laughs" file would otherwise expand without limit),
+  nesting depth, and refusing recursive aliases (`&a [*a]`),
+- refusing a file that is not UTF-8,
 - remembering the line of every value, so a validation error can point at it.
 
 Does not own: what the data means (that is `components.config`).
@@ -26,6 +28,11 @@ from components.errors import Problem
 # this is refused rather than exhausting memory. services.yaml with hundreds of
 # services stays far below it.
 MAX_EXPANDED_NODES = 200_000
+
+# Upper bound on nesting. The deepest real setting is about eight levels down; a
+# deeper file is refused before Python's own recursion limit turns it into a crash
+# (PyYAML's composer recurses per level too).
+MAX_DEPTH = 64
 
 Path_ = tuple[str | int, ...]
 
@@ -53,6 +60,8 @@ class _Builder:
         self.lines: dict[Path_, int] = {}
         self.problems: list[Problem] = []
         self.visited = 0
+        # The nodes being built, outermost first: an alias to one of them is recursive.
+        self._open: list[yaml.Node] = []
         # SafeLoader's constructor knows the YAML 1.1 scalar types (int, bool, null,
         # float, timestamp); only scalars are handed to it.
         self._scalars = yaml.SafeLoader("")
@@ -62,11 +71,19 @@ class _Builder:
         if self.visited > MAX_EXPANDED_NODES:
             raise _TooLarge()
         self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self._scalars.construct_object(node, deep=True)
+        if any(node is open_node for open_node in self._open):
+            raise _Unbuildable(node.start_mark.line + 1, path, "a recursive alias (it contains itself)")
+        if len(self._open) >= MAX_DEPTH:
+            raise _Unbuildable(node.start_mark.line + 1, (), f"nested deeper than {MAX_DEPTH} levels")
+        self._open.append(node)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self._scalars.construct_object(node, deep=True)
+        finally:
+            self._open.pop()
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, object]:
         result: dict[str, object] = {}
@@ -104,6 +121,16 @@ class _TooLarge(Exception):
     pass
 
 
+class _Unbuildable(Exception):
+    """A structure no configuration can be: recursive, or nested too deeply."""
+
+    def __init__(self, line: int, path: Path_, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.path = path
+        self.reason = reason
+
+
 def _where(path: Path_) -> str:
     return ".".join(str(p) for p in path) if path else "(top level)"
 
@@ -115,6 +142,9 @@ def load_yaml(text: str, file: str) -> tuple[Loaded | None, list[Problem]]:
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        # PyYAML's composer recurses once per nesting level.
+        return None, [Problem(file, None, "(YAML)", "", f"nested deeper than {MAX_DEPTH} levels")]
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -131,6 +161,8 @@ def load_yaml(text: str, file: str) -> tuple[Loaded | None, list[Problem]]:
             Problem(file, None, "(YAML)", "",
                     f"expands to more than {MAX_EXPANDED_NODES} nodes through aliases; refusing it")
         ]
+    except _Unbuildable as err:
+        return None, [Problem(file, err.line, "(YAML)", _where(err.path) if err.path else "", err.reason)]
     except yaml.YAMLError as err:
         return None, [Problem(file, None, "(YAML)", "", f"not valid YAML: {err}")]
     if builder.problems:
@@ -138,10 +170,23 @@ def load_yaml(text: str, file: str) -> tuple[Loaded | None, list[Problem]]:
     return Loaded(data, builder.lines), []
 
 
-def load_yaml_file(path: Path) -> tuple[Loaded | None, list[Problem]]:
-    """Read and parse a file; a missing or unreadable file is a problem, not an exception."""
+def read_utf8(path: Path) -> tuple[str | None, list[Problem]]:
+    """A file's text; a missing, unreadable or non-UTF-8 file is a problem, not an exception."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         return None, [Problem(str(path), None, "(file)", "", f"cannot read: {err.strerror}")]
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        return None, [Problem(str(path), line, "(file)", "",
+                              f"not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start}; save the file as UTF-8")]
+
+
+def load_yaml_file(path: Path) -> tuple[Loaded | None, list[Problem]]:
+    """Read and parse a file; a missing, unreadable or non-UTF-8 file is a problem, not an exception."""
+    text, problems = read_utf8(path)
+    if text is None:
+        return None, problems
     return load_yaml(text, str(path))
