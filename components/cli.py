@@ -78,14 +78,48 @@ def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.set_defaults(handler=_run_render)
 
 
+def _out_problem(out: Path) -> str | None:
+    """Why the render could not write into ``out``, or None. Checked before rendering:
+    the render stages next to it and moves the result into place only at the end."""
+    if out.exists():
+        if not out.is_dir():
+            return f"--out {out}: exists and is not a directory"
+        return None if os.access(out, os.W_OK | os.X_OK) else f"--out {out}: not writable"
+    ancestor = out.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"--out {out}: {ancestor} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"--out {out}: cannot create it, {ancestor} is not writable"
+    return None
+
+
 def _run_render(args: argparse.Namespace, validator: Validator | None) -> int:
-    from components.render.engine import ALL_STACKS, InternalRenderError, RenderError, StackResult, render
+    from components.render.engine import (
+        ALL_STACKS,
+        MAX_WORKERS,
+        InternalRenderError,
+        RenderError,
+        StackResult,
+        render,
+    )
 
     stacks = list(ALL_STACKS) if args.stack == "all" else [args.stack]
     project_dir: Path = args.project_dir.resolve()
     services_path: Path = (args.services or project_dir / "services.yaml").resolve()
 
-    problems = (validator or default_validator())(stacks, services_path, project_dir)
+    usage = [_out_problem(args.out.resolve())]
+    if args.jobs is not None and not 1 <= args.jobs <= MAX_WORKERS:
+        usage.append(f"--jobs {args.jobs}: give 1 to {MAX_WORKERS} parallel stack processes")
+    if any(usage):
+        _print_lines([f"render: {problem}" for problem in usage if problem])
+        return EXIT_BAD_INPUT
+    try:
+        problems = (validator or default_validator())(stacks, services_path, project_dir)
+    except Exception as exc:  # a bug, not bad input: said in one line, as `check` does
+        print(f"internal error while validating: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     if problems:
         _print_lines(problems)
         return EXIT_BAD_INPUT
@@ -111,6 +145,9 @@ def _run_render(args: argparse.Namespace, validator: Validator | None) -> int:
         print("internal error while rendering:", file=sys.stderr)
         _print_lines(exc.details)
         return EXIT_INTERNAL
+    except OSError as exc:  # the output directory changed under the render (checked before it)
+        print(f"render: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     print(f"wrote {args.out.resolve()}")
     return EXIT_OK
 

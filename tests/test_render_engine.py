@@ -512,6 +512,39 @@ def test_a_bug_in_the_program_is_an_internal_failure(tmp_path, capfd):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_an_output_path_that_cannot_be_a_directory_is_refused_before_rendering(tmp_path, capfd, where):
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory\n")
+    out = taken if where == "file" else taken / "sub"
+    # No validator and no program run: refused before either.
+    project = write_project(tmp_path / "project", "raise SystemExit('the program must not run')\n")
+    assert main(["render", "--stack", "dev", "--out", str(out), "--project-dir", str(project)],
+                validator=lambda *_: pytest.fail("validated before refusing --out")) == 2
+    err = capfd.readouterr().err
+    assert err.startswith(f"render: --out {out}: ") and "not a directory" in err and "Traceback" not in err
+    assert taken.read_text() == "not a directory\n"
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3", "5"])
+def test_jobs_out_of_range_is_refused(tmp_path, capfd, jobs):
+    project = write_project(tmp_path / "project")
+    assert run(project, tmp_path / "out", "dev", "--jobs", jobs) == 2
+    assert capfd.readouterr().err == f"render: --jobs {jobs}: give 1 to 4 parallel stack processes\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_validator_that_crashes_is_one_line_not_a_traceback(tmp_path, capfd):
+    def crash(*_: object) -> list[str]:
+        raise RuntimeError("validator bug")
+
+    project = write_project(tmp_path / "project")
+    assert main(["render", "--stack", "dev", "--out", str(tmp_path / "out"), "--project-dir", str(project)],
+                validator=crash) == 1
+    assert capfd.readouterr().err == "internal error while validating: RuntimeError: validator bug\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_subprocess_reports_problems_without_traceback(tmp_path):
     # The real entry point, with the project's own validation.
     services = tmp_path / "services.yaml"
@@ -573,6 +606,26 @@ def test_isolated_render_raises_render_error(tmp_path):
     with pytest.raises(RenderError) as err:
         render_stack_isolated("dev", project)
     assert err.value.problems == ["dev: stop here"]
+
+
+DUPLICATE = """
+import pulumi_kubernetes as k8s
+
+k8s.core.v1.ConfigMap("same", metadata={"name": "a"}, data={"n": "1"})
+k8s.core.v1.ConfigMap("other", metadata={"name": "b"})
+k8s.core.v1.ConfigMap("same", metadata={"name": "c"}, data={"n": "2"})
+"""
+
+
+def test_a_second_resource_with_the_same_urn_fails_the_render(tmp_path):
+    # The engine refuses it at `pulumi up`; kept, the second would silently replace
+    # the first in the render.
+    project = write_project(tmp_path / "project", DUPLICATE)
+    with pytest.raises(RenderError) as err:
+        render_stack_isolated("dev", project)
+    [problem] = err.value.problems
+    assert problem.startswith("dev: Duplicate resource URN 'urn:pulumi:dev::")
+    assert problem.endswith("kubernetes:core/v1:ConfigMap::same'; try giving it a unique name")
 
 
 # --- the mock engine, tuned for one process per stack ----------------------------------

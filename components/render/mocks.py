@@ -577,6 +577,7 @@ class RenderMonitor(MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
+        self._refuse_duplicate(urn)
 
         raw = _struct_to_py(request.object)
         marked = has_markers(raw)
@@ -629,8 +630,22 @@ class RenderMonitor(MockMonitor):
             self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id or "", plain_outputs)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id or "", object=_py_to_struct(outputs))
 
+    def _refuse_duplicate(self, urn: str) -> None:
+        """Fail a second registration of one URN, as the engine does at `pulumi up`.
+
+        Left alone, the second record would replace the first and the render would
+        show one resource where a real deployment fails.
+        """
+        with self._lock:
+            taken = urn in self._records
+        if taken:
+            import pulumi
+
+            raise pulumi.RunError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+
     def ReadResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
+        self._refuse_duplicate(urn)
         raw = _struct_to_py(request.properties)
         plain = unwrap_secrets(raw)
         parent_name, _ = self._parent(request.parent)
