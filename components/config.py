@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Literal, Self
@@ -38,6 +39,8 @@ from components.yamlsafe import Loaded, load_yaml, load_yaml_file
 
 PROJECT = "release-pipeline"
 SETTINGS_KEY = "settings"
+# Longest value (as repr) an error message repeats in full; longer ones end in "...".
+SHOWN_MAX = 100
 SERVICES_FILE_KEY = "servicesFile"
 Environment = Literal["dev", "sandbox", "integration", "live"]
 STACKS: tuple[Environment, ...] = ("dev", "sandbox", "integration", "live")
@@ -57,7 +60,11 @@ SECRET_CONFIG_KEYS: tuple[str, ...] = (
 
 
 class Model(BaseModel):
-    """Base of every config model: camelCase in YAML, unknown fields rejected."""
+    """Base of every config model: camelCase in YAML, unknown fields rejected, strict types.
+
+    Strict: an integer field refuses a boolean (YAML 1.1 reads `on`/`yes` as true, which
+    lax mode would take as 1) and a boolean field refuses a string ("yes").
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -65,6 +72,7 @@ class Model(BaseModel):
         populate_by_name=True,
         frozen=True,
         str_strip_whitespace=False,
+        strict=True,
     )
 
 
@@ -73,6 +81,29 @@ def _dns_label(value: str) -> str:
         raise ValueError(
             "must be a DNS-1123 label: lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+# Kubernetes' own namespaces: a platform or service namespace must never take one over
+# (the program labels its namespaces with Pod Security levels and retains them on delete).
+KUBERNETES_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+
+def _not_kubernetes_namespace(value: str) -> str:
+    if value in KUBERNETES_NAMESPACES:
+        raise ValueError(
+            f"{value!r} is one of Kubernetes' own namespaces ({', '.join(KUBERNETES_NAMESPACES)}); "
+            "use a namespace of its own"
+        )
+    return value
+
+
+def _dns1035_label(value: str) -> str:
+    if value and not value[0].isalpha():
+        raise ValueError(
+            "must start with a lowercase letter: it names Kubernetes Services, which are "
+            "DNS-1035 labels (lowercase letters, digits and '-', starting with a letter)"
         )
     return value
 
@@ -107,6 +138,26 @@ def _ecr_name(value: str) -> str:
     return value
 
 
+def _git_branch(value: str) -> str:
+    """A branch name git accepts (git check-ref-format), within what the pattern allows."""
+    parts = value.split("/")
+    if (
+        ".." in value or "@{" in value or value.endswith((".lock", "."))
+        or "" in parts or any(p.startswith(".") for p in parts)
+    ):
+        raise ValueError(
+            "must be a git branch name: letters, digits, '.', '_', '-' and '/', with no '..', no empty "
+            "or '.'-led part between '/' (no leading, trailing or double '/'), not ending in '.' or '.lock'"
+        )
+    return value
+
+
+def _not_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only spaces")
+    return value
+
+
 def _no_argo_template(value: str) -> str:
     if "{{" in value:
         raise ValueError("must not contain '{{': Argo Workflows would substitute into it")
@@ -114,12 +165,17 @@ def _no_argo_template(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+# A namespace the program creates (and labels, and retains): not one of Kubernetes' own.
+NamespaceName = Annotated[DnsLabel, AfterValidator(_not_kubernetes_namespace)]
+# A name that becomes (part of) a Kubernetes Service name: DNS-1035, starts with a letter.
+Dns1035Label = Annotated[DnsLabel, AfterValidator(_dns1035_label)]
 # A services.yaml or settings string that ends up inside a workflow step (a test
 # command, a build argument, a Slack channel): Argo would expand `{{...}}` in it.
 NoTemplate = Annotated[str, AfterValidator(_no_argo_template)]
 GithubRepo = Annotated[str, AfterValidator(_github_repo)]
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 EcrName = Annotated[str, AfterValidator(_ecr_name)]
+GitBranch = Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$", max_length=255), AfterValidator(_git_branch)]
 Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$")]
 Image = Annotated[
     str,
@@ -175,6 +231,12 @@ def _increasing_weights(steps: list[CanaryStep]) -> list[CanaryStep]:
 
 
 CanarySteps = Annotated[list[CanaryStep], AfterValidator(_increasing_weights)]
+
+
+def _some_steps(steps: list[CanaryStep]) -> list[CanaryStep]:
+    if not steps:
+        raise ValueError("needs at least one step; leave the environment out to use the stack's canary")
+    return steps
 
 
 # ---------------------------------------------------------------------- services
@@ -247,7 +309,7 @@ class RolloutOptions(Model):
     # action to (default: the service name), and the Service its rule points at with
     # port `use-annotation` (default: `<service>-stable`).
     ingress: DnsLabel | None = None
-    root_service: DnsLabel | None = None
+    root_service: Dns1035Label | None = None
 
 
 # 40 lowercase hex digits: the full git sha the pipeline tags its own images with.
@@ -295,19 +357,22 @@ class ImageUpdaterOptions(Model):
 class Service(Model):
     """One deployable service: where its code is, where its image and chart go."""
 
-    name: DnsLabel
+    # Starts with a letter: `<name>-stable` / `<name>-canary` are Kubernetes Services.
+    name: Dns1035Label
     repo: GithubRepo
     path: RelPath = ""  # sub-path in a monorepo; "" for the repository root
     image_repository: EcrName
-    namespace: DnsLabel
+    namespace: NamespaceName
     project: DnsLabel  # Argo CD AppProject: the team that owns the service
     helm: HelmTarget
     environments: list[Environment] = Field(default_factory=lambda: list(STACKS), min_length=1)
     tests: SourceTests | None = None
     build: Build = Build()
-    canary: dict[Environment, CanarySteps] = {}
+    # An empty list is refused (as the stack's `canary` is): leave the environment out
+    # for the stack's profile.
+    canary: dict[Environment, Annotated[CanarySteps, AfterValidator(_some_steps)]] = {}
     trigger_on_push: bool = False
-    slack_channel: Annotated[NoTemplate, Field(min_length=1, max_length=80)] | None = None
+    slack_channel: Annotated[NoTemplate, Field(max_length=80), AfterValidator(_not_empty)] | None = None
     rollout: RolloutOptions = RolloutOptions()
     # Newest-wins releases (components.workflows): a newer merge stops this service's
     # older release in the same environment before it can promote. Unset: the stack's
@@ -345,12 +410,39 @@ class Service(Model):
             raise ValueError("imageUpdater.imageNameKey must differ from helm.imageTagKey")
         return self
 
+    @field_validator("project")
+    @classmethod
+    def _not_the_default_project(cls, value: str) -> str:
+        if value == "default":
+            raise ValueError(
+                "'default' is Argo CD's built-in AppProject, which the platform must not take "
+                "over; name the owning team's own project"
+            )
+        return value
+
     @field_validator("environments")
     @classmethod
     def _unique_environments(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError("lists an environment twice")
         return value
+
+
+def _repository_clashes(label: str, repos: list[str]) -> list[str]:
+    """Distinct repositories that would share one slug (one Pulumi name, one webhook)."""
+    slugs: dict[str, set[str]] = {}
+    for repo in repos:
+        slugs.setdefault(names.repo_slug(repo), set()).add(repo)
+    found = []
+    for group in sorted(sorted(r) for r in slugs.values() if len(r) > 1):
+        if len({r.lower() for r in group}) == 1:
+            how = "case"
+        elif len({re.sub(r"[^A-Za-z0-9]+", "-", r) for r in group}) == 1:
+            how = "punctuation"
+        else:
+            how = "case and punctuation"
+        found.append(f"{label} whose names differ only in {how}: {' and '.join(group)}")
+    return found
 
 
 class ServicesFile(Model):
@@ -366,12 +458,35 @@ class ServicesFile(Model):
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
                 problems.append(f"{label} used by more than one service: {', '.join(dupes)}")
-        slugs: dict[str, set[str]] = {}
+        problems += _repository_clashes("repositories", [s.repo for s in self.services])
+        problems += _repository_clashes("helm repositories", [s.helm.repo for s in self.services])
+        # GitHub owners are case-insensitive; the program keys its GitHub provider (and the
+        # webhooks and deploy keys under it) by the owner as spelled.
+        owners: dict[str, set[str]] = {}
         for s in self.services:
-            slugs.setdefault(names.repo_slug(s.repo), set()).add(s.repo)
-        clashing = sorted(" and ".join(sorted(r)) for r in slugs.values() if len(r) > 1)
-        if clashing:
-            problems.append(f"repositories whose names differ only in punctuation: {clashing}")
+            for repo in (s.repo, s.helm.repo):
+                owner = repo.split("/", 1)[0]
+                owners.setdefault(owner.lower(), set()).add(owner)
+        for spellings in sorted(sorted(o) for o in owners.values() if len(o) > 1):
+            problems.append(
+                f"GitHub owner spelled {' and '.join(repr(o) for o in spellings)}: owners are "
+                "case-insensitive, spell each one the same way in every repo and helm.repo"
+            )
+        # A Rollout takes over its Deployment: one Rollout per Deployment and environment.
+        takers: dict[tuple[str, str, str], list[str]] = {}
+        for s in self.services:
+            for env in s.environments:
+                takers.setdefault((s.namespace, s.deployment, env), []).append(s.name)
+        shared: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+        for (namespace, deployment, env_name), taking in takers.items():
+            if len(taking) > 1:
+                shared.setdefault((namespace, deployment, tuple(sorted(taking))), []).append(env_name)
+        for (namespace, deployment, taking_names), envs in sorted(shared.items()):
+            problems.append(
+                f"services {' and '.join(repr(n) for n in taking_names)} would each take over Deployment "
+                f"{deployment!r} in namespace {namespace!r} (in {', '.join(e for e in STACKS if e in envs)}); "
+                "a Deployment may have one Rollout: set rollout.deployment (default: the service name)"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -418,6 +533,19 @@ class Irsa(Model):
     oidc_provider_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/.+$")]
 
 
+KMS_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(-gov)?-[a-z]+-[0-9]:[0-9]{12}:(key|alias)/[A-Za-z0-9/_+=,.@:-]+")
+
+
+def _kms_arn(value: str) -> str:
+    if len(value) > 2048 or not KMS_ARN.fullmatch(value):
+        raise ValueError("must be a KMS key or alias ARN: arn:aws:kms:<region>:<12-digit account>:key/<key id> "
+                         "or ...:alias/<alias name>")
+    return value
+
+
+KmsArn = Annotated[str, AfterValidator(_kms_arn)]
+
+
 class EcrSettings(Model):
     repository_prefix: Annotated[str, Field(pattern=r"^([a-z0-9]+([._-][a-z0-9]+)*)?$")] | None = (
         None  # default: the environment name
@@ -425,7 +553,9 @@ class EcrSettings(Model):
     keep_images: int = Field(default=200, ge=1, le=10000)
     untagged_expire_days: int = Field(default=7, ge=1, le=365)
     cache_tag: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")] = "buildcache"
-    kms_key_arn: str | None = None  # default: AES256 (AWS-owned key)
+    # A KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/... or alias/...);
+    # default: AES256 (AWS-owned key).
+    kms_key_arn: KmsArn | None = None
 
 
 class GithubSettings(Model):
@@ -443,7 +573,9 @@ class Hostnames(Model):
     """Public host names (TLS) of the event intake and the UIs behind SSO.
 
     The Rollouts dashboard has none: it has no login of its own, so it stays
-    cluster-internal (README, "Developer UIs and how to sign in").
+    cluster-internal (README, "Developer UIs and how to sign in"). Each host differs
+    from the others (they share one ALB group), and no two stacks use the same host
+    (a cross-stack rule).
     """
 
     events: str
@@ -457,19 +589,48 @@ class Hostnames(Model):
             raise ValueError("must be a fully qualified lowercase host name")
         return value
 
+    @model_validator(mode="after")
+    def _each_its_own(self) -> Self:
+        seen: dict[str, str] = {}
+        clashes = []
+        for field, value in self.model_dump(by_alias=True).items():
+            if value in seen:
+                clashes.append(f"{field} is {_shown(value)} like {seen[value]}")
+            else:
+                seen[value] = field
+        if clashes:
+            raise ValueError(f"{'; '.join(clashes)}: each host name must differ from the others")
+        return self
+
 
 class Namespaces(Model):
-    events: DnsLabel = "argo-events"
-    workflows: DnsLabel = "argo"
-    argocd: DnsLabel = "argocd"
-    rollouts: DnsLabel = "argo-rollouts"
-    build: DnsLabel = "argo-build"
+    """The platform's namespaces: each its own (the build namespace is privileged, the
+    others restricted), none of Kubernetes' own (default, kube-*)."""
+
+    events: NamespaceName = "argo-events"
+    workflows: NamespaceName = "argo"
+    argocd: NamespaceName = "argocd"
+    rollouts: NamespaceName = "argo-rollouts"
+    build: NamespaceName = "argo-build"
+
+    @model_validator(mode="after")
+    def _each_its_own(self) -> Self:
+        seen: dict[str, str] = {}
+        clashes = []
+        for field, value in self.model_dump(by_alias=True).items():
+            if value in seen:
+                clashes.append(f"{field} is {value!r} like {seen[value]}")
+            else:
+                seen[value] = field
+        if clashes:
+            raise ValueError(f"{'; '.join(clashes)}: every platform namespace must differ from the others")
+        return self
 
 
 class SlackSettings(Model):
     """Where release notifications go; the bot token is the config secret `slackToken`."""
 
-    channel: Annotated[NoTemplate, Field(min_length=1, max_length=80)]
+    channel: Annotated[NoTemplate, Field(max_length=80), AfterValidator(_not_empty)]
     # One Slack thread per release (scripts/slack_thread.py, components.slack_relay) for
     # every service that does not set its own `slackThreads`. Off by default. No channel
     # id setting: chat.postMessage answers with the id, and that is what gets stored.
@@ -485,9 +646,40 @@ class Amounts(Model):
     memory: Quantity
 
 
+_QUANTITY_SUFFIXES: dict[str, Fraction] = {
+    "": Fraction(1), "m": Fraction(1, 1000), "k": Fraction(10**3), "M": Fraction(10**6),
+    "G": Fraction(10**9), "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+}
+
+
+def quantity_value(quantity: str) -> Fraction:
+    """A Kubernetes quantity (as `Quantity` admits it) as an exact number: "500m" -> 1/2."""
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([A-Za-z]*)", quantity)
+    if match is None or match.group(2) not in _QUANTITY_SUFFIXES:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    return Fraction(match.group(1)) * _QUANTITY_SUFFIXES[match.group(2)]
+
+
 class Resources(Model):
+    """Requests and limits of a container; a request may not exceed its limit."""
+
     requests: Amounts
     limits: Amounts
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Self:
+        above = [
+            f"requests.{kind} {request!r} is above limits.{kind} {limit!r}"
+            for kind, request, limit in (
+                ("cpu", self.requests.cpu, self.limits.cpu),
+                ("memory", self.requests.memory, self.limits.memory),
+            )
+            if quantity_value(request) > quantity_value(limit)
+        ]
+        if above:
+            raise ValueError(f"{'; '.join(above)}: a request must be at most its limit")
+        return self
 
 
 class Size(Model):
@@ -543,6 +735,22 @@ class Sizes(Model):
         return value
 
 
+def _annotation_key(value: str) -> str:
+    prefix, slash, name = value.rpartition("/")
+    if (
+        (slash and not names.is_dns1123_subdomain(prefix))
+        or len(name) > 63
+        or not re.fullmatch(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?", name)
+    ):
+        raise ValueError(
+            "must be a Kubernetes annotation key: an optional DNS subdomain prefix and '/', then a "
+            "name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+AnnotationKey = Annotated[str, AfterValidator(_annotation_key)]
+
 AcmArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$")]
 
 
@@ -552,10 +760,12 @@ class IngressSettings(Model):
     class_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = "alb"
     # default: the controller discovers the ACM certificate by host name
     certificate_arn: AcmArn | None = None
-    ssl_policy: str = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    # An ALB security policy name (not empty: the controller refuses an empty one).
+    ssl_policy: Annotated[str, AfterValidator(_not_empty)] = "ELBSecurityPolicy-TLS13-1-2-2021-06"
     group_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")] = "release-pipeline"
     ui_scheme: Literal["internal", "internet-facing"] = "internal"
-    annotations: dict[str, str] = {}  # added to every Ingress, e.g. external-dns
+    # Added to every Ingress, e.g. external-dns; keys are Kubernetes annotation keys.
+    annotations: dict[AnnotationKey, str] = {}
 
 
 class SsoSettings(Model):
@@ -721,8 +931,8 @@ class Settings(Model):
     """`release-pipeline:settings` of one stack: everything that differs per environment."""
 
     environment: Environment
-    branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
-    helm_branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$")]
+    branch: GitBranch  # a valid git branch name (no '..', '//', leading/trailing '/', '.lock')
+    helm_branch: GitBranch
     values_file: RelPath = "values.yaml"
     aws: AwsSettings
     cluster: ClusterSettings
@@ -796,6 +1006,23 @@ class Settings(Model):
 Describe = Callable[[tuple[str | int, ...]], tuple[str, str]]
 
 
+def _shown(value: object) -> str:
+    """A value as a message repeats it: repr, cut short with an ellipsis when long."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[:SHOWN_MAX]}..."
+
+
+# Strict types (Model): what an integer or boolean field says when given something else.
+# YAML 1.1 reads on/off/yes/no unquoted as booleans.
+_STRICT_TYPE_MESSAGES: dict[str, Callable[[object], str]] = {
+    "int_type": lambda got: (
+        f"must be a whole number, not {_shown(got)}" + (" (YAML reads on/off/yes/no/true/false as booleans)"
+                                                        if isinstance(got, bool) else "")
+    ),
+    "bool_type": lambda got: f"must be true or false (unquoted), not {_shown(got)}",
+}
+
+
 def _problems_from(
     err: ValidationError, file: str, loaded: Loaded | None, base: tuple[str | int, ...],
     describe: Describe,
@@ -808,6 +1035,8 @@ def _problems_from(
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             message = "unknown field"
+        elif e["type"] in _STRICT_TYPE_MESSAGES:
+            message = _STRICT_TYPE_MESSAGES[e["type"]](e["input"])
         problems.append(Problem(file, line, where, field, message))
     return problems
 
@@ -825,7 +1054,7 @@ def _describe_service_loc(
                 entry = services[index]
                 if isinstance(entry, dict) and isinstance(entry.get("name"), str):
                     name = entry["name"]
-            where = f"service {name!r}" if name else f"service #{index + 1}"
+            where = f"service {_shown(name)}" if name else f"service #{index + 1}"
             return where, ".".join(str(p) for p in loc[2:])
         return "services file", ".".join(str(p) for p in loc)
 
@@ -860,10 +1089,17 @@ def _name_service(problem: Problem) -> Problem:
 def load_services(path: Path) -> ServicesFile:
     """Read and validate a services file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise ConfigError([Problem(str(path), None, "services file", "",
                                    f"cannot read: {err.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # Worded as components.yamlsafe words it for the stack files.
+        raise ConfigError([Problem(str(path), raw.count(b"\n", 0, err.start) + 1, "(file)", "",
+                                   f"not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start}; "
+                                   "save the file as UTF-8")]) from None
     return parse_services(text, str(path))
 
 
@@ -884,17 +1120,55 @@ def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
+def project_name(project_dir: Path) -> str:
+    """The project's name from `Pulumi.yaml`, which must be `PROJECT`.
+
+    The program reads its config as `release-pipeline:<key>` (`pulumi.Config(PROJECT)`
+    in __main__.py, and the policy pack likewise), while `pulumi config set` and a bare
+    key in a stack file use the project's name: any other name would leave the program
+    without its settings and secrets. Without a `Pulumi.yaml` (a copy of the stack files
+    alone) the name is taken to be `PROJECT`.
+    """
+    path = project_dir / "Pulumi.yaml"
+    if not path.exists():
+        return PROJECT
+    loaded, problems = load_yaml_file(path)
+    if loaded is None:
+        raise ConfigError(problems)
+    name = loaded.data.get("name") if isinstance(loaded.data, dict) else None
+    if name != PROJECT:
+        shown = "missing" if name is None else f"is {_shown(name)}"
+        raise ConfigError([Problem(
+            str(path), loaded.line_of(("name",)) or 1, "project", "name",
+            f"{shown}; must be {PROJECT!r}: the program reads its config as '{PROJECT}:<key>' "
+            "(settings, githubToken, ...), and Pulumi files a stack's config under the project's name",
+        )])
+    return name
+
+
 def load_stack_settings(project_dir: Path, stack: str) -> Settings:
-    """Read `Pulumi.<stack>.yaml` and validate its settings object."""
+    """Read `Pulumi.<stack>.yaml` and validate its settings object.
+
+    As Pulumi does, the key `settings` without a namespace is the project's
+    (`<project>:settings`); the file may spell it one way, not both.
+    """
+    project = project_name(project_dir)
     path = stack_file(project_dir, stack)
     loaded, problems = load_yaml_file(path)
     if loaded is None:
         raise ConfigError(problems)
     config = loaded.data.get("config") if isinstance(loaded.data, dict) else None
-    key = f"{PROJECT}:{SETTINGS_KEY}"
-    if not isinstance(config, dict) or key not in config:
+    key = f"{project}:{SETTINGS_KEY}"
+    present = [k for k in (key, SETTINGS_KEY) if isinstance(config, dict) and k in config]
+    if not isinstance(config, dict) or not present:
         raise ConfigError([Problem(str(path), None, "settings", "",
                                    f"missing 'config: {key}:'")])
+    if len(present) > 1:
+        raise ConfigError([Problem(
+            str(path), loaded.line_of(("config", SETTINGS_KEY)), "settings", "",
+            f"set twice, as '{key}' and as '{SETTINGS_KEY}' (Pulumi reads both as '{key}'); keep one",
+        )])
+    key = present[0]
     settings = parse_settings(config[key], str(path), loaded, ("config", key))
     if settings.environment != stack:
         raise ConfigError([Problem(str(path), loaded.line_of(("config", key, "environment")),
@@ -909,31 +1183,51 @@ def settings_from_pulumi_config(raw: str | Mapping[str, object], stack: str) -> 
     return parse_settings(data, f"Pulumi.{stack}.yaml")
 
 
+# Settings no two stacks may share: (what the message calls it, the field, the value
+# that must differ, as the message shows it; why).
+_PER_STACK: tuple[tuple[str, str, Callable[[Settings], str], str], ...] = (
+    ("cluster", "cluster", lambda s: _shown((s.aws.account_id, s.aws.region, s.cluster.name)),
+     " (they would fight over CRDs, cluster roles and Argo CD)"),
+    ("branch", "branch", lambda s: _shown(s.branch), ""),
+    ("helm branch", "helmBranch", lambda s: _shown(s.helm_branch), ""),
+    ("ECR repository prefix in the same account and region", "ecr.repositoryPrefix",
+     lambda s: f"{_shown(s.ecr_prefix)} in account {s.aws.account_id}, region {s.aws.region}",
+     " (both would create the same ECR repositories); give each stack its own ecr.repositoryPrefix "
+     "(default: the environment name)"),
+)
+
+
 def cross_stack_problems(settings: Mapping[str, Settings], project_dir: Path) -> list[Problem]:
-    """Rules that span stacks: one cluster per stack, one branch per stack, and a
-    `promoteFrom` that names its upstream stack's actual registry."""
+    """Rules that span stacks: one cluster, branch, helm branch, ECR repository prefix
+    (per account and region) and host name per stack, and a `promoteFrom` that names its
+    upstream stack's actual registry."""
     problems = _promote_from_problems(settings, project_dir)
-    for label, key in (
-        ("cluster", lambda s: (s.aws.account_id, s.aws.region, s.cluster.name)),
-        ("branch", lambda s: s.branch),
-        ("helm branch", lambda s: s.helm_branch),
-    ):
-        owners: dict[object, list[str]] = {}
+    for label, field, key, why in _PER_STACK:
+        owners: dict[str, list[str]] = {}
         for stack, s in sorted(settings.items()):
             owners.setdefault(key(s), []).append(stack)
         for value, stacks in sorted(owners.items(), key=lambda kv: kv[1]):
-            if len(stacks) > 1:
-                why = (
-                    " (they would fight over CRDs, cluster roles and Argo CD)"
-                    if label == "cluster" else ""
-                )
-                for stack in stacks[1:]:
-                    problems.append(Problem(
-                        str(stack_file(project_dir, stack)), None, "settings",
-                        label.replace(" ", ""),
-                        f"same {label} as stack {stacks[0]!r}: {value!r}{why}",
-                        involves=(stacks[0],),
-                    ))
+            for stack in stacks[1:]:
+                problems.append(Problem(
+                    str(stack_file(project_dir, stack)), None, "settings", field,
+                    f"same {label} as stack {stacks[0]!r}: {value}{why}",
+                    involves=(stacks[0],),
+                ))
+    # Host names: each is one stack's (webhooks and sign-in callbacks go to one cluster).
+    hosts: dict[str, list[tuple[str, str]]] = {}
+    for stack, s in sorted(settings.items()):
+        for field, host in s.hostnames.model_dump(by_alias=True).items():
+            hosts.setdefault(host, []).append((stack, field))
+    for host, users in sorted(hosts.items()):
+        first_stack, first_field = users[0]
+        for stack, field in users[1:]:
+            if stack != first_stack:
+                problems.append(Problem(
+                    str(stack_file(project_dir, stack)), None, "settings", f"hostnames.{field}",
+                    f"same host name as stack {first_stack!r} (hostnames.{first_field}): {_shown(host)}; "
+                    "every stack needs host names of its own",
+                    involves=(first_stack,),
+                ))
     return problems
 
 
