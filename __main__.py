@@ -20,6 +20,7 @@ from components.config import (
     SETTINGS_KEY,
     ConfigError,
     load_services,
+    project_name,
     service_problems,
     settings_from_pulumi_config,
     sibling_settings,
@@ -66,6 +67,9 @@ PROJECT_DIR = Path(__file__).parent
 config = pulumi.Config(PROJECT)
 
 try:
+    # Before any config is read: under another project name Pulumi files every key
+    # elsewhere, and `config.require` would report a missing setting instead.
+    project_name(PROJECT_DIR)
     settings = settings_from_pulumi_config(config.require(SETTINGS_KEY), pulumi.get_stack())
     services_path = PROJECT_DIR / (config.get(SERVICES_FILE_KEY) or "services.yaml")
     services_file = load_services(services_path)

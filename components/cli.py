@@ -267,7 +267,10 @@ def _with_line(problem: object) -> object:
     fields: list[str | int] = [f for f in problem.field.split(".") if f]
     path: list[str | int] = []
     if problem.where == "settings":
-        path = ["config", f"{PROJECT}:{SETTINGS_KEY}", *fields]
+        # Spelled with the project's name or bare, as Pulumi reads both.
+        config = loaded.data.get("config") if isinstance(loaded.data, dict) else None
+        key = SETTINGS_KEY if isinstance(config, dict) and SETTINGS_KEY in config else f"{PROJECT}:{SETTINGS_KEY}"
+        path = ["config", key, *fields]
     elif problem.where.startswith("service '") and isinstance(loaded.data, dict):
         name = problem.where.removeprefix("service '").removesuffix("'")
         entries = loaded.data.get("services")

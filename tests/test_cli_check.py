@@ -178,6 +178,19 @@ def test_two_stacks_on_one_cluster_point_at_the_second_stacks_cluster(project: P
     assert problem.startswith(f"{sandbox}:{line}: settings: cluster: same cluster as stack 'dev'")
 
 
+def test_a_cross_stack_problem_points_at_its_line_where_the_settings_key_is_bare(project: Path):
+    # Pulumi reads `settings:` as `release-pipeline:settings`; the line is found either way.
+    sandbox = project / "Pulumi.sandbox.yaml"
+    dev = yaml.safe_load((project / "Pulumi.dev.yaml").read_text())["config"]["release-pipeline:settings"]
+    cluster = yaml.safe_load(sandbox.read_text())["config"]["release-pipeline:settings"]["cluster"]["name"]
+    edit(sandbox, "  release-pipeline:settings:", "  settings:")
+    edit(sandbox, f"name: {cluster}", f"name: {dev['cluster']['name']}")
+    proc = run_check("--project-dir", str(project))
+    assert proc.returncode == 2
+    [problem] = problems(proc)
+    assert problem.startswith(f"{sandbox}:{line_of(sandbox, 'cluster:')}: settings: cluster: same cluster as stack")
+
+
 def test_a_platform_namespace_in_services_points_at_the_services_namespace(project: Path):
     services = project / "services.yaml"
     line = edit(services, "    namespace: datacollect\n", "    namespace: argo\n")

@@ -9,6 +9,7 @@ secrets that leak on the way from one component to another.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -298,3 +299,21 @@ def test_each_application_waits_for_its_teams_app_project(render_stack: RenderSt
     assert applications
     for app in applications:
         assert projects[app["inputs"]["spec"]["project"]] in app["options"]["depends_on"], app["name"]
+
+
+def test_a_renamed_project_is_refused_by_the_program_before_it_reads_config(tmp_path: Path) -> None:
+    # Under another name Pulumi files every config key elsewhere: `pulumi up` must say
+    # so, not that githubToken is missing. The render skips the CLI's own check here.
+    from components.render import RenderError, render_stack_isolated
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "out", "tests", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"))
+    pulumi_yaml = project / "Pulumi.yaml"
+    pulumi_yaml.write_text(pulumi_yaml.read_text().replace("name: release-pipeline", "name: pipeline", 1))
+    with pytest.raises(RenderError) as err:
+        render_stack_isolated("dev", project)
+    assert err.value.problems[0] == "dev: invalid configuration:"
+    assert err.value.problems[1].startswith(f"dev: {pulumi_yaml}:")
+    assert "project: name: is 'pipeline'; must be 'release-pipeline'" in err.value.problems[1]
+    assert not any("githubToken" in line.split("must be")[0] for line in err.value.problems)
