@@ -106,7 +106,7 @@ def generate_services(count: int) -> dict[str, Any]:
             service["rollout"] = rollout
         if i % 6 == 1:
             service["triggerOnPush"] = True
-        if i % 9 == 4:
+        if i % 9 == 4 and i % 10 != 9:  # a live canary only where the service deploys to live
             service["canary"] = {"live": [{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"setWeight": 60}]}
         if i % 7 == 3:
             service["slackChannel"] = f"#{team}-releases"

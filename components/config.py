@@ -410,6 +410,16 @@ class Service(Model):
             raise ValueError("imageUpdater.imageNameKey must differ from helm.imageTagKey")
         return self
 
+    @model_validator(mode="after")
+    def _canary_only_where_deployed(self) -> Self:
+        unused = [env for env in STACKS if env in self.canary and env not in self.environments]
+        if unused:
+            raise ValueError(
+                f"canary.{unused[0]}: the service is not deployed to {', '.join(unused)} (environments: "
+                f"{', '.join(self.environments)}); remove that canary or add the environment"
+            )
+        return self
+
     @field_validator("project")
     @classmethod
     def _not_the_default_project(cls, value: str) -> str:
@@ -569,6 +579,19 @@ class HelmWriterSettings(Model):
     installation_id: int = Field(gt=0)
 
 
+def _refuse_equal_fields(model: Model, rule: str) -> None:
+    """Raise when two fields of ``model`` hold the same value, naming each pair."""
+    seen: dict[object, str] = {}
+    clashes = []
+    for field, value in model.model_dump(by_alias=True).items():
+        if value in seen:
+            clashes.append(f"{field} is {_shown(value)} like {seen[value]}")
+        else:
+            seen[value] = field
+    if clashes:
+        raise ValueError(f"{'; '.join(clashes)}: {rule}")
+
+
 class Hostnames(Model):
     """Public host names (TLS) of the event intake and the UIs behind SSO.
 
@@ -591,15 +614,7 @@ class Hostnames(Model):
 
     @model_validator(mode="after")
     def _each_its_own(self) -> Self:
-        seen: dict[str, str] = {}
-        clashes = []
-        for field, value in self.model_dump(by_alias=True).items():
-            if value in seen:
-                clashes.append(f"{field} is {_shown(value)} like {seen[value]}")
-            else:
-                seen[value] = field
-        if clashes:
-            raise ValueError(f"{'; '.join(clashes)}: each host name must differ from the others")
+        _refuse_equal_fields(self, "each host name must differ from the others")
         return self
 
 
@@ -615,15 +630,7 @@ class Namespaces(Model):
 
     @model_validator(mode="after")
     def _each_its_own(self) -> Self:
-        seen: dict[str, str] = {}
-        clashes = []
-        for field, value in self.model_dump(by_alias=True).items():
-            if value in seen:
-                clashes.append(f"{field} is {value!r} like {seen[value]}")
-            else:
-                seen[value] = field
-        if clashes:
-            raise ValueError(f"{'; '.join(clashes)}: every platform namespace must differ from the others")
+        _refuse_equal_fields(self, "every platform namespace must differ from the others")
         return self
 
 

@@ -489,6 +489,15 @@ def test_an_empty_service_canary_is_refused_like_the_stacks() -> None:
                        "environment out to use the stack's canary")
 
 
+def test_a_canary_for_an_environment_the_service_is_not_deployed_to_is_refused() -> None:
+    deployed = GOOD + "    environments: [dev, sandbox]\n"
+    parse_services(deployed + "    canary: {sandbox: [{setWeight: 50}]}\n", "services.yaml")
+    [problem] = problems_of(deployed + "    canary: {live: [{setWeight: 50}], integration: [{setWeight: 10}]}\n")
+    assert problem.startswith("services.yaml:")
+    assert problem.endswith("service 'vbsiv': canary.integration: the service is not deployed to integration, "
+                            "live (environments: dev, sandbox); remove that canary or add the environment")
+
+
 @pytest.mark.parametrize("channel", ["'   '", "''"])
 def test_a_blank_slack_channel_is_refused(channel: str) -> None:
     assert problems_of(with_field("slackChannel", channel)) == [
