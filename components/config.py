@@ -176,7 +176,18 @@ GithubRepo = Annotated[str, AfterValidator(_github_repo)]
 RelPath = Annotated[str, AfterValidator(_relative_path)]
 EcrName = Annotated[str, AfterValidator(_ecr_name)]
 GitBranch = Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$", max_length=255), AfterValidator(_git_branch)]
-Duration = Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$")]
+# Patterns whose mismatch is explained in words (`_PATTERN_MESSAGES`), not as the regex.
+DURATION_PATTERN = r"^[1-9][0-9]*(s|m|h)$"
+REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
+ACCOUNT_PATTERN = r"^[0-9]{12}$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$"
+_PATTERN_MESSAGES = {
+    DURATION_PATTERN: "must be a duration in whole seconds, minutes or hours, like 30s, 10m or 2h",
+    REGION_PATTERN: "must be an AWS region name, like us-east-1 or eu-west-2",
+    ACCOUNT_PATTERN: "must be a 12-digit AWS account id, quoted so YAML keeps it a string",
+    QUANTITY_PATTERN: "must be a Kubernetes quantity, like 250m or 2 (CPU) or 256Mi or 1Gi (memory)",
+}
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
 Image = Annotated[
     str,
     Field(
@@ -512,8 +523,8 @@ class ServicesFile(Model):
 
 
 class AwsSettings(Model):
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")]
-    account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")]
+    region: Annotated[str, Field(pattern=REGION_PATTERN)]
+    account_id: Annotated[str, Field(pattern=ACCOUNT_PATTERN)]
 
 
 class ClusterSettings(Model):
@@ -644,7 +655,7 @@ class SlackSettings(Model):
     threads: bool = False
 
 
-Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi|Ti)?$")]
+Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
 GithubTeam = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 
 
@@ -922,8 +933,8 @@ class PromoteFrom(Model):
 
     environment: Environment
     # Default: this stack's `aws.accountId` / `aws.region`.
-    account_id: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$")] | None = None
+    account_id: Annotated[str, Field(pattern=ACCOUNT_PATTERN)] | None = None
+    region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
     # The upstream stack's `ecr.repositoryPrefix` (default: its environment name).
     repository_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")] | None = None
     # Repository namespace of the pull-through cache (another account or region only).
@@ -1027,6 +1038,9 @@ _STRICT_TYPE_MESSAGES: dict[str, Callable[[object], str]] = {
                                                         if isinstance(got, bool) else "")
     ),
     "bool_type": lambda got: f"must be true or false (unquoted), not {_shown(got)}",
+    "string_type": lambda got: f"must be text, not {_shown(got)}" + (
+        " (quote it: YAML reads it as a number or a boolean)" if isinstance(got, int | float) else ""
+    ),
 }
 
 
@@ -1044,6 +1058,8 @@ def _problems_from(
             message = "unknown field"
         elif e["type"] in _STRICT_TYPE_MESSAGES:
             message = _STRICT_TYPE_MESSAGES[e["type"]](e["input"])
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") in _PATTERN_MESSAGES:
+            message = f"{_PATTERN_MESSAGES[e['ctx']['pattern']]}, not {_shown(e['input'])}"
         problems.append(Problem(file, line, where, field, message))
     return problems
 

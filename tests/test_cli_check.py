@@ -154,7 +154,8 @@ def test_a_bad_stack_file_is_reported_at_its_line(project: Path):
     proc = run_check("--project-dir", str(project))
     assert proc.returncode == 2
     [problem] = problems(proc)
-    assert problem.startswith(f"{stack}:{line}: settings: aws.region: String should match pattern")
+    assert problem == f"{stack}:{line}: settings: aws.region: must be an AWS region name, like us-east-1 or " \
+        "eu-west-2, not 'nowhere'"
 
 
 def test_a_stack_file_for_the_wrong_environment_is_reported(project: Path):

@@ -533,3 +533,33 @@ def test_a_services_file_that_is_not_utf8_is_a_problem(tmp_path: Path) -> None:
     assert [str(p) for p in err.value.problems] == [
         f"{path}:10: (file): not UTF-8: byte 0xe9 at offset {offset}; save the file as UTF-8"
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("canary", "{dev: [{pause: {duration: 10 minutes}}]}", "canary.dev.0.pause.duration: must be a duration in "
+         "whole seconds, minutes or hours, like 30s, 10m or 2h, not '10 minutes'"),
+        ("canary", "{dev: [{pause: {duration: 0s}}]}", "canary.dev.0.pause.duration: must be a duration in "
+         "whole seconds, minutes or hours, like 30s, 10m or 2h, not '0s'"),
+    ],
+)
+def test_a_mismatched_pattern_is_explained_in_words_where_it_has_a_name(field: str, value: str, message: str) -> None:
+    [problem] = problems_of(with_field(field, value))
+    assert problem.endswith(f"service 'vbsiv': {message}")
+
+
+def test_an_account_id_says_what_it_must_be_and_to_quote_it(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.dev.yaml"
+    text = path.read_text()
+    account = load_stack_settings(project, "dev").aws.account_id
+    for written, message in [
+        (account, f"must be text, not {account} (quote it: YAML reads it as a number or a boolean)"),
+        ('"12345"', "must be a 12-digit AWS account id, quoted so YAML keeps it a string, not '12345'"),
+    ]:
+        path.write_text(text.replace(f"accountId: \"{account}\"", f"accountId: {written}", 1))
+        assert path.read_text() != text
+        with pytest.raises(ConfigError) as err:
+            load_stack_settings(project, "dev")
+        assert [(p.field, p.message) for p in err.value.problems] == [("aws.accountId", message)]
