@@ -1191,6 +1191,16 @@ def load_stack_settings(project_dir: Path, stack: str) -> Settings:
             str(path), loaded.line_of(("config", SETTINGS_KEY)), "settings", "",
             f"set twice, as '{key}' and as '{SETTINGS_KEY}' (Pulumi reads both as '{key}'); keep one",
         )])
+    plain_secrets = [
+        Problem(str(path), loaded.line_of(("config", spelled)), "secrets", spelled,
+                f"is in plain text in the stack file; remove it and run `pulumi config set --secret {name}`, "
+                "which stores it encrypted as `secure:`")
+        for name in SECRET_CONFIG_KEYS
+        for spelled in (f"{project}:{name}", name)
+        if spelled in config and not (isinstance(config[spelled], dict) and set(config[spelled]) == {"secure"})
+    ]
+    if plain_secrets:
+        raise ConfigError(plain_secrets)
     key = present[0]
     settings = parse_settings(config[key], str(path), loaded, ("config", key))
     if settings.environment != stack:

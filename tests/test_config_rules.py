@@ -563,3 +563,21 @@ def test_an_account_id_says_what_it_must_be_and_to_quote_it(tmp_path: Path) -> N
         with pytest.raises(ConfigError) as err:
             load_stack_settings(project, "dev")
         assert [(p.field, p.message) for p in err.value.problems] == [("aws.accountId", message)]
+
+
+@pytest.mark.parametrize("spelled", ["release-pipeline:githubToken", "slackToken"])
+def test_a_secret_in_plain_text_in_a_stack_file_is_refused(tmp_path: Path, spelled: str) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.dev.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("config:\n", f"config:\n  {spelled}: ghp_plain\n", 1))
+    with pytest.raises(ConfigError) as err:
+        load_stack_settings(project, "dev")
+    name = spelled.split(":")[-1]
+    assert [str(p) for p in err.value.problems] == [
+        f"{path}:{text.splitlines().index('config:') + 2}: secrets: {spelled}: is in plain text in the stack file; "
+        f"remove it and run `pulumi config set --secret {name}`, which stores it encrypted as `secure:`"
+    ]
+    # Encrypted, as `pulumi config set --secret` writes it, it is fine.
+    path.write_text(text.replace("config:\n", f"config:\n  {spelled}:\n    secure: AAABAHx0\n", 1))
+    assert load_stack_settings(project, "dev").environment == "dev"
