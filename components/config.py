@@ -744,6 +744,14 @@ class Sizes(Model):
     # Argo CD Image Updater: deployed only when a service sets `imageUpdater.enabled`.
     image_updater: Size = _size("50m", "128Mi", "500m", "512Mi")
 
+    @field_validator("argocd_dex", "argocd_redis", "argocd_notifications", "image_updater")
+    @classmethod
+    def _one_replica(cls, value: Size) -> Size:
+        # The charts run these exactly once: they have no replicas value to set.
+        if value.replicas != 1:
+            raise ValueError(f"the chart runs exactly one of these; set replicas to 1 (got {value.replicas})")
+        return value
+
     @field_validator("event_source")
     @classmethod
     def _two_event_sources(cls, value: Size) -> Size:

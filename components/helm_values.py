@@ -94,8 +94,6 @@ ARGOCD_THREAD_TRIGGERS: tuple[str, ...] = ARGOCD_TRIGGERS
 ROLLOUTS_THREAD_TRIGGERS: tuple[str, ...] = (*ROLLOUTS_TRIGGERS, ROLLOUT_STEP_TRIGGER)
 
 ALB = "alb.ingress.kubernetes.io"
-# Replicas of components the charts run exactly once (no replicas value to set).
-SINGLE_REPLICA = ("argocd_dex", "argocd_redis", "argocd_notifications", "image_updater")
 
 
 # --- small pieces -----------------------------------------------------------------------
@@ -136,19 +134,6 @@ def pdb(size: Size) -> Values:
 def slack_channel(channel: str) -> str:
     """Slack accepts a channel name without its '#'; a recipient is then `slack:<name>`."""
     return channel.removeprefix("#")
-
-
-def size_problems(settings: Settings) -> list[str]:
-    """Sizes the charts cannot honour: components they run exactly once."""
-    problems = []
-    for field in SINGLE_REPLICA:
-        size: Size = getattr(settings.sizes, field)
-        if size.replicas != 1:
-            problems.append(
-                f"settings.sizes.{field}.replicas: the chart runs exactly one of these; set 1 "
-                f"(got {size.replicas})"
-            )
-    return problems
 
 
 def alb_annotations(ingress: IngressSettings) -> dict[str, str]:

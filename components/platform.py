@@ -119,10 +119,6 @@ class ArgoPlatform(pulumi.ComponentResource):
     and 'argocd-image-updater' when some service opts in)."""
 
     def __init__(self, name: str, args: ArgoPlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        problems = hv.size_problems(args.settings)
-        if problems:
-            # RunError ends the program with this message and no Python traceback.
-            raise pulumi.RunError("invalid configuration:\n" + "\n".join(problems))
         super().__init__(TYPE, name, None, opts)
         settings = args.settings
         values = hv.chart_values(settings, args.projects, args.slack_relay_url)

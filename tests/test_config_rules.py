@@ -581,3 +581,22 @@ def test_a_secret_in_plain_text_in_a_stack_file_is_refused(tmp_path: Path, spell
     # Encrypted, as `pulumi config set --secret` writes it, it is fine.
     path.write_text(text.replace("config:\n", f"config:\n  {spelled}:\n    secure: AAABAHx0\n", 1))
     assert load_stack_settings(project, "dev").environment == "dev"
+
+
+@pytest.mark.parametrize("component", ["argocdDex", "argocdRedis", "argocdNotifications", "imageUpdater"])
+def test_a_component_the_chart_runs_once_cannot_ask_for_more_replicas(tmp_path: Path, component: str) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.dev.yaml"
+    size = "{replicas: %d, resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {cpu: 100m, memory: 128Mi}}}"
+    text = path.read_text()
+    anchor = "    valuesFile: values.yaml\n"
+    assert anchor in text
+    path.write_text(text.replace(anchor, f"{anchor}    sizes:\n      {component}: {size % 1}\n", 1))
+    assert load_stack_settings(project, "dev").environment == "dev"
+    path.write_text(text.replace(anchor, f"{anchor}    sizes:\n      {component}: {size % 2}\n", 1))
+    with pytest.raises(ConfigError) as err:
+        load_stack_settings(project, "dev")
+    [problem] = err.value.problems
+    assert (problem.field, problem.message) == (
+        f"sizes.{component}", "the chart runs exactly one of these; set replicas to 1 (got 2)")
+    assert problem.line == text.splitlines().index(anchor.rstrip("\n")) + 3

@@ -120,14 +120,6 @@ def test_every_container_gets_requests_and_limits_from_settings() -> None:
     assert "exporter" not in cd["redis"]
 
 
-def test_components_the_chart_runs_once_must_not_ask_for_more() -> None:
-    s = settings()
-    assert hv.size_problems(s) == []
-    bigger = nested(s, sizes=nested(s.sizes, argocd_dex=nested(s.sizes.argocd_dex, replicas=2)))
-    (problem,) = hv.size_problems(bigger)
-    assert "argocd_dex" in problem
-
-
 # --- Argo CD sign-in and RBAC --------------------------------------------------------------
 
 

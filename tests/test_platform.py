@@ -184,9 +184,3 @@ def test_depends_for_names_the_crd_and_the_controller_release() -> None:
     run_under_mocks(program, EchoMocks(password_result))
     assert seen["releases"] == ["argo-cd", "argo-events", "argo-rollouts", "argo-workflows"]
 
-
-def test_sizes_the_charts_cannot_honour_stop_the_program_without_a_traceback() -> None:
-    s = load_stack_settings(ROOT, "dev")
-    sizes = s.sizes.model_copy(update={"argocd_redis": s.sizes.argocd_redis.model_copy(update={"replicas": 3})})
-    with pytest.raises(pulumi.RunError, match="argocd_redis"):
-        ArgoPlatform("platform", _args(s.model_copy(update={"sizes": sizes})))
