@@ -563,6 +563,16 @@ def _changed_template(service: Service, settings: Settings, config_map: str) -> 
     )
 
 
+def _tests_env(own: Mapping[str, str]) -> list[tuple[str, str]]:
+    """HOME and CI, then the service's `tests.env` in name order; the service's value of
+    HOME or CI replaces the default (one entry per name: Kubernetes refuses two)."""
+    defaults = {"HOME": TMP, "CI": "true"}
+    mine = {key: literal(value) for key, value in own.items()}
+    return [(key, mine.get(key, value)) for key, value in defaults.items()] + sorted(
+        (key, value) for key, value in mine.items() if key not in defaults
+    )
+
+
 def _tests_template(service: Service, settings: Settings, config_map: str) -> m.Template:
     assert service.tests is not None
     return _pod_template(
@@ -574,11 +584,7 @@ def _tests_template(service: Service, settings: Settings, config_map: str) -> m.
             image=service.tests.image,
             command=[literal(part) for part in service.tests.command],
             working_dir=posixpath.join(WORKSPACE, service.path) if service.path else WORKSPACE,
-            env=_env([
-                ("HOME", TMP),
-                ("CI", "true"),
-                *((key, literal(value)) for key, value in sorted(service.tests.env.items())),
-            ]),
+            env=_env(_tests_env(service.tests.env)),
             volume_mounts=_mounts(TMP_MOUNT, WORKSPACE_MOUNT),
             resources=_resources(settings.sizes.unit_tests),
             security_context=restricted_container(),

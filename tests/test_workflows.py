@@ -1373,3 +1373,14 @@ def test_promoting_build_templates_lint_clean_and_validate() -> None:
             build = _build(service, settings)
             assert lint(build) == [], service
             assert [p for p in validate_objects([build]) if p.severity == "error"] == []
+
+
+def test_tests_env_may_set_home_and_ci_which_replace_the_defaults() -> None:
+    # One entry per name: Kubernetes refuses an env list with a name twice.
+    def tests_env(extra: str) -> list[tuple[str, str]]:
+        env = _templates(_release(_service(tests=False, extra=TESTS + extra)))["tests"]["container"]["env"]
+        return [(e["name"], e["value"]) for e in env]
+
+    assert tests_env("") == [("HOME", "/tmp"), ("CI", "true")]
+    assert tests_env("      env: {CI: '1', HOME: /workspace, GOPATH: /tmp/go, A: x}\n") == [
+        ("HOME", "/workspace"), ("CI", "1"), ("A", "x"), ("GOPATH", "/tmp/go")]
