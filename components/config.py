@@ -174,6 +174,16 @@ Dns1035Label = Annotated[DnsLabel, AfterValidator(_dns1035_label)]
 NoTemplate = Annotated[str, AfterValidator(_no_argo_template)]
 GithubRepo = Annotated[str, AfterValidator(_github_repo)]
 RelPath = Annotated[str, AfterValidator(_relative_path)]
+
+
+def _not_the_root(value: str) -> str:
+    if value in ("", "."):  # `_relative_path` turns "." into "", and "./" into "."
+        raise ValueError("must name a file or directory inside the repository, not its root ('' or '.')")
+    return value
+
+
+# A path that must name something below the repository root: a file, or the chart's directory.
+RelPathBelowRoot = Annotated[RelPath, AfterValidator(_not_the_root)]
 EcrName = Annotated[str, AfterValidator(_ecr_name)]
 GitBranch = Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]+$", max_length=255), AfterValidator(_git_branch)]
 # Patterns whose mismatch is explained in words (`_PATTERN_MESSAGES`), not as the regex.
@@ -268,7 +278,7 @@ class SourceTests(Model):
 class Build(Model):
     """How the image is built from the service's directory."""
 
-    dockerfile: RelPath = "Dockerfile"
+    dockerfile: RelPathBelowRoot = "Dockerfile"
     context: RelPath = ""
     args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = {}
 
@@ -277,8 +287,8 @@ class HelmTarget(Model):
     """Where the service's chart and values live in the GitOps (helm) repository."""
 
     repo: GithubRepo
-    path: RelPath = Field(min_length=1)
-    values_file: RelPath | None = None  # default: the stack's `valuesFile`
+    path: RelPathBelowRoot  # the chart's directory (a chart at the repository root is not supported)
+    values_file: RelPathBelowRoot | None = None  # default: the stack's `valuesFile`
     image_tag_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = (
         "image.tag"
     )
@@ -810,7 +820,7 @@ class RbacSettings(Model):
     sync_by: Literal["team", "release-managers"] = "team"
     release_managers_team: GithubTeam = "release-managers"
     # project (team in services.yaml) -> GitHub team slugs; default: the project name
-    team_slugs: dict[DnsLabel, list[GithubTeam]] = {}
+    team_slugs: dict[DnsLabel, Annotated[list[GithubTeam], Field(min_length=1)]] = {}
 
 
 class EventBusSettings(Model):
@@ -839,6 +849,21 @@ class ToolImages(Model):
     registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$")]
 
 
+# The args of the canary's AnalysisTemplate (components.delivery), which Argo Rollouts
+# fills in; the query may use these and no other.
+ANALYSIS_ARGS: tuple[str, ...] = ("service", "namespace")
+
+
+def _analysis_args_only(query: str) -> str:
+    unknown = sorted(set(re.findall(r"\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}", query)) - set(ANALYSIS_ARGS))
+    if unknown:
+        raise ValueError(
+            f"uses {', '.join('{{args.' + a + '}}' for a in unknown)}; the AnalysisTemplate declares only "
+            f"{' and '.join('{{args.' + a + '}}' for a in ANALYSIS_ARGS)}"
+        )
+    return query
+
+
 class AnalysisSettings(Model):
     """Canary analysis against Prometheus, for services with `rollout.analysis: true`."""
 
@@ -847,7 +872,7 @@ class AnalysisSettings(Model):
     )
     # PromQL returning the success ratio (0..1) of the canary; `{{args.service}}` and
     # `{{args.namespace}}` are filled in by Argo Rollouts.
-    success_rate_query: str = (
+    success_rate_query: Annotated[str, AfterValidator(_analysis_args_only)] = (
         'sum(rate(http_requests_total{namespace="{{args.namespace}}",service="{{args.service}}",'
         'code!~"5.."}[2m])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",'
         'service="{{args.service}}"}[2m]))'
@@ -959,7 +984,7 @@ class Settings(Model):
     environment: Environment
     branch: GitBranch  # a valid git branch name (no '..', '//', leading/trailing '/', '.lock')
     helm_branch: GitBranch
-    values_file: RelPath = "values.yaml"
+    values_file: RelPathBelowRoot = "values.yaml"
     aws: AwsSettings
     cluster: ClusterSettings
     identity: Annotated[PodIdentity | Irsa, Field(discriminator="mode")] = PodIdentity()

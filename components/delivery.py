@@ -106,7 +106,7 @@ import pulumi_kubernetes as k8s
 
 from components import names
 from components.access import ARGO_API_VERSION, IN_CLUSTER, labels
-from components.config import CanaryStep, Service, Settings
+from components.config import ANALYSIS_ARGS, CanaryStep, Service, Settings
 from components.github_access import git_ssh_url
 from components.helm_values import (
     ARGOCD_THREAD_TRIGGERS,
@@ -142,7 +142,6 @@ IGNORE_DEPLOYMENT_REPLICAS: dict[str, Any] = {
 DEFAULT_SELECTOR_KEY = "app.kubernetes.io/name"
 SERVICE_PORT_NAME = "http"
 SUCCESS_RATE_METRIC = "success-rate"
-ANALYSIS_ARGS: tuple[str, ...] = ("service", "namespace")
 # Pulumi must not revert what the Rollouts controller adds (rollouts-pod-template-hash).
 SERVICE_IGNORE_CHANGES: tuple[str, ...] = ("spec.selector",)
 # Pulumi's Service await waits for endpoints; the stable/canary Services have none

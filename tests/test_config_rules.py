@@ -600,3 +600,50 @@ def test_a_component_the_chart_runs_once_cannot_ask_for_more_replicas(tmp_path: 
     assert (problem.field, problem.message) == (
         f"sizes.{component}", "the chart runs exactly one of these; set replicas to 1 (got 2)")
     assert problem.line == text.splitlines().index(anchor.rstrip("\n")) + 3
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (GOOD.replace("      path: app/vbsiv", "      path: ."), "helm.path"),
+        (GOOD.replace("      path: app/vbsiv", "      path: app/vbsiv\n      valuesFile: ''"), "helm.valuesFile"),
+        (GOOD + "    build: {dockerfile: ./}\n", "build.dockerfile"),
+    ],
+)
+def test_a_path_that_must_name_a_file_or_chart_refuses_the_repository_root(text: str, where: str) -> None:
+    assert text != GOOD
+    [problem] = problems_of(text)
+    assert problem.endswith(f"service 'vbsiv': {where}: must name a file or directory inside the repository, "
+                            "not its root ('' or '.')")
+
+
+def _stack_problems(tmp_path: Path, old: str, new: str) -> list[str]:
+    """The dev stack file's problems (field: message) once `old` is replaced by `new`."""
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.dev.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_stack_settings(project, "dev")
+    return [f"{p.field}: {p.message}" for p in err.value.problems]
+
+
+def test_a_stack_values_file_must_be_a_file(tmp_path: Path) -> None:
+    assert _stack_problems(tmp_path, "    valuesFile: values.yaml", "    valuesFile: '.'") == [
+        "valuesFile: must name a file or directory inside the repository, not its root ('' or '.')"]
+
+
+def test_a_team_mapped_to_no_github_team_is_refused(tmp_path: Path) -> None:
+    # Its SSO rule would be empty and nobody would get its Argo CD role.
+    anchor = "    valuesFile: values.yaml\n"
+    assert _stack_problems(tmp_path, anchor, anchor + "    rbac: {teamSlugs: {datacollect: []}}\n") == [
+        "rbac.teamSlugs.datacollect: List should have at least 1 item after validation, not 0"]
+
+
+def test_the_success_rate_query_may_use_only_the_analysis_templates_args(tmp_path: Path) -> None:
+    query = 'sum(up{job="{{args.job}}",ns="{{ args.namespace }}",x="{{args.pod}}"})'
+    anchor = "    valuesFile: values.yaml\n"
+    assert _stack_problems(tmp_path, anchor, anchor + f"    analysis: {{successRateQuery: '{query}'}}\n") == [
+        "analysis.successRateQuery: uses {{args.job}}, {{args.pod}}; the AnalysisTemplate declares only "
+        "{{args.service}} and {{args.namespace}}"]
