@@ -1224,7 +1224,7 @@ def load_stack_settings(project_dir: Path, stack: str) -> Settings:
             str(path), loaded.line_of(("config", SETTINGS_KEY)), "settings", "",
             f"set twice, as '{key}' and as '{SETTINGS_KEY}' (Pulumi reads both as '{key}'); keep one",
         )])
-    plain_secrets = [
+    misplaced = [
         Problem(str(path), loaded.line_of(("config", spelled)), "secrets", spelled,
                 f"is in plain text in the stack file; remove it and run `pulumi config set --secret {name}`, "
                 "which stores it encrypted as `secure:`")
@@ -1232,8 +1232,17 @@ def load_stack_settings(project_dir: Path, stack: str) -> Settings:
         for spelled in (f"{project}:{name}", name)
         if spelled in config and not (isinstance(config[spelled], dict) and set(config[spelled]) == {"secure"})
     ]
-    if plain_secrets:
-        raise ConfigError(plain_secrets)
+    # The render hands `--services` to the program through this key; in a stack file it
+    # would point `pulumi up` at another file than the one `check` validates.
+    misplaced += [
+        Problem(str(path), loaded.line_of(("config", spelled)), "settings", spelled,
+                "is not a stack setting: every stack reads services.yaml (the offline render's "
+                "--services sets it for a render only)")
+        for spelled in (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
+        if spelled in config
+    ]
+    if misplaced:
+        raise ConfigError(misplaced)
     key = present[0]
     settings = parse_settings(config[key], str(path), loaded, ("config", key))
     if settings.environment != stack:
@@ -1360,7 +1369,26 @@ def service_problems(services: ServicesFile, settings: Settings, file: str) -> l
         if len(repo) > names.ECR_REPOSITORY_MAX:
             problems.append(Problem(file, None, f"service {s.name!r}", "imageRepository",
                                     f"ECR name {repo!r} is longer than 256 characters"))
+        if _releases_itself(s, settings):
+            problems.append(Problem(
+                file, None, f"service {s.name!r}", "triggerOnPush",
+                f"every release would start the next: its promote commit to {settings.helm_branch!r} of "
+                f"{s.helm.repo} is a push to the branch it releases from, touching its path "
+                f"({s.path or 'the whole repository'}); keep the chart outside the service's path, "
+                "or release on merged pull requests only",
+            ))
     return problems
+
+
+def _releases_itself(service: Service, settings: Settings) -> bool:
+    """Whether the promote commit of a `triggerOnPush` service would trigger it again:
+    the chart lives in the source repository, on the same branch, under the service's path."""
+    if not service.trigger_on_push or settings.helm_branch != settings.branch:
+        return False
+    if service.helm.repo.lower() != service.repo.lower():
+        return False
+    values = PurePosixPath(service.helm.path, service.helm.values_file or settings.values_file)
+    return not service.path or values.is_relative_to(service.path)
 
 
 def validate_all(stacks: Iterable[str], services_path: Path, project_dir: Path) -> list[Problem]:

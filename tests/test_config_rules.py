@@ -16,6 +16,7 @@ from components.config import (
     load_stack_settings,
     parse_services,
     quantity_value,
+    service_problems,
     sibling_stack_problems,
     validate_all,
 )
@@ -647,3 +648,38 @@ def test_the_success_rate_query_may_use_only_the_analysis_templates_args(tmp_pat
     assert _stack_problems(tmp_path, anchor, anchor + f"    analysis: {{successRateQuery: '{query}'}}\n") == [
         "analysis.successRateQuery: uses {{args.job}}, {{args.pod}}; the AnalysisTemplate declares only "
         "{{args.service}} and {{args.namespace}}"]
+
+
+@pytest.mark.parametrize("spelled", ["release-pipeline:servicesFile", "servicesFile"])
+def test_a_services_file_key_in_a_stack_file_is_refused(tmp_path: Path, spelled: str) -> None:
+    # `pulumi up` would read that file while `check` validates services.yaml.
+    assert _stack_problems(tmp_path, "config:\n", f"config:\n  {spelled}: other.yaml\n") == [
+        f"{spelled}: is not a stack setting: every stack reads services.yaml (the offline render's "
+        "--services sets it for a render only)"]
+
+
+@pytest.mark.parametrize(
+    ("path", "helm_path", "loops"),
+    [("", "deploy/chart", True), ("services/a", "services/a/chart", True), ("services/a", "charts/a", False)],
+)
+def test_a_push_triggered_service_whose_promote_commit_would_release_it_again_is_refused(
+    path: str, helm_path: str, loops: bool
+) -> None:
+    services = parse_services(
+        "services:\n  - name: a\n    repo: Appen/mono\n    imageRepository: a\n    namespace: team\n"
+        f"    project: team\n    path: '{path}'\n    triggerOnPush: true\n"
+        f"    helm: {{repo: Appen/Mono, path: {helm_path}}}\n", "services.yaml")
+    dev = load_stack_settings(ROOT, "dev")
+    assert dev.helm_branch == dev.branch  # as shipped: the chart's branch is the source's
+    found = [str(p) for p in service_problems(services, dev, "services.yaml")]
+    assert found == ([
+        "services.yaml: service 'a': triggerOnPush: every release would start the next: its promote commit to "
+        f"'development' of Appen/Mono is a push to the branch it releases from, touching its path "
+        f"({path or 'the whole repository'}); keep the chart outside the service's path, or release on merged "
+        "pull requests only"] if loops else [])
+    # Merged pull requests only: the promote commit (a push, no pull request) starts nothing.
+    quiet = parse_services("services:\n" + "".join(
+        line + "\n" for line in (
+            "  - name: a", "    repo: Appen/mono", "    imageRepository: a", "    namespace: team", "    project: team",
+            f"    path: '{path}'", f"    helm: {{repo: Appen/Mono, path: {helm_path}}}")), "services.yaml")
+    assert service_problems(quiet, dev, "services.yaml") == []
