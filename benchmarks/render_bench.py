@@ -220,13 +220,12 @@ PLATFORM_SIZES = (
 def platform_footprint(stack: str, manifests: list[dict[str, Any]]) -> dict[str, float]:
     """Fixed pods and requests of the platform: Helm-chart controllers, EventBus, EventSource."""
     from components.config import load_stack_settings
-    from components.helm_values import SINGLE_REPLICA
 
     sizes = load_stack_settings(ROOT, stack).sizes
     pods = cores = mib = 0.0
     for field in PLATFORM_SIZES:
         size = getattr(sizes, field)
-        replicas = 1 if field in SINGLE_REPLICA else size.replicas
+        replicas = size.replicas  # 1 for what the charts run once (components.config.Sizes)
         pods += replicas
         cores += replicas * cpu(size.resources.requests.cpu)
         mib += replicas * mem_mib(size.resources.requests.memory)

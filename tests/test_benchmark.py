@@ -1,4 +1,4 @@
-"""The benchmark's services generator: valid files of the requested sizes (no timing)."""
+"""The benchmark's services generator (valid files of the requested sizes) and its cluster footprint (no timing)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,22 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
     bench = _bench()
     first = bench.write_services(30, tmp_path / "a.yaml").read_text()
     assert bench.write_services(30, tmp_path / "b.yaml").read_text() == first
+
+
+@pytest.mark.parametrize("stack", ["dev", "live"])
+def test_the_cluster_footprint_reads_the_real_render(render_stack, stack: str) -> None:  # type: ignore[no-untyped-def]
+    # The report's footprint table, from the same render and settings as the benchmark.
+    from components.config import load_services, load_stack_settings
+
+    bench = _bench()
+    _, manifests = render_stack(stack)
+    sizes = load_stack_settings(ROOT, stack).sizes
+    deployed = len(load_services(ROOT / "services.yaml").for_environment(stack))
+    sensors = bench.sensor_footprint(manifests)
+    assert sensors["pods"] == deployed * sizes.sensor.replicas > 0
+    assert sensors["cpu"] == pytest.approx(sensors["pods"] * bench.cpu(sizes.sensor.resources.requests.cpu))
+    fixed = bench.platform_footprint(stack, manifests)
+    controllers = sum(getattr(sizes, field).replicas for field in bench.PLATFORM_SIZES)
+    event_source = sizes.event_source.replicas
+    assert fixed["pods"] > controllers + event_source  # and the EventBus's replicas
+    assert fixed["cpu"] > 0 and fixed["mib"] > 0
