@@ -20,6 +20,7 @@ from components.config import (
     SETTINGS_KEY,
     ConfigError,
     load_services,
+    own_stack_file_problems,
     project_name,
     service_problems,
     settings_from_pulumi_config,
@@ -73,7 +74,8 @@ try:
     settings = settings_from_pulumi_config(config.require(SETTINGS_KEY), pulumi.get_stack())
     services_path = PROJECT_DIR / (config.get(SERVICES_FILE_KEY) or "services.yaml")
     services_file = load_services(services_path)
-    problems = service_problems(services_file, settings, str(services_path))
+    problems = own_stack_file_problems(PROJECT_DIR, pulumi.get_stack())
+    problems += service_problems(services_file, settings, str(services_path))
     # The other stack files: the cross-stack rules, and which of them promote images
     # from this stack (`promoteFrom`).
     siblings = sibling_settings(pulumi.get_stack(), PROJECT_DIR)

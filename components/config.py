@@ -1202,6 +1202,48 @@ def project_name(project_dir: Path) -> str:
     return name
 
 
+def _encrypted(value: object) -> bool:
+    """A config value as `pulumi config set --secret` writes it: `{secure: <ciphertext>}`."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _misplaced_config(path: Path, loaded: Loaded, config: Mapping[str, object], project: str) -> list[Problem]:
+    """Keys that must not be in a stack file: a config secret in plain text, and the
+    render's services-file key."""
+    misplaced = [
+        Problem(str(path), loaded.line_of(("config", spelled)), "secrets", spelled,
+                f"is in plain text in the stack file; remove it and run `pulumi config set --secret {name}`, "
+                "which stores it encrypted as `secure:`")
+        for name in SECRET_CONFIG_KEYS
+        for spelled in (f"{project}:{name}", name)
+        if spelled in config and not _encrypted(config[spelled])
+    ]
+    # The render hands `--services` to the program through this key; in a stack file it
+    # would point `pulumi up` at another file than the one `check` validates.
+    misplaced += [
+        Problem(str(path), loaded.line_of(("config", spelled)), "settings", spelled,
+                "is not a stack setting: every stack reads services.yaml (the offline render's "
+                "--services sets it for a render only)")
+        for spelled in (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
+        if spelled in config
+    ]
+    return misplaced
+
+
+def own_stack_file_problems(project_dir: Path, stack: str) -> list[Problem]:
+    """What `pulumi up` of `stack` refuses in its own stack file, beyond the settings
+    Pulumi hands it: the keys `_misplaced_config` names. A missing or unparsable file
+    is left to Pulumi, which reads it first."""
+    path = stack_file(project_dir, stack)
+    if not path.is_file():
+        return []
+    loaded, _ = load_yaml_file(path)
+    config = loaded.data.get("config") if loaded is not None and isinstance(loaded.data, dict) else None
+    if loaded is None or not isinstance(config, dict):
+        return []
+    return _misplaced_config(path, loaded, config, PROJECT)
+
+
 def load_stack_settings(project_dir: Path, stack: str) -> Settings:
     """Read `Pulumi.<stack>.yaml` and validate its settings object.
 
@@ -1224,23 +1266,7 @@ def load_stack_settings(project_dir: Path, stack: str) -> Settings:
             str(path), loaded.line_of(("config", SETTINGS_KEY)), "settings", "",
             f"set twice, as '{key}' and as '{SETTINGS_KEY}' (Pulumi reads both as '{key}'); keep one",
         )])
-    misplaced = [
-        Problem(str(path), loaded.line_of(("config", spelled)), "secrets", spelled,
-                f"is in plain text in the stack file; remove it and run `pulumi config set --secret {name}`, "
-                "which stores it encrypted as `secure:`")
-        for name in SECRET_CONFIG_KEYS
-        for spelled in (f"{project}:{name}", name)
-        if spelled in config and not (isinstance(config[spelled], dict) and set(config[spelled]) == {"secure"})
-    ]
-    # The render hands `--services` to the program through this key; in a stack file it
-    # would point `pulumi up` at another file than the one `check` validates.
-    misplaced += [
-        Problem(str(path), loaded.line_of(("config", spelled)), "settings", spelled,
-                "is not a stack setting: every stack reads services.yaml (the offline render's "
-                "--services sets it for a render only)")
-        for spelled in (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
-        if spelled in config
-    ]
+    misplaced = _misplaced_config(path, loaded, config, project)
     if misplaced:
         raise ConfigError(misplaced)
     key = present[0]

@@ -317,3 +317,23 @@ def test_a_renamed_project_is_refused_by_the_program_before_it_reads_config(tmp_
     assert err.value.problems[1].startswith(f"dev: {pulumi_yaml}:")
     assert "project: name: is 'pipeline'; must be 'release-pipeline'" in err.value.problems[1]
     assert not any("githubToken" in line.split("must be")[0] for line in err.value.problems)
+
+
+def test_pulumi_up_refuses_a_plain_text_secret_in_its_own_stack_file(tmp_path: Path) -> None:
+    # `pulumi up` reads the secret happily; the program refuses the file that holds it
+    # in clear (as check and the render do).
+    from components.render import RenderError, render_stack_isolated
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "out", "tests", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"))
+    stack_file = project / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text().replace("config:\n", "config:\n  slackToken: xoxb-in-clear\n", 1))
+    with pytest.raises(RenderError) as err:
+        render_stack_isolated("dev", project)
+    assert err.value.problems[0] == "dev: invalid configuration:"
+    assert err.value.problems[1].startswith(f"dev: {stack_file}:")
+    assert err.value.problems[1].endswith(": secrets: slackToken: is in plain text in the stack file; remove it and "
+                                          "run `pulumi config set --secret slackToken`, which stores it encrypted "
+                                          "as `secure:`")
+    assert all("xoxb-in-clear" not in line for line in err.value.problems)
