@@ -301,14 +301,20 @@ def test_each_application_waits_for_its_teams_app_project(render_stack: RenderSt
         assert projects[app["inputs"]["spec"]["project"]] in app["options"]["depends_on"], app["name"]
 
 
+def _project_copy(tmp_path: Path) -> Path:
+    """The program and its files, without tests and caches, to edit one file of."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "out", "tests", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"))
+    return project
+
+
 def test_a_renamed_project_is_refused_by_the_program_before_it_reads_config(tmp_path: Path) -> None:
     # Under another name Pulumi files every config key elsewhere: `pulumi up` must say
     # so, not that githubToken is missing. The render skips the CLI's own check here.
     from components.render import RenderError, render_stack_isolated
 
-    project = tmp_path / "project"
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "out", "tests", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"))
+    project = _project_copy(tmp_path)
     pulumi_yaml = project / "Pulumi.yaml"
     pulumi_yaml.write_text(pulumi_yaml.read_text().replace("name: release-pipeline", "name: pipeline", 1))
     with pytest.raises(RenderError) as err:
@@ -324,9 +330,7 @@ def test_pulumi_up_refuses_a_plain_text_secret_in_its_own_stack_file(tmp_path: P
     # in clear (as check and the render do).
     from components.render import RenderError, render_stack_isolated
 
-    project = tmp_path / "project"
-    shutil.copytree(ROOT, project, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "out", "tests", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"))
+    project = _project_copy(tmp_path)
     stack_file = project / "Pulumi.dev.yaml"
     stack_file.write_text(stack_file.read_text().replace("config:\n", "config:\n  slackToken: xoxb-in-clear\n", 1))
     with pytest.raises(RenderError) as err:
