@@ -35,7 +35,7 @@ from pydantic.alias_generators import to_camel
 
 from components import names
 from components.errors import ConfigError, Problem
-from components.yamlsafe import Loaded, load_yaml, load_yaml_file
+from components.yamlsafe import Loaded, decode_utf8, load_yaml, load_yaml_file
 
 PROJECT = "release-pipeline"
 SETTINGS_KEY = "settings"
@@ -1149,13 +1149,9 @@ def load_services(path: Path) -> ServicesFile:
     except OSError as err:
         raise ConfigError([Problem(str(path), None, "services file", "",
                                    f"cannot read: {err.strerror}")]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # Worded as components.yamlsafe words it for the stack files.
-        raise ConfigError([Problem(str(path), raw.count(b"\n", 0, err.start) + 1, "(file)", "",
-                                   f"not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start}; "
-                                   "save the file as UTF-8")]) from None
+    text, problems = decode_utf8(raw, str(path))
+    if text is None:
+        raise ConfigError(problems)
     return parse_services(text, str(path))
 
 

@@ -170,18 +170,23 @@ def load_yaml(text: str, file: str) -> tuple[Loaded | None, list[Problem]]:
     return Loaded(data, builder.lines), []
 
 
+def decode_utf8(raw: bytes, file: str) -> tuple[str | None, list[Problem]]:
+    """A file's bytes as text; bytes that are not UTF-8 are a problem at their line."""
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        return None, [Problem(file, line, "(file)", "",
+                              f"not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start}; save the file as UTF-8")]
+
+
 def read_utf8(path: Path) -> tuple[str | None, list[Problem]]:
     """A file's text; a missing, unreadable or non-UTF-8 file is a problem, not an exception."""
     try:
         raw = path.read_bytes()
     except OSError as err:
         return None, [Problem(str(path), None, "(file)", "", f"cannot read: {err.strerror}")]
-    try:
-        return raw.decode("utf-8"), []
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        return None, [Problem(str(path), line, "(file)", "",
-                              f"not UTF-8: byte 0x{raw[err.start]:02x} at offset {err.start}; save the file as UTF-8")]
+    return decode_utf8(raw, str(path))
 
 
 def load_yaml_file(path: Path) -> tuple[Loaded | None, list[Problem]]:
