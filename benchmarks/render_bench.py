@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components.config import STACKS  # noqa: E402
+from components.config import STACKS, quantity_value  # noqa: E402
 
 DEFAULT_SIZES = (1, 10, 100, 300)
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -191,23 +191,17 @@ def rendered(out: Path, stack: str) -> tuple[list[dict[str, Any]], list[dict[str
 
 
 def cpu(quantity: str) -> float:
-    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
-
-
-_MEM_UNITS = {
-    "Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20,
-}
+    """Cores of a Kubernetes CPU quantity ("250m" -> 0.25)."""
+    return float(quantity_value(quantity))
 
 
 def mem_mib(quantity: str) -> float:
-    for unit, factor in _MEM_UNITS.items():
-        if quantity.endswith(unit):
-            return float(quantity[: -len(unit)]) * factor
-    return float(quantity) / 2**20
+    """MiB of a Kubernetes memory quantity ("1Gi" -> 1024)."""
+    return float(quantity_value(quantity) / 2**20)
 
 
-# settings.sizes entries that are long-running platform pods; the charts run the
-# SINGLE_REPLICA ones exactly once. The others (workflow_step, unit_tests,
+# settings.sizes entries that are long-running platform pods (config holds the ones
+# the charts run once to one replica). The others (workflow_step, unit_tests,
 # image_build, workflows_executor) are per-release workflow pods, and `sensor` is
 # per service.
 PLATFORM_SIZES = (
