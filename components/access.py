@@ -23,9 +23,10 @@ Owns:
   |                                  | with newest-wins also: get, list, patch `workflows`      |
   |                                  | (workflows ns), list, patch `workflows` (build ns)       |
   | `sso-default` (workflows)        | read workflows, templates, cron workflows, pods, logs    |
+  |                                  | (workflows and build ns)                                 |
   | `sso-team-<team>` (workflows)    | the same                                                 |
   | `sso-admin` (workflows)          | the same, plus create/update/patch/delete workflows and  |
-  |                                  | delete their pods (retry)                                |
+  |                                  | delete their pods (retry), in both namespaces            |
 
   No ClusterRole, no ClusterRoleBinding, and no `*` among any Role's groups,
   resources, verbs or names.
@@ -149,6 +150,14 @@ teams stay read-only; the account per team is kept so the server's audit shows t
 team and so a team's rights can change without touching the others. Reading logs
 needs `pods` get/list/watch next to `pods/log` (the server finds a workflow's pods
 by label and follows them). Admin's retry deletes the failed pods, hence pod delete.
+The server acts with the login account's token (the account in the server's own
+namespace, the workflows namespace) in every namespace a request names, so the
+child builds (build namespace) are visible only if those accounts are bound there
+too: the same Roles `sso-read` and `sso-admin` exist in the build namespace, bound
+to the same workflows-namespace accounts (RoleBindings named after the account).
+Not namespace delegation (`SSO_DELEGATE_RBAC_TO_NAMESPACE`): it would need a second
+set of annotated accounts and tokens in the build namespace and a server setting,
+for the same rights (docs/decisions/0140-sso-rbac-in-the-build-namespace.md).
 
 AppProject blacklist: `ResourceQuota` and `LimitRange` are capacity policy and apply
 to everything in a namespace (namespaces may be shared by teams, and hold the
@@ -559,17 +568,22 @@ def sso_manifests(settings: Settings, team_names: Iterable[str]) -> dict[str, Ma
             sso_annotations(team_rbac_rule(org, settings.team_slugs(team)), PRECEDENCE_TEAM),
             SSO_READ_ROLE, {"team": team},
         ))
-    result: dict[str, Manifest] = {
-        "sso-read-role": role(SSO_READ_ROLE, ns, sso_read_rules(), "sso"),
-        "sso-admin-role": role(SSO_ADMIN_ROLE, ns, sso_admin_rules(), "sso"),
-    }
+    # The same Roles in the build namespace (the child builds), bound to the same
+    # accounts: the server acts with the login account's token in every namespace
+    # (module docstring, "SSO").
+    granted = (("", ns), ("-build", settings.namespaces.build))
+    result: dict[str, Manifest] = {}
+    for suffix, namespace in granted:
+        result[f"sso-read-role{suffix}"] = role(SSO_READ_ROLE, namespace, sso_read_rules(), "sso")
+        result[f"sso-admin-role{suffix}"] = role(SSO_ADMIN_ROLE, namespace, sso_admin_rules(), "sso")
     for key, sa, rbac, role_name, extra in accounts:
         # The Argo Server uses the token Secret; no pod ever runs as these accounts.
         result[f"{key}-serviceaccount"] = service_account(
             sa, ns, "sso", annotations=rbac, automount=False, **extra
         )
         result[f"{key}-token"] = token_secret(sa, ns, "sso")
-        result[f"{key}-rolebinding"] = role_binding(sa, ns, role_name, (sa, ns), "sso", **extra)
+        for suffix, namespace in granted:
+            result[f"{key}-rolebinding{suffix}"] = role_binding(sa, namespace, role_name, (sa, ns), "sso", **extra)
     return result
 
 

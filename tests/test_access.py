@@ -213,9 +213,10 @@ def _previous_platform(settings: Settings, team_names: list[str]) -> dict[tuple[
             {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}])},
         (ns.workflows, names.EXECUTOR_SERVICE_ACCOUNT): {ns.workflows: _atoms([WORKFLOW_TASK_RESULTS])},
         (ns.build, names.EXECUTOR_SERVICE_ACCOUNT): {ns.build: _atoms([WORKFLOW_TASK_RESULTS])},
-        (ns.workflows, "sso-default"): {ns.workflows: read},
-        (ns.workflows, "sso-admin"): {ns.workflows: admin},
-        **{(ns.workflows, f"sso-team-{team}"): {ns.workflows: read} for team in team_names},
+        # The UI's accounts see (and admin acts on) the child builds too.
+        (ns.workflows, "sso-default"): {ns.workflows: read, ns.build: read},
+        (ns.workflows, "sso-admin"): {ns.workflows: admin, ns.build: admin},
+        **{(ns.workflows, f"sso-team-{team}"): {ns.workflows: read, ns.build: read} for team in team_names},
     }
 
 
@@ -572,6 +573,25 @@ def test_teams_and_default_read_only_admin_also_writes_workflows() -> None:
         binding = _by_name(manifests, "RoleBinding", account, ns)
         assert binding["roleRef"]["name"] == role
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": ns}]
+
+
+def test_sso_accounts_read_the_child_builds_in_the_build_namespace() -> None:
+    """The server acts with the login account (workflows ns) in every namespace: the
+    same Roles and bindings exist in the build namespace, and no second account."""
+    manifests = _manifests()
+    ns = _settings().namespaces
+    for role_name in ("sso-read", "sso-admin"):
+        assert (_by_name(manifests, "Role", role_name, ns.build)["rules"]
+                == _by_name(manifests, "Role", role_name, ns.workflows)["rules"])
+    for account, role in (("sso-default", "sso-read"), ("sso-team-datacollect", "sso-read"),
+                          ("sso-team-payments", "sso-read"), ("sso-admin", "sso-admin")):
+        binding = _by_name(manifests, "RoleBinding", account, ns.build)
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": ns.workflows}]
+    # The login accounts and their tokens stay in the server's namespace only.
+    sso_objects = [m for m in manifests.values() if m["kind"] in {"ServiceAccount", "Secret"}
+                   and m["metadata"]["labels"]["app.kubernetes.io/component"] == "sso"]
+    assert sso_objects and {m["metadata"]["namespace"] for m in sso_objects} == {ns.workflows}
 
 
 def test_no_services_still_gives_sensor_executor_and_sso_accounts() -> None:
