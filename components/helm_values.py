@@ -291,6 +291,23 @@ def _thread_notifier(relay_url: str) -> dict[str, str]:
         {"url": relay_url, "headers": [{"name": "Content-Type", "value": "application/json"}]})}
 
 
+# What the health-degraded message says about the Application (Go text/template, as the
+# notifications controller renders it against the Application's JSON). Argo CD 3.x no
+# longer sets `status.health.message` (AppHealthStatus: "Deprecated: this field is not
+# used"); what it does set: the health status, the Application's conditions
+# (`type`, `message`) and, per managed resource in `status.resources`, `kind`, `name`
+# and `health` (`status`, `message`; absent for kinds without a health check). The
+# Degraded resources are listed with their own message. `with` guards the optional
+# fields, so a missing one prints nothing rather than "<no value>".
+HEALTH_DEGRADED_DETAIL = (
+    "Health: {{.app.status.health.status}}"
+    "{{range .app.status.conditions}}\nCondition {{.type}}: {{.message}}{{end}}"
+    "{{range $r := .app.status.resources}}{{with $r.health}}{{if eq .status \"Degraded\"}}"
+    "\nDegraded: {{$r.kind}} {{$r.name}}{{with .message}}: {{.}}{{end}}"
+    "{{end}}{{end}}{{end}}"
+)
+
+
 def argocd_notifications(settings: Settings, slack_relay_url: str | None = None) -> Values:
     """Argo CD notification templates, triggers and the default-channel subscription.
 
@@ -321,7 +338,7 @@ def argocd_notifications(settings: Settings, slack_relay_url: str | None = None)
             ":x:", "failed to sync", "Error: {{.app.status.operationState.message}}", event="sync-failed"
         ),
         "template.app-health-degraded": template(
-            ":warning:", "is Degraded", "Health: {{.app.status.health.message}}", event="health-degraded"
+            ":warning:", "is Degraded", HEALTH_DEGRADED_DETAIL, event="health-degraded"
         ),
     }
     # Conditions as in the upstream catalog (argo-cd notifications_catalog/triggers).
