@@ -754,6 +754,19 @@ class Sizes(Model):
     # Argo CD Image Updater: deployed only when a service sets `imageUpdater.enabled`.
     image_updater: Size = _size("50m", "128Mi", "500m", "512Mi")
 
+    @field_validator("argocd_controller")
+    @classmethod
+    def _one_application_controller(cls, value: Size) -> Size:
+        # More application controllers only shard clusters among themselves; the platform
+        # deploys to the in-cluster destination alone, so a second one would sit idle.
+        if value.replicas != 1:
+            raise ValueError(
+                f"set replicas to 1 (got {value.replicas}): more Argo CD application controllers only "
+                "shard clusters, and this platform has one (the in-cluster destination), so the others "
+                "would sit idle; Kubernetes restarts the one controller"
+            )
+        return value
+
     @field_validator("argocd_dex", "argocd_redis", "argocd_notifications", "image_updater")
     @classmethod
     def _one_replica(cls, value: Size) -> Size:
@@ -821,6 +834,25 @@ class RbacSettings(Model):
     release_managers_team: GithubTeam = "release-managers"
     # project (team in services.yaml) -> GitHub team slugs; default: the project name
     team_slugs: dict[DnsLabel, Annotated[list[GithubTeam], Field(min_length=1)]] = {}
+
+
+class ArgoCdSettings(Model):
+    """How Argo CD itself runs (the argo-cd chart)."""
+
+    # The chart's HA profile: the redis-ha subchart (three Redis with Sentinel behind
+    # three HAProxy, one per node) instead of the single Redis, and the API server, the
+    # repo server and the ApplicationSet controller at 2+ replicas each
+    # (`sizes.argocdServer`, `argocdRepoServer`, `argocdApplicationset`).
+    ha: bool = False
+
+
+# The replicated Argo CD components of the HA profile: settings field -> its YAML name.
+ARGOCD_HA_SIZES: dict[str, str] = {
+    "argocd_server": "argocdServer",
+    "argocd_repo_server": "argocdRepoServer",
+    "argocd_applicationset": "argocdApplicationset",
+}
+ARGOCD_HA_MIN_REPLICAS = 2
 
 
 class EventBusSettings(Model):
@@ -999,6 +1031,7 @@ class Settings(Model):
     sso: SsoSettings
     rbac: RbacSettings = RbacSettings()
     event_bus: EventBusSettings = EventBusSettings()
+    argocd: ArgoCdSettings = ArgoCdSettings()
     sizes: Sizes = Sizes()
     metrics: MetricsSettings = MetricsSettings()
     tool_images: ToolImages
@@ -1035,6 +1068,22 @@ class Settings(Model):
             return None
         return (upstream.account_id or self.aws.account_id, upstream.region or self.aws.region,
                 upstream.upstream_prefix)
+
+    @model_validator(mode="after")
+    def _argocd_ha_replicates_its_servers(self) -> Self:
+        if not self.argocd.ha:
+            return self
+        short = [
+            f"sizes.{alias}.replicas is {getattr(self.sizes, key).replicas}"
+            for key, alias in ARGOCD_HA_SIZES.items()
+            if getattr(self.sizes, key).replicas < ARGOCD_HA_MIN_REPLICAS
+        ]
+        if short:
+            raise ValueError(
+                f"argocd.ha needs at least {ARGOCD_HA_MIN_REPLICAS} replicas of the Argo CD API server, repo "
+                f"server and ApplicationSet controller, but {', '.join(short)}; raise them or set argocd.ha: false"
+            )
+        return self
 
     @model_validator(mode="after")
     def _promote_from_another_repository(self) -> Self:

@@ -2,7 +2,8 @@
 
 Owns: pure builders (settings in, plain dict out; no Pulumi, no secret values) for the
 argo-cd, argo-workflows, argo-events and argo-rollouts releases, and what they are
-made of: per-container requests and limits and HA replicas from `settings.sizes`;
+made of: per-container requests and limits and HA replicas from `settings.sizes`
+(Argo CD's HA profile, Redis HA included, from `settings.argocd.ha`);
 the UIs' Ingress (AWS Load Balancer Controller, TLS on 443); Argo CD sign-in through
 Dex's GitHub connector, its RBAC policy and a Dex static client for Argo Workflows;
 the Slack notification templates, triggers and the default subscription; metrics
@@ -466,6 +467,34 @@ def service_notifications(channel: str | None, triggers: Sequence[str],
     return {OWN_CHANNEL_LABEL: "true"}, annotations
 
 
+def argocd_redis_values(settings: Settings) -> Values:
+    """Argo CD's Redis: one Redis, or with `argocd.ha` the chart's HA profile (redis-ha).
+
+    redis-ha is the argo-cd chart's dependency (subchart `redis-ha`, enabled by
+    `redis-ha.enabled`); the chart's own single Redis must then be off (`redis.enabled:
+    false`), as its HA documentation says. The subchart's replica counts are left at
+    its defaults (three Redis with Sentinel, three HAProxy, each one per node: hard
+    anti-affinity, so the cluster needs three nodes). Its Redis, HAProxy and init
+    containers get `sizes.argocdRedis` through the subchart's `resources` keys; the
+    Sentinel and split-brain sidecars keep the subchart's defaults (no requests or
+    limits), because the argo-cd chart's values do not know those keys
+    (docs/decisions/0141-argo-cd-ha-profile.md).
+    Ref: https://github.com/argoproj/argo-helm/tree/main/charts/argo-cd#high-availability
+    """
+    size = resources(settings.sizes.argocd_redis)
+    if not settings.argocd.ha:
+        return {"redis": {"enabled": True, "resources": size}}
+    return {
+        "redis": {"enabled": False},
+        "redis-ha": {
+            "enabled": True,
+            "redis": {"resources": size},
+            "init": {"resources": size},
+            "haproxy": {"resources": size, "init": {"resources": size}},
+        },
+    }
+
+
 def argocd_values(settings: Settings, projects: Iterable[str], slack_relay_url: str | None = None) -> Values:
     """Values of the argo-cd chart."""
     sizes = settings.sizes
@@ -529,7 +558,7 @@ def argocd_values(settings: Settings, projects: Iterable[str], slack_relay_url: 
                 }
             ],
         },
-        "redis": {"enabled": True, "resources": resources(sizes.argocd_redis)},
+        **argocd_redis_values(settings),
         "redisSecretInit": {"resources": resources(sizes.argocd_redis)},
         "notifications": component(sizes.argocd_notifications, replicas=False)
         | {

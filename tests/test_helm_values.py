@@ -69,7 +69,7 @@ def test_live_runs_the_replicas_its_stack_file_asks_for() -> None:
     live = settings("live")
     values = hv.chart_values(live, PROJECTS)
     sizes = live.sizes
-    assert values["argo-cd"]["controller"]["replicas"] == sizes.argocd_controller.replicas == 2
+    assert values["argo-cd"]["controller"]["replicas"] == sizes.argocd_controller.replicas == 1
     assert values["argo-cd"]["server"]["replicas"] == sizes.argocd_server.replicas == 3
     assert values["argo-cd"]["repoServer"]["replicas"] == sizes.argocd_repo_server.replicas == 3
     assert values["argo-workflows"]["controller"]["replicas"] == sizes.workflows_controller.replicas
@@ -101,7 +101,10 @@ def test_every_container_gets_requests_and_limits_from_settings() -> None:
         "argo-cd applicationset": (cd["applicationSet"], s.sizes.argocd_applicationset),
         "argo-cd dex": (cd["dex"], s.sizes.argocd_dex),
         "argo-cd dex init": (cd["dex"]["initImage"], s.sizes.argocd_dex),
-        "argo-cd redis": (cd["redis"], s.sizes.argocd_redis),
+        "argo-cd redis-ha redis": (cd["redis-ha"]["redis"], s.sizes.argocd_redis),
+        "argo-cd redis-ha init": (cd["redis-ha"]["init"], s.sizes.argocd_redis),
+        "argo-cd redis-ha haproxy": (cd["redis-ha"]["haproxy"], s.sizes.argocd_redis),
+        "argo-cd redis-ha haproxy init": (cd["redis-ha"]["haproxy"]["init"], s.sizes.argocd_redis),
         "argo-cd redis secret init": (cd["redisSecretInit"], s.sizes.argocd_redis),
         "argo-cd notifications": (cd["notifications"], s.sizes.argocd_notifications),
         "workflows controller": (wf["controller"], s.sizes.workflows_controller),
@@ -117,7 +120,71 @@ def test_every_container_gets_requests_and_limits_from_settings() -> None:
         assert res["requests"] == {"cpu": size.resources.requests.cpu, "memory": size.resources.requests.memory}
         assert res["limits"] == {"cpu": size.resources.limits.cpu, "memory": size.resources.limits.memory}
     # Off by default; an exporter sidecar would be a container without a size.
-    assert "exporter" not in cd["redis"]
+    assert "exporter" not in cd["redis"] and "exporter" not in cd["redis-ha"]
+    dev = hv.chart_values(settings("dev"), PROJECTS)["argo-cd"]
+    assert dev["redis"]["resources"] == hv.resources(settings("dev").sizes.argocd_redis)
+
+
+# --- Argo CD HA: the chart's HA profile ---------------------------------------------------
+
+
+def test_live_follows_the_argo_cd_chart_ha_profile() -> None:
+    live = settings("live")
+    assert live.argocd.ha
+    cd = hv.chart_values(live, PROJECTS)["argo-cd"]
+    # Redis HA (its subchart's three Redis with Sentinel) replaces the single Redis.
+    assert cd["redis-ha"]["enabled"] is True
+    assert cd["redis"] == {"enabled": False}
+    assert "replicas" not in cd["redis-ha"]  # the subchart's default of 3 (Sentinel quorum)
+    # One application controller: a second only shards clusters, and there is one.
+    assert cd["controller"]["replicas"] == 1
+    for component in ("server", "repoServer", "applicationSet"):
+        assert cd[component]["replicas"] >= 2, component
+        assert cd[component]["pdb"] == {"enabled": True, "minAvailable": 1}, component
+
+
+@pytest.mark.parametrize("stack", ["dev", "sandbox", "integration"])
+def test_without_ha_argo_cd_runs_its_single_redis(stack: str) -> None:
+    s = settings(stack)
+    assert not s.argocd.ha
+    cd = hv.chart_values(s, PROJECTS)["argo-cd"]
+    assert cd["redis"]["enabled"] is True
+    assert "redis-ha" not in cd
+
+
+def _validate(data: dict[str, Any]) -> list[str]:
+    from components.config import parse_settings
+    from components.errors import ConfigError
+
+    try:
+        parse_settings(data, "Pulumi.live.yaml")
+    except ConfigError as err:
+        return [str(p) for p in err.problems]
+    return []
+
+
+def _live_data() -> dict[str, Any]:
+    return settings("live").model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def test_ha_refuses_a_single_server_repo_server_or_applicationset_controller() -> None:
+    assert _validate(_live_data()) == []
+    data = _live_data()
+    data["sizes"]["argocdRepoServer"]["replicas"] = 1
+    data["sizes"]["argocdApplicationset"]["replicas"] = 1
+    [problem] = _validate(data)
+    assert "argocd.ha needs at least 2 replicas" in problem
+    assert "sizes.argocdRepoServer.replicas is 1, sizes.argocdApplicationset.replicas is 1" in problem
+    data["argocd"]["ha"] = False
+    assert _validate(data) == []
+
+
+def test_a_second_application_controller_is_refused() -> None:
+    data = _live_data()
+    data["sizes"]["argocdController"]["replicas"] = 2
+    [problem] = _validate(data)
+    assert "settings: sizes.argocdController: set replicas to 1 (got 2)" in problem
+    assert "shard" in problem
 
 
 # --- Argo CD sign-in and RBAC --------------------------------------------------------------
