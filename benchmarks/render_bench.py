@@ -101,7 +101,8 @@ def generate_services(count: int) -> dict[str, Any]:
         if i % 8 == 0:
             rollout["analysis"] = True
         if i % 6 == 5:
-            rollout["replicas"] = 2 + i % 3
+            # 5..7: counts every stack's canary steps can be carried out with (check refuses fewer).
+            rollout["replicas"] = 5 + i % 3
         if rollout:
             service["rollout"] = rollout
         if i % 6 == 1:

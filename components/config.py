@@ -33,7 +33,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import names
+from components import canary, names
 from components.errors import ConfigError, Problem
 from components.yamlsafe import Loaded, decode_utf8, load_yaml, load_yaml_file
 
@@ -319,10 +319,15 @@ class RolloutOptions(Model):
     port: int = Field(default=8080, ge=1, le=65535)
     # Automated analysis (Prometheus success rate, settings `analysis`) during the canary.
     analysis: bool = False
-    # Pods the Rollout runs (it owns them; the chart's Deployment stays at 0). Leave
-    # unset when an HPA targets the Rollout: Pulumi then never writes the field and
-    # the HPA (or Argo Rollouts' default of 1) decides.
+    # Pods the Rollout runs (it owns them; the chart's Deployment stays at 0), in every
+    # environment; `replicasByEnvironment` overrides it per environment. Unset: the
+    # stack's `release.replicas`, else the fewest that honour the canary steps
+    # (components.canary). `check` refuses a count the steps cannot be carried out with.
     replicas: int | None = Field(default=None, ge=1, le=1000)
+    replicas_by_environment: dict[Environment, Annotated[int, Field(ge=1, le=1000)]] = {}
+    # An HPA of the chart targets the Rollout: Pulumi never writes `spec.replicas` (the
+    # HPA does), so neither replica field may be set.
+    hpa: bool = False
     # The Deployment's pod labels: the stable/canary Services' selector (default
     # `app.kubernetes.io/name: <service>`).
     selector: dict[LabelKey, LabelValue] = {}
@@ -331,6 +336,15 @@ class RolloutOptions(Model):
     # port `use-annotation` (default: `<service>-stable`).
     ingress: DnsLabel | None = None
     root_service: Dns1035Label | None = None
+
+    @model_validator(mode="after")
+    def _hpa_or_replicas(self) -> Self:
+        if self.hpa and (self.replicas is not None or self.replicas_by_environment):
+            raise ValueError(
+                "hpa: true leaves the replica count to the HPA that targets the Rollout; remove "
+                "replicas and replicasByEnvironment (they would fight it), or set hpa: false"
+            )
+        return self
 
 
 # 40 lowercase hex digits: the full git sha the pipeline tags its own images with.
@@ -417,6 +431,29 @@ class Service(Model):
         """Whether this service's releases in `settings`' stack post one Slack thread each."""
         return settings.slack.threads if self.slack_threads is None else self.slack_threads
 
+    def canary_in(self, settings: Settings) -> list[CanaryStep]:
+        """The canary steps in `settings`' stack: the service's own for it, else the stack's."""
+        return list(self.canary.get(settings.environment) or settings.canary)
+
+    def replicas_in(self, settings: Settings) -> int | None:
+        """The Rollout's `spec.replicas` in `settings`' stack; None when an HPA decides (`rollout.hpa`)."""
+        return self.replicas_and_source_in(settings)[0]
+
+    def replicas_and_source_in(self, settings: Settings) -> tuple[int | None, str]:
+        """The replica count and which setting gave it (the field a message names)."""
+        env = settings.environment
+        rollout = self.rollout
+        if rollout.hpa:
+            return None, "rollout.hpa"
+        if env in rollout.replicas_by_environment:
+            return rollout.replicas_by_environment[env], f"rollout.replicasByEnvironment.{env}"
+        if rollout.replicas is not None:
+            return rollout.replicas, "rollout.replicas"
+        if settings.release.replicas is not None:
+            return settings.release.replicas, f"release.replicas of stack {env!r}"
+        weights = [s.set_weight for s in self.canary_in(settings) if s.set_weight is not None]
+        return canary.fewest_replicas(weights), "the default (the fewest that honour the canary steps)"
+
     @property
     def image_name_key(self) -> str:
         """Values key the image updater writes the image repository to (beside the tag)."""
@@ -433,12 +470,16 @@ class Service(Model):
 
     @model_validator(mode="after")
     def _canary_only_where_deployed(self) -> Self:
-        unused = [env for env in STACKS if env in self.canary and env not in self.environments]
-        if unused:
-            raise ValueError(
-                f"canary.{unused[0]}: the service is not deployed to {', '.join(unused)} (environments: "
-                f"{', '.join(self.environments)}); remove that canary or add the environment"
-            )
+        for label, what, per_env in (
+            ("canary", "canary", self.canary),
+            ("rollout.replicasByEnvironment", "replica count", self.rollout.replicas_by_environment),
+        ):
+            unused = [env for env in STACKS if env in per_env and env not in self.environments]
+            if unused:
+                raise ValueError(
+                    f"{label}.{unused[0]}: the service is not deployed to {', '.join(unused)} (environments: "
+                    f"{', '.join(self.environments)}); remove that {what} or add the environment"
+                )
         return self
 
     @field_validator("project")
@@ -927,6 +968,10 @@ class ReleaseSettings(Model):
     # Newest-wins releases for every service of this stack that does not set its own
     # `newestWins` (components.workflows). Off by default.
     newest_wins: bool = False
+    # Pods of every service's Rollout that sets neither `rollout.replicas` nor its
+    # `rollout.replicasByEnvironment` entry. Unset: per service, the fewest that
+    # honour its canary steps (components.canary).
+    replicas: int | None = Field(default=None, ge=1, le=1000)
 
 
 def _grafana_folder(value: str) -> str:
@@ -1440,6 +1485,7 @@ def service_problems(services: ServicesFile, settings: Settings, file: str) -> l
         if len(repo) > names.ECR_REPOSITORY_MAX:
             problems.append(Problem(file, None, f"service {s.name!r}", "imageRepository",
                                     f"ECR name {repo!r} is longer than 256 characters"))
+        problems += _replica_problems(s, settings, file)
         if _releases_itself(s, settings):
             problems.append(Problem(
                 file, None, f"service {s.name!r}", "triggerOnPush",
@@ -1449,6 +1495,33 @@ def service_problems(services: ServicesFile, settings: Settings, file: str) -> l
                 "or release on merged pull requests only",
             ))
     return problems
+
+
+def _replica_problems(service: Service, settings: Settings, file: str) -> list[Problem]:
+    """A replica count the service's replica-weighted canary steps cannot be carried out with.
+
+    Only without traffic routing (then the weights are pod counts) and without an HPA
+    (its count is not known here); the rule is `components.canary`'s.
+    """
+    replicas, source = service.replicas_and_source_in(settings)
+    if replicas is None or service.rollout.traffic_routing:
+        return []
+    env = settings.environment
+    steps = "the service's canary." + env if env in service.canary else "the stack's canary"
+    weights = [s.set_weight for s in service.canary_in(settings) if s.set_weight is not None]
+    unhonoured = canary.unhonoured_steps(weights, replicas)
+    if not unhonoured:
+        return []
+    field = source if source.startswith("rollout.") else "rollout.replicas"
+    return [Problem(
+        file, None, f"service {service.name!r}", field,
+        f"in {env}, {replicas} replica{'s' * (replicas != 1)} ({source}) cannot carry out {steps} "
+        f"(setWeight {', '.join(str(w) for w in weights)}): {'; '.join(unhonoured)}. Without traffic "
+        "routing setWeight w runs ceil(w x replicas / 100) canary pods, so each weight needs a count of "
+        f"its own and every weight below 100 must leave a stable pod: give {env} a count that does "
+        f"(rollout.replicasByEnvironment.{env}, or rollout.replicas for every environment), the fewest "
+        f"being {canary.fewest_replicas(weights)}; or change the steps, or use rollout.trafficRouting",
+    )]
 
 
 def _releases_itself(service: Service, settings: Settings) -> bool:

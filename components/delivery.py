@@ -37,13 +37,17 @@ its HPA, if any, at the Rollout. Consequences, handled here:
   stable/canary Services' selectors; Pulumi registers them with
   `ignore_changes=["spec.selector"]` so it never reverts that (a changed
   `rollout.selector` therefore needs the Services replaced by hand, or recreated).
-- Replicas. With `workloadRef` the Rollout owns the replica count, and an HPA that
-  targets the Rollout writes `spec.replicas` through the scale subresource. So
-  `spec.replicas` is written only when the service sets `rollout.replicas` (services
-  without an HPA); otherwise it is left out entirely, Pulumi never owns the field (its
-  server-side apply leaves fields it did not set alone) and the HPA, or Argo Rollouts'
-  default of 1, decides. Setting both `rollout.replicas` and an HPA would make them
-  fight: the README says so.
+- Replicas. With `workloadRef` the Rollout owns the replica count (Argo Rollouts'
+  default is 1, which would collapse every canary step to one canary pod beside one
+  stable pod). So `spec.replicas` is always written (`Service.replicas_in`: the
+  service's `rollout.replicasByEnvironment.<env>`, its `rollout.replicas`, the
+  stack's `release.replicas`, else the fewest pods that honour the canary steps),
+  except with `rollout.hpa`: an HPA that targets the Rollout writes `spec.replicas`
+  through the scale subresource, so the field is left out entirely and Pulumi never
+  owns it (its server-side apply leaves fields it did not set alone). The settings
+  refuse `rollout.hpa` next to a replica count (they would fight), and `check`
+  refuses a count the replica-weighted steps cannot be carried out with
+  (`components.canary`).
 - `scaleDown: never` by default: the Deployment is at 0 already and nothing should
   touch it. `onsuccess` is for migrating a Deployment that still runs pods: the
   Rollouts controller scales it to 0 once the Rollout is healthy. For charts that
@@ -182,7 +186,7 @@ def values_path_in_repo(service: Service, settings: Settings) -> str:
 
 def canary_steps(service: Service, settings: Settings) -> list[CanaryStep]:
     """The service's own steps for this environment, else the environment's profile."""
-    return list(service.canary.get(settings.environment) or settings.canary)
+    return service.canary_in(settings)
 
 
 def step_manifest(step: CanaryStep) -> dict[str, Any]:
@@ -305,8 +309,9 @@ def rollout_manifest(service: Service, settings: Settings) -> Manifest:
         },
         "strategy": {"canary": canary},
     }
-    if options.replicas is not None:
-        spec["replicas"] = options.replicas
+    replicas = service.replicas_in(settings)
+    if replicas is not None:
+        spec["replicas"] = replicas
     return {
         "apiVersion": ARGO_API_VERSION,
         "kind": "Rollout",

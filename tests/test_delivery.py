@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components import names
+from components import canary, names
 from components.config import (
     STACKS,
     ReleaseSettings,
@@ -188,13 +188,41 @@ def test_rollout_references_the_charts_deployment_and_never_scales_it_by_default
     spec = rollout["spec"]
     assert spec["workloadRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "vbsiv",
                                    "scaleDown": "never"}
-    # With workloadRef the template and selector come from the Deployment; replicas are
-    # left to an HPA (or Argo Rollouts' default) unless the service sets them.
-    assert not {"template", "selector", "replicas"} & set(spec)
+    # With workloadRef the template and selector come from the Deployment.
+    assert not {"template", "selector"} & set(spec)
     full = rollout_manifest(_service(FULL), settings)["spec"]
     assert full["workloadRef"]["name"] == "ledger-api"
     assert full["workloadRef"]["scaleDown"] == "onsuccess"
     assert full["replicas"] == 4
+
+
+# Stack -> the replicas a service without its own gets: live's stack file says 5; the
+# others have none, so the fewest that honour their steps (dev: setWeight 100 -> 1;
+# sandbox: 50 -> 2; integration: 25, 50 -> 3).
+DEFAULT_REPLICAS = {"dev": 1, "sandbox": 2, "integration": 3, "live": 5}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rollout_states_its_replicas_never_argo_rollouts_default_of_one(stack: str) -> None:
+    settings = _settings(stack)
+    assert rollout_manifest(_service(), settings)["spec"]["replicas"] == DEFAULT_REPLICAS[stack]
+    weights = [s.set_weight for s in settings.canary if s.set_weight is not None]
+    assert canary.unhonoured_steps(weights, DEFAULT_REPLICAS[stack]) == []
+
+
+def test_replicas_come_from_the_environment_then_the_service_then_the_stack() -> None:
+    text = PLAIN + "    rollout: {replicas: 6, replicasByEnvironment: {live: 9}}\n"
+    live, dev = _settings("live"), _settings("dev")
+    assert rollout_manifest(_service(text), live)["spec"]["replicas"] == 9
+    assert rollout_manifest(_service(text), dev)["spec"]["replicas"] == 6
+    stack_wide = dev.model_copy(update={"release": dev.release.model_copy(update={"replicas": 3})})
+    assert rollout_manifest(_service(), stack_wide)["spec"]["replicas"] == 3
+
+
+def test_with_an_hpa_the_rollout_leaves_replicas_to_it() -> None:
+    text = PLAIN + "    rollout: {hpa: true}\n"
+    for stack in STACKS:
+        assert "replicas" not in rollout_manifest(_service(text), _settings(stack))["spec"]
 
 
 @pytest.mark.parametrize("stack", STACKS)
