@@ -142,19 +142,14 @@ def test_a_succeeded_release_is_never_called_superseded(tmp_path, slack):
     assert headline == ":white_check_mark: Release of *checkout* to *dev* succeeded"
 
 
-def test_payload_text_is_escaped_and_never_run(tmp_path, slack):
+def test_payload_text_is_decoded_exactly_and_escaped_for_slack(tmp_path, slack):
     api = slack()
-    marker = tmp_path / "pwned"
-    title = f"$(touch {marker}); echo pwned `touch {marker}` <!channel> & <https://evil.example|click>"
+    title = "$(SLACK_TOKEN); echo `id` <!channel> & <https://evil.example|click>"
     run(tmp_path, api.url, PR_TITLE_B64=b64(title), AUTHOR_B64=b64("<@U123> & co"))
     text = api.requests[0]["body"]["text"]
-    assert (
-        f"PR #42: $(touch {marker}); echo pwned `touch {marker}` &lt;!channel&gt; &amp; "
-        "&lt;https://evil.example|click&gt;"
-    ) in text
+    assert "PR #42: $(SLACK_TOKEN); echo `id` &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in text
     assert "Author: &lt;@U123&gt; &amp; co" in text
     assert "<!channel>" not in text and "<https://evil.example" not in text
-    assert not marker.exists()
 
 
 def test_a_link_that_is_not_http_is_left_out(tmp_path, slack):
