@@ -99,9 +99,9 @@ policy keeps; both count towards `ecr.keepImages`.
 
 Retries (docs/decisions/0102-retry-transient-steps.md): a step that talks to a network
 and is safe to run again has a bounded `retryStrategy` (`RETRIES`: at most 2 retries,
-backoff 15 s then 30 s); the unit tests have none (a failed test is not transient), the
-build step retries only on an Argo error (creating the child; a failed build is retried
-inside the build Workflow), verify only when its pod is lost (`OnError`: verify.py
+backoff 15 s then 30 s); the unit tests have none (a failed test is not transient), nor
+has the release's `build` step (a retry would start the whole child build again; the
+child's own steps retry), verify retries only when its pod is lost (`OnError`: verify.py
 retries API errors itself, and its own failure is the rollout's verdict).
 
 Timeouts: each pod's `activeDeadlineSeconds` is `release.stepTimeoutMinutes` (verify:
@@ -288,7 +288,6 @@ RETRY_BACKOFF_FACTOR = 2
 # Template name -> its retries. A pod template not listed here is in NOT_RETRIED.
 RETRIES: dict[str, Retry] = {
     "changed": Retry(2, "Always"),  # the checkout (init container) clones from GitHub
-    "build": Retry(2, "OnError"),  # creating the child Workflow; the build itself retries inside it
     "promote": Retry(2, "Always"),  # GitHub App token, clone and push; a rerun is idempotent
     "verify": Retry(1, "OnError"),  # a lost pod; verify.py retries the API and its failure is the verdict
     "notify": Retry(2, "Always"),  # Slack; the script exits 0, so only a lost pod retries
@@ -300,8 +299,9 @@ RETRIES: dict[str, Retry] = {
     "reuse": Retry(2, "Always"),  # ECR API; copying an image by digest again is harmless
     "buildkit": Retry(1, "Always"),  # checkout, base images, push to ECR; a build is long: once
 }
-# Pod templates that must not be retried: a failed unit test is the team's code failing.
-NOT_RETRIED = frozenset({"tests"})
+# Step templates that are not retried: a failed unit test is the team's code failing; the
+# `build` step would start the whole child build again, whose own steps already retry.
+NOT_RETRIED = frozenset({"tests", "build"})
 
 
 def retry_strategy(template: str) -> m.RetryStrategy | None:
@@ -704,7 +704,6 @@ def _build_step_template(service: Service, settings: Settings) -> m.Template:
     return m.Template(
         name="build",
         active_deadline_seconds=m.IntOrString(build_step_seconds(settings)),
-        retry_strategy=retry_strategy("build"),
         security_context=pod_security(),
         # The main container is argoexec itself, acting as the pod's account (the
         # release account): it must hold that token, and no executor account is set.
