@@ -884,6 +884,13 @@ def check_payload_only_through_env(
     inputs), which makes that parameter payload too: `{{inputs.parameters.<it>}}` is then
     held to the same rule. Anywhere else (script source, command, args, a `when`, a
     manifest, a label) it is a violation.
+
+    The Sensor sends pr-title, author and repository base64-encoded (docs/decisions/0100):
+    in a Workflow kind such a parameter may only be the whole value of a `*_B64` variable,
+    and a variable from a Secret must come after every env value Argo fills in
+    (Kubernetes expands `$(NAME)` with earlier variables only). In a Sensor, an encoded
+    argument must come from the encoding `dataTemplate`, and an argument taken plain by
+    `dataKey` must be on a path a string filter of its dependency holds to a shape.
     """
     if not _is_argo(resource_type, WORKFLOW_KINDS | frozenset({"Sensor"})):
         return []
