@@ -57,15 +57,27 @@ the created object, which says nothing about a release.
 
 Payload text
 ------------
-Values come from the event with `dataKey` only: a `dataTemplate` over the event would
-render numbers as float64 (`2.79e+08`) and run a template engine over
-attacker-controlled text. The one `dataTemplate` is the constant `trigger` argument
-(`pull_request` or `push`), a template without actions: a `value` would not do, since
-upstream uses a parameter's `value` also when its dependency did *not* fire, so the
-push's constant would overwrite the PR's. The PR title and the author's login go only
-into the Workflow's `pr-title` and `author` arguments, verbatim; the WorkflowTemplate
-hands them to scripts as environment variables. Nothing else in the Sensor is built
-from payload text: the Workflow's name takes only the filtered 40-hex sha.
+Every value the Workflow takes from a delivery is either checked for its shape by a
+filter or carried base64-encoded (docs/decisions/0100-payload-base64-from-the-sensor.md):
+- `revision` (`^[0-9a-f]{40}$`) and `pr-number` (`^[1-9][0-9]{0,9}$`) stay plain: the
+  revision is appended to the Workflow's name and used by git, the image tag and the
+  child build Workflow; the number is digits. Neither can hold `$(`, `{{`, or a
+  newline. They come with `dataKey` (a `dataTemplate` would render numbers as float64,
+  `2.79e+08`).
+- Free text (`pr-title`, `author`, `repository`) is `ENCODED_PREFIX` + base64 of the
+  UTF-8 text, rendered by a `dataTemplate` (`b64:{{ .Input.<path> | toString | b64enc }}`).
+  argo-events runs it with Go text/template and sprig once; the event's text is data to
+  it, never parsed, and the output is not evaluated again. Base64 has no `$`, `(`, `{`
+  or control character, so neither Kubernetes' `$(VAR)` expansion nor Argo's (repeated)
+  `{{...}}` substitution can touch it; the step scripts decode it
+  (`scripts/_common.py` `payload_text`). The prefix keeps the output non-empty: upstream
+  treats an empty template result as an error, which would fail the trigger for an
+  empty field.
+The `trigger` argument is a constant (`pull_request` or `push`), a template without
+actions: a `value` would not do, since upstream uses a parameter's `value` also when
+its dependency did *not* fire, so the push's constant would overwrite the PR's. Nothing
+else in the Sensor is built from payload text: the Workflow's name takes only the
+filtered 40-hex sha.
 
 Ref: https://argoproj.github.io/argo-events/sensors/filters/data/
 Ref: https://argoproj.github.io/argo-events/sensors/triggers/k8s-object-trigger/
@@ -118,6 +130,10 @@ SENSOR_UID = 9731
 
 GITHUB_EVENT_HEADER = "headers.X-Github-Event.0"  # canonical header key; values are lists
 SHA = f"^[0-9a-f]{{{names.GIT_SHA_LENGTH}}}$"
+# A pull request number as gjson prints it (digits, no sign, no exponent).
+PR_NUMBER = "^[1-9][0-9]{0,9}$"
+# What every encoded argument starts with (module docstring, "Payload text").
+ENCODED_PREFIX = "b64:"
 
 SERVICE_LABEL = "release-pipeline/service"
 ENVIRONMENT_LABEL = "release-pipeline/environment"
@@ -126,7 +142,8 @@ ENVIRONMENT_LABEL = "release-pipeline/environment"
 ARGUMENTS: tuple[str, ...] = ("revision", "pr-number", "pr-title", "author", "repository", "trigger")
 
 # Per dependency: argument -> where its value comes from. A `str` is a gjson path into
-# the event data (`dataKey`); a `Constant` is a fixed value. Arguments a dependency does
+# the event data (`dataKey`), only for values a filter holds to a safe shape; `Encoded`
+# is a path whose text is carried base64-encoded; a `Constant` is a fixed value. Arguments a dependency does
 # not list keep the Workflow's empty default ("" pr-number and pr-title for a push).
 # The revision (filtered to 40 hex) is also appended to the Workflow's name.
 
@@ -142,22 +159,44 @@ class Constant:
             raise ValueError(f"a constant must not contain template actions: {self.value!r}")
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """Payload text at a gjson path of plain keys, carried as `ENCODED_PREFIX` + base64."""
+
+    path: str
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", self.path):
+            raise ValueError(f"an encoded path must be dot-separated plain keys: {self.path!r}")
+
+    @property
+    def template(self) -> str:
+        # `toString`: a forged non-string value is encoded too instead of failing the trigger.
+        return f"{ENCODED_PREFIX}{{{{ .Input.{self.path} | toString | b64enc }}}}"
+
+
+Source = str | Constant | Encoded
+
 PR_REVISION = "body.pull_request.merge_commit_sha"
+PR_NUMBER_PATH = "body.pull_request.number"
 PUSH_REVISION = "body.after"  # for a merge, equal to the PR's merge_commit_sha
-PR_ARGUMENTS: dict[str, str | Constant] = {
+PR_ARGUMENTS: dict[str, Source] = {
     "revision": PR_REVISION,
-    "pr-number": "body.pull_request.number",  # sjson sets the number as the string "2"
-    "pr-title": "body.pull_request.title",
-    "author": "body.pull_request.user.login",
-    "repository": "body.repository.full_name",
+    "pr-number": PR_NUMBER_PATH,  # filtered to digits; sjson sets it as the string "2"
+    "pr-title": Encoded("body.pull_request.title"),
+    "author": Encoded("body.pull_request.user.login"),
+    "repository": Encoded("body.repository.full_name"),
     "trigger": Constant("pull_request"),
 }
-PUSH_ARGUMENTS: dict[str, str | Constant] = {
+PUSH_ARGUMENTS: dict[str, Source] = {
     "revision": PUSH_REVISION,
-    "author": "body.pusher.name",
-    "repository": "body.repository.full_name",
+    "author": Encoded("body.pusher.name"),
+    "repository": Encoded("body.repository.full_name"),
     "trigger": Constant("push"),
 }
+# The arguments carried encoded, and those a filter holds to a shape (module docstring).
+ENCODED_ARGUMENTS: tuple[str, ...] = ("pr-title", "author", "repository")
+SHAPE_CHECKED_ARGUMENTS: tuple[str, ...] = ("revision", "pr-number")
 
 # Transient API errors (a restarting API server, throttling): three attempts about 2s
 # and 4s apart. Hand-written: hera types `duration` as an object and `factor`/`jitter`
@@ -214,6 +253,8 @@ def merged_filters(service: Service, settings: Settings) -> list[DataFilter]:
         _string("body.pull_request.base.ref", exactly(settings.branch)),
         _string("body.repository.full_name", repository_pattern(service.repo)),
         _string(PR_REVISION, SHA),
+        # A string filter sees what `dataKey` passes on (gjson's text of the value).
+        _string(PR_NUMBER_PATH, PR_NUMBER),
     ]
 
 
@@ -260,17 +301,21 @@ def workflow_resource(service: Service, settings: Settings) -> Manifest:
     return _dump(workflow)
 
 
-def _parameters(
-    dependency: str, sources: dict[str, str | Constant], revision: str
-) -> list[TriggerParameter]:
+def _source(dependency: str, source: Source) -> TriggerParameterSource:
+    # A template is rendered only when `dependency` fired (see "Payload text" above).
+    if isinstance(source, Constant):
+        return TriggerParameterSource(dependency_name=dependency, data_template=source.value)
+    if isinstance(source, Encoded):
+        return TriggerParameterSource(dependency_name=dependency, data_template=source.template)
+    return TriggerParameterSource(dependency_name=dependency, data_key=source)
+
+
+def _parameters(dependency: str, sources: dict[str, Source], revision: str) -> list[TriggerParameter]:
     params = []
     for argument, source in sources.items():
-        src = (
-            # Rendered only when `dependency` fired (see "Payload text" above).
-            TriggerParameterSource(dependency_name=dependency, data_template=source.value)
-            if isinstance(source, Constant)
-            else TriggerParameterSource(dependency_name=dependency, data_key=source)
-        )
+        if isinstance(source, str) and argument not in SHAPE_CHECKED_ARGUMENTS:
+            raise ValueError(f"argument {argument!r} is payload text: carry it Encoded, not by dataKey")
+        src = _source(dependency, source)
         params.append(TriggerParameter(src=src, dest=f"spec.arguments.parameters.{ARGUMENTS.index(argument)}.value"))
     # The deterministic name: prefix (in the resource) + the filtered 40-hex revision.
     params.append(TriggerParameter(

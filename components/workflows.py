@@ -57,10 +57,17 @@ Rollout, Deployment). Those two set no executor account: the main container of a
 `resource` step *is* the executor, and it must act as the release account. Team code
 (unit tests, the Dockerfile's RUN lines) never holds a token.
 
-Payload text (pr-title, author, pr-number, repository, trigger: attacker-controlled)
-reaches a step only as an environment variable's value. Only `revision`, which the
-Sensor's filter holds to 40 hex, is also used in arguments and in the child
-Workflow's manifest. Strings from services.yaml that end up in a command, an
+Payload text (docs/decisions/0100-payload-base64-from-the-sensor.md): the Sensor
+passes `pr-title`, `author` and `repository` as `b64:` + base64, and they reach a step
+only as the whole value of an environment variable named `<NAME>_B64`, which the script
+decodes (`scripts/_common.py` `payload_text`). Base64 holds no `$(`, `{{` or control
+character, so neither Kubernetes' `$(VAR)` expansion nor Argo's `{{...}}` substitution
+(which runs again over substituted text) can change it. `revision` (40 hex) and
+`pr-number` (digits), which the Sensor's filters hold to their shape, stay plain; only
+`revision` is also used in arguments and in the child Workflow's manifest. Secrets
+given as environment variables come after every other variable of their container:
+Kubernetes expands `$(NAME)` only with variables defined earlier in the list.
+Strings from services.yaml that end up in a command, an
 argument or an environment variable (test command, build args, Slack channel) are
 refused by config validation when they hold `{{` (Argo would substitute into them)
 and have `$` doubled here (Kubernetes expands `$(VAR)` in command, args and env values).
@@ -90,11 +97,19 @@ buildctl adds no attestation manifests unless asked (buildx does by default), so
 release adds one image to the repository, plus the one cache image the lifecycle
 policy keeps; both count towards `ecr.keepImages`.
 
+Retries (docs/decisions/0102-retry-transient-steps.md): a step that talks to a network
+and is safe to run again has a bounded `retryStrategy` (`RETRIES`: at most 2 retries,
+backoff 15 s then 30 s); the unit tests have none (a failed test is not transient), nor
+has the release's `build` step (a retry would start the whole child build again; the
+child's own steps retry), verify retries only when its pod is lost (`OnError`: verify.py
+retries API errors itself, and its own failure is the rollout's verdict).
+
 Timeouts: each pod's `activeDeadlineSeconds` is `release.stepTimeoutMinutes` (verify:
 `release.verifyTimeoutMinutes` plus a margin, if longer); the build Workflow's is its
-two steps' plus a margin, and the release's `build` step waits that long plus a
-margin; each Workflow's own deadline is the sum of its sequential steps plus a
-margin. The exit handler runs even after the Workflow's deadline (Argo exempts it).
+steps' plus a margin, and the release's `build` step waits that long plus a margin;
+each Workflow's own deadline is the sum of its sequential steps, each counted once per
+attempt its retryStrategy allows plus the backoff, plus a margin. The exit handler runs
+even after the Workflow's deadline (Argo exempts it).
 
 Newest-wins releases (opt-in: `newestWins` per service, `release.newestWins` per stack)
 ------------------------------------------------------------------------------------
@@ -215,6 +230,9 @@ REVISION = "revision"
 PARAMETERS: tuple[str, ...] = ("revision", "pr-number", "pr-title", "author", "repository", "trigger")
 # Attacker-controlled text: only ever an environment variable's value.
 PAYLOAD_PARAMETERS: tuple[str, ...] = tuple(p for p in PARAMETERS if p != REVISION)
+# Carried as `b64:` + base64 by the Sensor: only the whole value of a `<NAME>_B64` variable.
+ENCODED_PARAMETERS: tuple[str, ...] = ("pr-title", "author", "repository")
+ENCODED_ENV_SUFFIX = "_B64"
 
 # --- release metrics (module docstring) ------------------------------------------------
 METRIC_OUTCOMES = "release_outcomes"
@@ -253,6 +271,56 @@ STAGE_NOTICES: tuple[tuple[str, str, str], ...] = (
     ("build", "image", "pushed"),
     ("promote", "promoted", "pushed {{tasks.promote.outputs.parameters.revision}}"),
 )
+
+# --- retries (module docstring) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A step's bounded `retryStrategy`: `limit` retries when Argo's `policy` says so."""
+
+    limit: int
+    policy: str  # Always (the step failed or errored) | OnError (Argo or the pod failed, not the script)
+
+
+RETRY_BACKOFF_SECONDS = 15
+RETRY_BACKOFF_FACTOR = 2
+# Template name -> its retries. A pod template not listed here is in NOT_RETRIED.
+RETRIES: dict[str, Retry] = {
+    "changed": Retry(2, "Always"),  # the checkout (init container) clones from GitHub
+    "promote": Retry(2, "Always"),  # GitHub App token, clone and push; a rerun is idempotent
+    "verify": Retry(1, "OnError"),  # a lost pod; verify.py retries the API and its failure is the verdict
+    "notify": Retry(2, "Always"),  # Slack; the script exits 0, so only a lost pod retries
+    "announce": Retry(2, "Always"),
+    "slack-stage": Retry(2, "Always"),
+    "supersede": Retry(2, "Always"),  # Kubernetes API; listing and stopping again is harmless
+    "newest-check": Retry(2, "Always"),
+    "image-exists": Retry(2, "Always"),  # ECR API
+    "reuse": Retry(2, "Always"),  # ECR API; copying an image by digest again is harmless
+    "buildkit": Retry(1, "Always"),  # checkout, base images, push to ECR; a build is long: once
+}
+# Step templates that are not retried: a failed unit test is the team's code failing; the
+# `build` step would start the whole child build again, whose own steps already retry.
+NOT_RETRIED = frozenset({"tests", "build"})
+
+
+def retry_strategy(template: str) -> m.RetryStrategy | None:
+    retry = RETRIES.get(template)
+    if retry is None:
+        return None
+    return m.RetryStrategy(
+        limit=m.IntOrString(retry.limit),
+        retry_policy=retry.policy,
+        backoff=m.Backoff(duration=f"{RETRY_BACKOFF_SECONDS}s", factor=m.IntOrString(RETRY_BACKOFF_FACTOR)),
+    )
+
+
+def attempts_seconds(template: str, seconds: int) -> int:
+    """How long a step may take with its retries: every attempt's deadline and every backoff."""
+    limit = RETRIES[template].limit if template in RETRIES else 0
+    backoff = sum(RETRY_BACKOFF_SECONDS * RETRY_BACKOFF_FACTOR ** i for i in range(limit))
+    return (1 + limit) * seconds + backoff
+
 
 # --- paths inside the pods -------------------------------------------------------------
 SCRIPTS_DIR = "/opt/release-pipeline/scripts"
@@ -317,8 +385,9 @@ def verify_seconds(settings: Settings) -> int:
 
 
 def build_workflow_seconds(settings: Settings) -> int:
-    """The build Workflow's deadline: image check and build, one after the other."""
-    return 2 * step_seconds(settings) + MARGIN_SECONDS
+    """The build Workflow's deadline: image check, reuse and build, one after the other, with retries."""
+    step = step_seconds(settings)
+    return sum(attempts_seconds(t, step) for t in ("image-exists", "reuse", "buildkit")) + MARGIN_SECONDS
 
 
 def build_step_seconds(settings: Settings) -> int:
@@ -327,17 +396,18 @@ def build_step_seconds(settings: Settings) -> int:
 
 
 def release_workflow_seconds(service: Service, settings: Settings) -> int:
-    """The release Workflow's deadline: its sequential steps' deadlines plus a margin."""
-    steps = [build_step_seconds(settings), step_seconds(settings), verify_seconds(settings)]
+    """The release Workflow's deadline: its sequential steps' deadlines, with retries, plus a margin."""
+    step = step_seconds(settings)
+    steps = [("build", build_step_seconds(settings)), ("promote", step), ("verify", verify_seconds(settings))]
     if service.newest_wins_in(settings):
-        steps += [step_seconds(settings), step_seconds(settings)]  # supersede, newest-check
+        steps += [(SUPERSEDE, step), (NEWEST_CHECK, step)]
     if service.slack_threads_in(settings):
-        steps += [step_seconds(settings)] * (1 + len(STAGE_NOTICES))  # announce and the notices
+        steps += [(ANNOUNCE, step)] + [(SLACK_STAGE, step)] * len(STAGE_NOTICES)
     if service.path:
-        steps.append(step_seconds(settings))
+        steps.append(("changed", step))
     if runs_tests(service):
-        steps.append(step_seconds(settings))
-    return sum(steps) + MARGIN_SECONDS
+        steps.append(("tests", step))
+    return sum(attempts_seconds(name, seconds) for name, seconds in steps) + MARGIN_SECONDS
 
 
 def runs_tests(service: Service) -> bool:
@@ -365,6 +435,17 @@ def workflow_url(settings: Settings) -> str:
 
 def _env(items: Iterable[tuple[str, str]]) -> list[m.EnvVar]:
     return [m.EnvVar(name=key, value=value) for key, value in items]
+
+
+def _encoded_env(name: str, parameter: str) -> tuple[str, str]:
+    """`<NAME>_B64` = an encoded payload parameter, whole (module docstring)."""
+    assert parameter in ENCODED_PARAMETERS, parameter
+    return f"{name}{ENCODED_ENV_SUFFIX}", workflow_parameter(parameter)
+
+
+def _with_secrets(env: list[m.EnvVar], *secrets: m.EnvVar) -> list[m.EnvVar]:
+    """`env`, then the secrets: `$(NAME)` in a value expands only names defined before it."""
+    return [*env, *secrets]
 
 
 def _secret_env(name: str, secret: str, key: str) -> m.EnvVar:
@@ -516,10 +597,11 @@ def _no_token() -> dict[str, Any]:
 
 def _pod_template(name: str, settings: Settings, config_map: str, *, deadline: int | None = None,
                   volumes: Sequence[m.Volume] = (), **fields: Any) -> m.Template:
-    """A pod template: deadline, pod securityContext, the scripts and /tmp volumes."""
+    """A pod template: deadline, retries, pod securityContext, the scripts and /tmp volumes."""
     return m.Template(
         name=name,
         active_deadline_seconds=m.IntOrString(deadline or step_seconds(settings)),
+        retry_strategy=retry_strategy(name),
         security_context=pod_security(),
         volumes=[_scripts_volume(config_map), _empty_dir("tmp"), *volumes],
         **fields,
@@ -652,10 +734,8 @@ def _promote_template(service: Service, settings: Settings, config_map: str) -> 
         ("SOURCE_REPO", service.repo),
         ("PRIVATE_KEY_FILE", f"{APP_KEY_DIR}/private-key"),
     )
-    env += [
-        _secret_env("APP_ID", writer, "app-id"),
-        _secret_env("INSTALLATION_ID", writer, "installation-id"),
-    ]
+    env = _with_secrets(env, _secret_env("APP_ID", writer, "app-id"),
+                        _secret_env("INSTALLATION_ID", writer, "installation-id"))
     return _pod_template(
         "promote", settings, config_map,
         volumes=[_secret_volume("github-app", writer, "private-key")],
@@ -711,8 +791,8 @@ def _notify_template(service: Service, settings: Settings, config_map: str) -> m
         ("ENVIRONMENT", settings.environment),
         ("REVISION", workflow_parameter(REVISION)),
         ("PR_NUMBER", workflow_parameter("pr-number")),
-        ("PR_TITLE", workflow_parameter("pr-title")),
-        ("AUTHOR", workflow_parameter("author")),
+        _encoded_env("PR_TITLE", "pr-title"),
+        _encoded_env("AUTHOR", "author"),
         # Set when verify ran; otherwise Argo leaves the tag as it is, and notify.py
         # treats anything but "paused" alike.
         ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}"),
@@ -720,7 +800,7 @@ def _notify_template(service: Service, settings: Settings, config_map: str) -> m
         ("ARGOCD_URL", hv.argocd_app_url(settings, names.application_name(service.name, settings.environment))),
     )
     env += _superseded_by_env(service, settings)
-    env.insert(0, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
+    env = _with_secrets(env, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
     return _pod_template(
         "notify", settings, config_map,
         container=_tools_container(settings, "notify.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
@@ -865,8 +945,8 @@ def _slack_thread_template(mode: str, service: Service, settings: Settings, conf
         ("ENVIRONMENT", settings.environment),
         ("REVISION", workflow_parameter(REVISION)),
         ("PR_NUMBER", workflow_parameter("pr-number")),
-        ("PR_TITLE", workflow_parameter("pr-title")),
-        ("AUTHOR", workflow_parameter("author")),
+        _encoded_env("PR_TITLE", "pr-title"),
+        _encoded_env("AUTHOR", "author"),
         ("WORKFLOW_URL", workflow_url(settings)),
         ("ARGOCD_URL", hv.argocd_app_url(settings, application)),
         ("APPLICATION", application),
@@ -883,7 +963,7 @@ def _slack_thread_template(mode: str, service: Service, settings: Settings, conf
         env += _env([("STATUS", "{{workflow.status}}"),
                      ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
         env += _superseded_by_env(service, settings)
-    env.insert(0, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
+    env = _with_secrets(env, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
     fields: dict[str, Any] = {}
     if mode == "announce":
         thread = _output("thread")

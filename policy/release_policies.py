@@ -831,6 +831,12 @@ def check_no_anonymous_uis(resource_type: str, inputs: Inputs, options: Options,
 # ---------------------------------------------------- payload through env only
 
 PAYLOAD_PARAMETERS = frozenset({"pr-title", "author", "pr-number", "repository", "trigger"})
+# Free text the Sensor carries as `b64:` + base64 (components.sensors.Encoded; a test keeps them equal):
+# only ever the whole value of an environment variable named `*_B64`.
+ENCODED_PARAMETERS = frozenset({"pr-title", "author", "repository"})
+ENCODED_ENV_SUFFIX = "_B64"
+ENCODED_SENSOR_TEMPLATE = re.compile(r"^b64:\{\{ \.Input\.[A-Za-z0-9_.]+ \| toString \| b64enc \}\}$")
+_WHOLE_TAG = re.compile(r"^\{\{\s*(workflow|inputs)\.parameters\.[A-Za-z0-9_-]+\s*\}\}$")
 _TAG = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
@@ -847,12 +853,12 @@ def _whole_set(expression: str, scope: str) -> bool:
     return text in (f"{scope}.parameters", f"{scope}.parameters.json")
 
 
-def _taints(text: str, tainted_inputs: set[str]) -> list[str]:
+def _taints(text: str, tainted_inputs: set[str], roots: frozenset[str] = PAYLOAD_PARAMETERS) -> list[str]:
     """The payload references among the `{{...}}` tags of `text` (empty when there are none)."""
     found: list[str] = []
     for match in _TAG.finditer(text):
         inner = match.group(1)
-        found += [f"workflow.parameters.{n}" for n in sorted(_refs(inner, "workflow") & PAYLOAD_PARAMETERS)]
+        found += [f"workflow.parameters.{n}" for n in sorted(_refs(inner, "workflow") & roots)]
         found += [f"inputs.parameters.{n}" for n in sorted(_refs(inner, "inputs") & tainted_inputs)]
         for scope in ("workflow", "inputs"):
             if _whole_set(inner, scope):
@@ -878,24 +884,23 @@ def check_payload_only_through_env(
     inputs), which makes that parameter payload too: `{{inputs.parameters.<it>}}` is then
     held to the same rule. Anywhere else (script source, command, args, a `when`, a
     manifest, a label) it is a violation.
+
+    The Sensor sends pr-title, author and repository base64-encoded (docs/decisions/0100):
+    in a Workflow kind such a parameter may only be the whole value of a `*_B64` variable,
+    and a variable from a Secret must come after every env value Argo fills in
+    (Kubernetes expands `$(NAME)` with earlier variables only). In a Sensor, an encoded
+    argument must come from the encoding `dataTemplate`, and an argument taken plain by
+    `dataKey` must be on a path a string filter of its dependency holds to a shape.
     """
     if not _is_argo(resource_type, WORKFLOW_KINDS | frozenset({"Sensor"})):
         return []
     strings = list(_strings(inputs))
-    # Parameters that carry payload, by name, to a fixed point (names, not templates:
-    # a name tainted anywhere is held to the rule everywhere, which errs on the safe side).
-    tainted: set[str] = set()
-    while True:
-        before = len(tainted)
-        for path, text in strings:
-            if _is_parameter_value(path) and _taints(text, tainted):
-                owner = _get_path(inputs, path.rsplit(".", 1)[0])
-                name = _get(owner, "name")
-                if isinstance(name, str):
-                    tainted.add(name)
-        if len(tainted) == before:
-            break
+    tainted = _tainted(inputs, strings, PAYLOAD_PARAMETERS)
     found = []
+    if _is_argo(resource_type, WORKFLOW_KINDS):
+        found += _env_order_and_encoding(inputs, _tainted(inputs, strings, ENCODED_PARAMETERS))
+    else:
+        found += _sensor_encodes_payload(inputs)
     for path, text in strings:
         if _is_env_value(path) or _is_parameter_value(path) or not _taints(text, tainted):
             continue
@@ -904,6 +909,87 @@ def check_payload_only_through_env(
             f"{path}: substitutes {refs} (payload text: pr-title, author, pr-number, repository, trigger) "
             "with {{...}}: pass it only as an env[].value and quote it in the script"
         )
+    return found
+
+
+def _tainted(inputs: Inputs, strings: list[tuple[str, str]], roots: frozenset[str]) -> set[str]:
+    """Parameters that carry one of `roots`, by name, to a fixed point (names, not templates:
+    a name tainted anywhere is held to the rule everywhere, which errs on the safe side)."""
+    tainted: set[str] = set()
+    while True:
+        before = len(tainted)
+        for path, text in strings:
+            if _is_parameter_value(path) and _taints(text, tainted, roots):
+                owner = _get_path(inputs, path.rsplit(".", 1)[0])
+                name = _get(owner, "name")
+                if isinstance(name, str):
+                    tainted.add(name)
+        if len(tainted) == before:
+            return tainted
+
+
+def _env_lists(value: Any, path: str = "") -> Iterator[tuple[str, list[Any]]]:
+    for where, item in _walk(value, path):
+        if where.endswith(".env") and isinstance(item, list):
+            yield where, item
+
+
+def _env_order_and_encoding(inputs: Inputs, encoded: set[str]) -> list[str]:
+    """Encoded payload only as the whole value of a `*_B64` variable; Secrets after every
+    value Argo fills in (Kubernetes expands `$(NAME)` only with variables defined earlier)."""
+    found = []
+    for path, env in _env_lists(inputs):
+        last_substituted = None
+        for i, var in enumerate(env):
+            name, value = _get(var, "name"), _get(var, "value")
+            if isinstance(value, str) and "{{" in value:
+                last_substituted = (i, name)
+            if not isinstance(value, str):
+                continue
+            refs = _taints(value, encoded, ENCODED_PARAMETERS)
+            if refs and not (_WHOLE_TAG.match(value) and isinstance(name, str) and name.endswith(ENCODED_ENV_SUFFIX)):
+                found.append(
+                    f"{path}[{i}]: {name} takes {', '.join(refs)}, which the Sensor sends base64-encoded: it must be "
+                    f"the whole value of a variable named *{ENCODED_ENV_SUFFIX}, which the script decodes"
+                )
+        if last_substituted is None:
+            continue
+        for i, var in enumerate(env[:last_substituted[0]]):
+            if _get(var, "valueFrom", "secretKeyRef") is not None:
+                found.append(
+                    f"{path}[{i}]: {_get(var, 'name')} comes from a Secret before {path}[{last_substituted[0]}] "
+                    f"({last_substituted[1]}), whose value Argo fills in at run time: Kubernetes expands $(NAME) "
+                    "with the variables defined earlier, so Secrets go last (or in a volume)"
+                )
+    return found
+
+
+def _sensor_encodes_payload(inputs: Inputs) -> list[str]:
+    """A Sensor's k8s trigger: an encoded argument comes from the encoding `dataTemplate`; an
+    argument taken plain by `dataKey` is held to a shape by a string filter on that path."""
+    found = []
+    filtered: dict[Any, set[Any]] = {}
+    for dependency in _list(_get(inputs, "spec", "dependencies")):
+        filtered[_get(dependency, "name")] = {
+            _get(f, "path") for f in _list(_get(dependency, "filters", "data")) if _get(f, "type") == "string"}
+    for t, trigger in enumerate(_list(_get(inputs, "spec", "triggers"))):
+        k8s = _get(trigger, "template", "k8s")
+        arguments = [_get(p, "name") for p in _list(_get(k8s, "source", "resource", "spec", "arguments", "parameters"))]
+        for i, parameter in enumerate(_list(_get(k8s, "parameters"))):
+            dest = _get(parameter, "dest")
+            match = re.fullmatch(r"spec\.arguments\.parameters\.(\d+)\.value", dest) if isinstance(dest, str) else None
+            if match is None or int(match.group(1)) >= len(arguments):
+                continue
+            argument, src = arguments[int(match.group(1))], _get(parameter, "src")
+            where = f"spec.triggers[{t}].template.k8s.parameters[{i}].src"
+            key, template = _get(src, "dataKey"), _get(src, "dataTemplate")
+            if argument in ENCODED_PARAMETERS and not (
+                    key is None and isinstance(template, str) and ENCODED_SENSOR_TEMPLATE.match(template)):
+                found.append(f"{where}: argument {argument} is payload text: carry it as "
+                             "b64:{{ .Input.<path> | toString | b64enc }}, not plain")
+            elif key is not None and key not in filtered.get(_get(src, "dependencyName"), set()):
+                found.append(f"{where}: argument {argument} is taken plain from {key}, which no string filter of "
+                             "its dependency holds to a shape: filter it, or carry it encoded")
     return found
 
 
@@ -1047,7 +1133,9 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "payload-only-through-env",
         "Payload parameters (pr-title, author, pr-number, repository, trigger) reach steps only as "
-        "env[].value, never by {{...}} in a script, command, args or expression.",
+        "env[].value, never by {{...}} in a script, command, args or expression; the Sensor sends pr-title, "
+        "author and repository base64-encoded, only ever the whole value of a *_B64 variable; a plain "
+        "argument is filtered to a shape; Secrets come after every substituted env value.",
         check_payload_only_through_env,
     ),
     Check(

@@ -1,4 +1,5 @@
-"""What every step script needs the same way: its error, its output files, its input checks.
+"""What every step script needs the same way: its error, its output files, its input checks,
+and the decoding of payload text (`payload_text`).
 
 Not a step: imported by the scripts beside it (the ConfigMap mounts them together at
 /opt/release-pipeline/scripts, the directory Python puts first on sys.path). No
@@ -7,6 +8,8 @@ dependency beyond the standard library.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
 import os
@@ -17,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
+# Payload text arrives as `b64:` + base64 of its UTF-8 bytes (components/sensors.py).
+PAYLOAD_PREFIX = "b64:"
 GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}$")
 
 
@@ -37,6 +42,24 @@ def commit_sha(environ: Mapping[str, str], name: str = "REVISION") -> str:
     if not SHA.fullmatch(value):
         raise StepError(f"{name} must be a full 40-hex commit sha, got {value!r}")
     return value
+
+
+def payload_text(environ: Mapping[str, str], name: str) -> str:
+    """The payload text in `name` (e.g. PR_TITLE_B64), decoded: exactly what the delivery said.
+
+    Empty stays empty (a push has no title). Anything else must be `b64:` + standard
+    base64 of UTF-8 text, as the Sensor encodes it; otherwise StepError names the variable
+    (the value is not repeated: it is attacker-controlled).
+    """
+    value = environ.get(name, "")
+    if value == "":
+        return ""
+    if not value.startswith(PAYLOAD_PREFIX):
+        raise StepError(f"{name} must be '{PAYLOAD_PREFIX}' + base64 of UTF-8 text (the Sensor's encoding)")
+    try:
+        return base64.b64decode(value[len(PAYLOAD_PREFIX):], validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        raise StepError(f"{name} is not valid base64 of UTF-8 text after '{PAYLOAD_PREFIX}'") from None
 
 
 def relative_path(name: str, value: str) -> str:

@@ -10,16 +10,20 @@ sections 2 and 4); runs in the `release-tools` image as `python3 notify.py`:
     SUPERSEDED_BY  newest-wins only: the newer release Workflow that stopped this one (the
                    `release-pipeline/superseded-by` annotation supersede.py sets); empty, an
                    unresolved `{{...}}` tag or anything but a Workflow name means not superseded
-    SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE, AUTHOR
+    SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER (digits)
+    PR_TITLE_B64, AUTHOR_B64   payload text as the Sensor encodes it: `b64:` + base64 (or empty)
     WORKFLOW_URL, ARGOCD_URL   links to the Argo Workflows and Argo CD UIs
     SLACK_API      default https://slack.com/api (tests: a fake server on 127.0.0.1)
 
 No outputs; exit code 0 always. A Slack outage, a bad token or a missing one prints a
 warning (never the token) and the release's own result stands.
 
-PR_TITLE and AUTHOR are attacker-controlled payload text: they arrive only as
-environment variables, are escaped for Slack mrkdwn (&, <, >) so `<!channel>` or a
-link cannot be smuggled in, and are never interpreted by anything here.
+The PR title and the author are attacker-controlled payload text: they arrive only as
+base64 in environment variables (so neither Kubernetes nor Argo substituted into them;
+`_common.payload_text` decodes them; a bad value is left out with a warning), have
+control characters, line breaks and bidi overrides folded to a space (`fold`: a title
+cannot forge a line of the message), are escaped for Slack mrkdwn (&, <, >) so
+`<!channel>` or a link cannot be smuggled in, and are never interpreted by anything here.
 Ref: https://api.slack.com/methods/chat.postMessage and
 https://api.slack.com/reference/surfaces/formatting#escaping
 """
@@ -33,12 +37,13 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
-from _common import SHA, api_base  # api_base: https, or plain http to a loopback address only (tests)
+from _common import SHA, StepError, api_base, payload_text  # api_base: https, or loopback http (tests)
 
 RESULTS = {
     "Succeeded": (":white_check_mark:", "succeeded"),
@@ -52,7 +57,7 @@ SUPERSEDED_BY_ANNOTATION = "release-pipeline/superseded-by"
 WORKFLOW_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
-def superseded_by(environ: dict[str, str]) -> str | None:
+def superseded_by(environ: Mapping[str, str]) -> str | None:
     """The newer release that stopped this one, when SUPERSEDED_BY holds a valid Workflow name."""
     name = environ.get("SUPERSEDED_BY", "").strip()
     return name if len(name) <= 253 and WORKFLOW_NAME.fullmatch(name) else None
@@ -67,6 +72,29 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# C0 and C1 controls (newline, CR, tab, NEL ...), DEL, the Unicode line and paragraph
+# separators, and the bidirectional marks, embeddings, overrides and isolates (which can
+# make text read in another order than it is: "Trojan Source").
+FOLDED = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]+")
+
+
+def fold(text: str) -> str:
+    """`text` on one line: every run of control, separator or bidi characters becomes one space."""
+    return FOLDED.sub(" ", text).strip()
+
+
+def shown(environ: Mapping[str, str], name: str) -> str:
+    """Payload text of `name` (a `*_B64` variable) fit for a Slack line: decoded, folded, escaped.
+
+    A value that is not the Sensor's encoding is left out (""), with a warning naming it.
+    """
+    try:
+        return escape(fold(payload_text(environ, name)))
+    except StepError as error:
+        log(f"warning: {error}; left out of the message")
+        return ""
+
+
 def link(url: str, label: str) -> str | None:
     """A Slack link to an http(s) URL, or None when the URL is not one we can embed safely."""
     parsed = urllib.parse.urlsplit(url)
@@ -75,7 +103,7 @@ def link(url: str, label: str) -> str | None:
     return f"<{url}|{label}>"
 
 
-def message_text(environ: dict[str, str]) -> str:
+def message_text(environ: Mapping[str, str]) -> str:
     status = environ.get("STATUS", "")
     service = escape(environ.get("SERVICE", "") or "unknown service")
     environment = escape(environ.get("ENVIRONMENT", "") or "unknown environment")
@@ -93,14 +121,14 @@ def message_text(environ: dict[str, str]) -> str:
     if SHA.fullmatch(revision):
         lines.append(f"Commit `{revision[:7]}` ({revision})")
     elif revision:
-        lines.append(f"Commit {escape(revision)}")
+        lines.append(f"Commit {escape(fold(revision))}")
     pr_number = environ.get("PR_NUMBER", "")
-    title = environ.get("PR_TITLE", "")
-    author = environ.get("AUTHOR", "")
+    title = shown(environ, "PR_TITLE_B64")
+    author = shown(environ, "AUTHOR_B64")
     if re.fullmatch(r"[0-9]+", pr_number):
-        lines.append(f"PR #{pr_number}: {escape(title)}" if title else f"PR #{pr_number}")
+        lines.append(f"PR #{pr_number}: {title}" if title else f"PR #{pr_number}")
     if author:
-        lines.append(f"Author: {escape(author)}")
+        lines.append(f"Author: {author}")
     links = [
         link(environ.get("WORKFLOW_URL", ""), "Workflow"),
         link(environ.get("ARGOCD_URL", ""), "Argo CD"),

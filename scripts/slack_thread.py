@@ -15,7 +15,7 @@ release: every path exits 0, a Slack or API failure is a warning.
     STATUS, VERIFY_STATUS   finish: the Workflow's status and verify's output
     SUPERSEDED_BY  finish, newest-wins only: as in notify.py (a valid Workflow name: the
                    result is "superseded by <name>", not "failed")
-    SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE, AUTHOR,
+    SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE_B64, AUTHOR_B64,
     WORKFLOW_URL, ARGOCD_URL   what notify.py takes, for the parent message's header
     APPLICATION, APPLICATION_NAMESPACE, ROLLOUT, ROLLOUT_NAMESPACE   the objects that carry the thread
     SLACK_API      default https://slack.com/api (tests: a fake on 127.0.0.1)
@@ -48,8 +48,10 @@ chat.postMessage answers with it, so storing the returned id is enough: no chann
 setting. The state is merged with a resourceVersion precondition (retried on 409), so
 the Workflow and the relay never lose each other's lines.
 
-Payload text (PR_TITLE, AUTHOR) is escaped for Slack mrkdwn as in notify.py before it
-is posted or stored; it never reaches a notification template.
+Payload text (PR_TITLE_B64, AUTHOR_B64) is decoded, folded onto one line (control
+characters, line breaks, bidi overrides) and escaped for Slack mrkdwn by notify.py's
+`message_text` before it is posted or stored in the header annotation; it never reaches
+a notification template.
 Ref: https://api.slack.com/methods/chat.postMessage, https://api.slack.com/methods/chat.update
 """
 

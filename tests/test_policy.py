@@ -32,6 +32,7 @@ if str(POLICY) not in sys.path:
 
 import release_policies as rp  # noqa: E402
 
+from components import sensors, workflows  # noqa: E402
 from components.config import PROJECT, SETTINGS_KEY, STACKS, load_stack_settings  # noqa: E402
 from components.versions import BUILDKIT_ECR  # noqa: E402
 
@@ -170,11 +171,13 @@ def release_template() -> dict:
                     "script": {
                         "image": TOOLS,
                         "command": ["python3"],
-                        "source": 'import os\nprint(os.environ["PR_TITLE"], os.environ["AUTHOR"])\n',
+                        "source": 'import os\nprint(os.environ["PR_TITLE_B64"], os.environ["AUTHOR_B64"])\n',
                         "env": [
-                            {"name": "PR_TITLE", "value": "{{inputs.parameters.title}}"},
-                            {"name": "AUTHOR", "value": "{{workflow.parameters.author}}"},
+                            {"name": "PR_TITLE_B64", "value": "{{inputs.parameters.title}}"},
+                            {"name": "AUTHOR_B64", "value": "{{workflow.parameters.author}}"},
                             {"name": "REVISION", "value": "{{workflow.parameters.revision}}"},
+                            {"name": "PR_NUMBER", "value": "{{workflow.parameters.pr-number}}"},
+                            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "slack", "key": "token"}}},
                         ],
                         "securityContext": copy.deepcopy(RESTRICTED),
                     },
@@ -182,6 +185,31 @@ def release_template() -> dict:
             ],
         },
     }
+
+
+def sensor(**sources: dict) -> dict:
+    """A Sensor's k8s trigger: the release's arguments from the merged PR (as components.sensors builds it)."""
+    arguments = ["revision", "pr-number", "pr-title", "author", "repository", "trigger"]
+    default = {
+        "revision": {"dataKey": "body.pull_request.merge_commit_sha"},
+        "pr-number": {"dataKey": "body.pull_request.number"},
+        "pr-title": {"dataTemplate": "b64:{{ .Input.body.pull_request.title | toString | b64enc }}"},
+        "author": {"dataTemplate": "b64:{{ .Input.body.pull_request.user.login | toString | b64enc }}"},
+        "repository": {"dataTemplate": "b64:{{ .Input.body.repository.full_name | toString | b64enc }}"},
+        "trigger": {"dataTemplate": "pull_request"},
+    } | sources
+    return {"spec": {
+        "dependencies": [{"name": "merged", "filters": {"data": [
+            {"path": "body.pull_request.merge_commit_sha", "type": "string", "value": ["^[0-9a-f]{40}$"]},
+            {"path": "body.pull_request.number", "type": "string", "value": ["^[1-9][0-9]{0,9}$"]},
+        ]}}],
+        "triggers": [{"template": {"k8s": {
+            "source": {"resource": {"spec": {"arguments": {"parameters": [{"name": a, "value": ""}
+                                                                          for a in arguments]}}}},
+            "parameters": [{"src": {"dependencyName": "merged", **default[a]},
+                            "dest": f"spec.arguments.parameters.{i}.value"} for i, a in enumerate(arguments)],
+        }}}],
+    }}
 
 
 def deployment(pod_spec: dict) -> dict:
@@ -369,6 +397,7 @@ GOOD: list[tuple[str, str, Any, dict]] = [
         "enabled": True, "readonly": True, "ingress": {"enabled": False}, "service": {"type": "ClusterIP"}}}}, {}),
     ("deploy-key", DEPLOY_KEY, {"key": "ssh-ed25519 AAAA", "readOnly": True, "repository": "repo"}, {}),
     ("ruleset", RULESET, ruleset(), {}),
+    ("sensor", SENSOR, sensor(), {}),
     ("secret-with-ssh-url", SECRET, {"stringData": {"url": "git@github.com:Org/helm.git", "type": "git"}}, {}),
 ]
 
@@ -631,6 +660,26 @@ BAD: list[tuple[str, str, str, Any, str, dict, rp.Context]] = [
     ("payload-in-sensor-workflow", "payload-only-through-env", SENSOR,
      {"spec": {"triggers": [{"template": {"k8s": {"source": {"resource": {"metadata": {
          "labels": {"author": "{{workflow.parameters.author}}"}}}}}}}]}}, "labels.author", {}, CTX),
+    ("payload-env-not-marked-encoded", "payload-only-through-env", WORKFLOW_TEMPLATE,
+     _with(release_template(), "spec.templates.2.script.env.1.name", "AUTHOR"), "script.env[1]: AUTHOR", {}, CTX),
+    ("payload-env-inside-text", "payload-only-through-env", WORKFLOW_TEMPLATE,
+     _with(release_template(), "spec.templates.2.script.env.0.value", "title: {{inputs.parameters.title}}"),
+     "whole value", {}, CTX),
+    ("secret-before-payload", "payload-only-through-env", WORKFLOW_TEMPLATE,
+     _with(release_template(), "spec.templates.2.script.env", [
+         {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "slack", "key": "token"}}},
+         {"name": "PR_TITLE_B64", "value": "{{inputs.parameters.title}}"}]), "script.env[0]: TOKEN comes from", {},
+     CTX),
+    ("secret-before-any-substitution", "payload-only-through-env", WORKFLOW_TEMPLATE,
+     _with(release_template(), "spec.templates.2.script.env", [
+         {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "slack", "key": "token"}}},
+         {"name": "STATUS", "value": "{{workflow.status}}"}]), "Secrets go last", {}, CTX),
+    ("sensor-plain-title", "payload-only-through-env", SENSOR,
+     sensor(**{"pr-title": {"dataKey": "body.pull_request.title"}}), "argument pr-title is payload text", {}, CTX),
+    ("sensor-title-template-not-encoded", "payload-only-through-env", SENSOR,
+     sensor(**{"pr-title": {"dataTemplate": "{{ .Input.body.pull_request.title }}"}}), "pr-title", {}, CTX),
+    ("sensor-plain-unfiltered", "payload-only-through-env", SENSOR,
+     sensor(**{"trigger": {"dataKey": "body.action"}}), "no string filter", {}, CTX),
     # gitops-writes-scoped
     ("write-deploy-key", "gitops-writes-scoped", DEPLOY_KEY, {"key": "ssh-ed25519 A", "readOnly": False},
      "readOnly", {}, CTX),
@@ -741,6 +790,12 @@ def pulumi_config(stack: str) -> dict[str, str]:
 
 def test_pack_constants_are_the_programs() -> None:
     assert (rp.PROJECT, rp.SETTINGS_KEY) == (PROJECT, SETTINGS_KEY)
+    assert rp.ENCODED_PARAMETERS == set(sensors.ENCODED_ARGUMENTS) == set(workflows.ENCODED_PARAMETERS)
+    assert set(workflows.PAYLOAD_PARAMETERS) == rp.PAYLOAD_PARAMETERS
+    assert rp.ENCODED_ENV_SUFFIX == workflows.ENCODED_ENV_SUFFIX
+    for source in sensors.PR_ARGUMENTS.values():
+        if isinstance(source, sensors.Encoded):
+            assert rp.ENCODED_SENSOR_TEMPLATE.match(source.template)
     assert (BUILDKIT_ECR.name, BUILDKIT_ECR.version) == (rp.BUILDKIT_IMAGE_NAME, rp.BUILDKIT_IMAGE_VERSION)
 
 

@@ -1,11 +1,15 @@
 """scripts/notify.py, run for real against a fake Slack API on 127.0.0.1.
 
 Exit code 0 in every case; the payload is what Slack would receive; text from the
-webhook payload is escaped and never interpreted.
+webhook payload arrives base64-encoded (as the Sensor sends it), is decoded byte-exact,
+folded onto one line and escaped. How that text gets through Kubernetes and Argo to the
+script is tested on the rendered templates (tests/test_payload_paths.py).
 """
 
 from __future__ import annotations
 
+import base64
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -18,6 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "notify.py"
 SHA = "5d41402abc4b2a76b9719d911017c592ae2b1c3f"
 SLACK_TOKEN = "xoxb-never-printed-0123456789"
+
+
+def b64(text: str) -> str:
+    """Payload text as the Sensor passes it (components/sensors.py)."""
+    return "b64:" + base64.b64encode(text.encode()).decode()
 
 
 class FakeSlack(FakeServer):
@@ -51,8 +60,8 @@ def run(tmp_path: Path, api: str, **env: str) -> subprocess.CompletedProcess[str
         "ENVIRONMENT": "dev",
         "REVISION": SHA,
         "PR_NUMBER": "42",
-        "PR_TITLE": "Faster checkout",
-        "AUTHOR": "octocat",
+        "PR_TITLE_B64": b64("Faster checkout"),
+        "AUTHOR_B64": b64("octocat"),
         "WORKFLOW_URL": "https://workflows.example.com/workflows/argo/checkout-dev-" + SHA,
         "ARGOCD_URL": "https://argocd.example.com/applications/argocd/checkout-dev",
     }
@@ -133,19 +142,14 @@ def test_a_succeeded_release_is_never_called_superseded(tmp_path, slack):
     assert headline == ":white_check_mark: Release of *checkout* to *dev* succeeded"
 
 
-def test_payload_text_is_escaped_and_never_run(tmp_path, slack):
+def test_payload_text_is_decoded_exactly_and_escaped_for_slack(tmp_path, slack):
     api = slack()
-    marker = tmp_path / "pwned"
-    title = f"$(touch {marker}); echo pwned `touch {marker}` <!channel> & <https://evil.example|click>"
-    run(tmp_path, api.url, PR_TITLE=title, AUTHOR="<@U123> & co")
+    title = "$(SLACK_TOKEN); echo `id` <!channel> & <https://evil.example|click>"
+    run(tmp_path, api.url, PR_TITLE_B64=b64(title), AUTHOR_B64=b64("<@U123> & co"))
     text = api.requests[0]["body"]["text"]
-    assert (
-        f"PR #42: $(touch {marker}); echo pwned `touch {marker}` &lt;!channel&gt; &amp; "
-        "&lt;https://evil.example|click&gt;"
-    ) in text
+    assert "PR #42: $(SLACK_TOKEN); echo `id` &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in text
     assert "Author: &lt;@U123&gt; &amp; co" in text
     assert "<!channel>" not in text and "<https://evil.example" not in text
-    assert not marker.exists()
 
 
 def test_a_link_that_is_not_http_is_left_out(tmp_path, slack):
@@ -157,8 +161,41 @@ def test_a_link_that_is_not_http_is_left_out(tmp_path, slack):
 
 def test_a_push_without_pr(tmp_path, slack):
     api = slack()
-    run(tmp_path, api.url, PR_NUMBER="", PR_TITLE="")
+    run(tmp_path, api.url, PR_NUMBER="", PR_TITLE_B64="")
     assert "PR #" not in api.requests[0]["body"]["text"]
+
+
+def test_unicode_text_arrives_byte_exact(tmp_path, slack):
+    api = slack()
+    run(tmp_path, api.url, PR_TITLE_B64=b64("Café ✓ 漢字 {{workflow.name}} $(SLACK_TOKEN) $$"))
+    assert "PR #42: Café ✓ 漢字 {{workflow.name}} $(SLACK_TOKEN) $$\n" in api.requests[0]["body"]["text"]
+
+
+@pytest.mark.parametrize("forger", ["\n", "\r\n", "\r", "\t", "\x0b", "\x0c", "\x1c", "\x85", "\u2028",
+                                    "\u2029", "\x00", "\x1b[31m", "\x7f", "\u202e", "\u2066", "\u200f"])
+def test_a_control_or_bidi_character_cannot_forge_a_line(tmp_path, slack, forger):
+    api = slack()
+    forged = f"Fix typo{forger}:white_check_mark: Release of *billing* to *live* succeeded"
+    run(tmp_path, api.url, PR_TITLE_B64=b64(forged), AUTHOR_B64=b64(f"octo{forger}cat"))
+    text = api.requests[0]["body"]["text"]
+    lines = text.split("\n")
+    assert len(lines) == 5, lines  # headline, commit, PR, author, links: nothing more
+    assert len(text.splitlines()) == 5  # nor a break Python (or Slack) would see in other characters
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]", text)
+    assert "PR #42: Fix typo" in lines[2] and lines[2].endswith("Release of *billing* to *live* succeeded")
+    assert lines[3].startswith("Author: octo") and lines[3].endswith("cat")
+
+
+@pytest.mark.parametrize("value", ["Faster checkout", "b64:not base64!",
+                                   "b64:" + base64.b64encode(b"\xff\xfe").decode(),  # not UTF-8
+                                   "{{workflow.parameters.pr-title}}"])
+def test_a_value_not_in_the_sensors_encoding_is_left_out_with_a_warning(tmp_path, slack, value):
+    api = slack()
+    result = run(tmp_path, api.url, PR_TITLE_B64=value)
+    assert "warning: PR_TITLE_B64" in result.stderr
+    assert value not in result.stderr  # attacker text is not echoed into the log
+    lines = api.requests[0]["body"]["text"].split("\n")
+    assert lines[2] == "PR #42" and lines[3] == "Author: octocat"
 
 
 def test_slack_500_is_a_warning(tmp_path, slack):

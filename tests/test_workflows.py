@@ -388,6 +388,71 @@ def test_every_pod_and_workflow_has_a_deadline() -> None:
         )
 
 
+def _go_seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)([sm])", duration)
+    assert match, duration
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def _with_retries(template: dict[str, Any]) -> int:
+    """A step's worst case as Argo runs it: every attempt's deadline and every backoff wait."""
+    retry = template.get("retryStrategy")
+    deadline = int(template["activeDeadlineSeconds"])
+    if retry is None:
+        return deadline
+    limit, backoff = int(retry["limit"]), retry["backoff"]
+    waits = sum(_go_seconds(backoff["duration"]) * int(backoff["factor"]) ** i for i in range(limit))
+    return (1 + limit) * deadline + waits
+
+
+# Steps that talk to a network and may run again; the unit tests are the team's code.
+RETRIED = {"changed", "promote", "verify", "notify", "announce", "slack-stage", "supersede",
+           "newest-check", "image-exists", "reuse", "buildkit"}
+
+
+def test_network_steps_retry_with_backoff_and_the_unit_tests_never() -> None:
+    settings = _threads(_settings())
+    seen = set()
+    for service in _variants():
+        service = service.model_copy(update={"newest_wins": True})
+        for manifest in (_release(service, settings), _build(service, settings)):
+            for template in manifest["spec"]["templates"]:
+                retry = template.get("retryStrategy")
+                if "dag" in template:
+                    assert retry is None, template["name"]
+                    continue
+                seen.add(template["name"])
+                if template["name"] not in RETRIED:
+                    assert template["name"] in {"tests", "build"} and retry is None, template["name"]
+                    continue
+                assert retry is not None, template["name"]
+                assert 1 <= int(retry["limit"]) <= 2, template["name"]
+                assert _go_seconds(retry["backoff"]["duration"]) >= 10 and int(retry["backoff"]["factor"]) >= 2
+                assert retry["retryPolicy"] in {"Always", "OnError"}
+    assert seen == (RETRIED | {"tests", "build"}) - {"reuse"}  # reuse needs `promoteFrom`: the same table
+    assert wf.retry_strategy("reuse") is not None
+    templates = _templates(_release(_service("    path: services/svc\n")))
+    # The build step would start the whole child again: the child's own steps retry.
+    assert "retryStrategy" not in templates["build"]
+    assert _templates(_build())["buildkit"]["retryStrategy"]["limit"] == 1
+    # verify.py retries the API itself; its failure is the rollout's verdict: only a lost pod reruns it.
+    assert templates["verify"]["retryStrategy"]["retryPolicy"] == "OnError"
+    # The checkout runs as an init container: OnFailure would not retry it.
+    assert templates["changed"]["retryStrategy"]["retryPolicy"] == "Always"
+
+
+def test_deadlines_count_every_retry() -> None:
+    settings = _threads(_settings())
+    for service in _variants():
+        service = service.model_copy(update={"newest_wins": True})
+        release, build = _release(service, settings), _build(service, settings)
+        templates = _templates(release)
+        assert build["spec"]["activeDeadlineSeconds"] >= sum(_with_retries(t) for t in _pod_templates(build))
+        assert templates["build"]["activeDeadlineSeconds"] > build["spec"]["activeDeadlineSeconds"]
+        assert release["spec"]["activeDeadlineSeconds"] >= sum(
+            _with_retries(templates[t["template"]]) for t in _tasks(release, "release"))
+
+
 def test_deadlines_follow_the_settings() -> None:
     settings = _settings()
     slow = settings.model_copy(update={"release": settings.release.model_copy(
@@ -445,8 +510,9 @@ def test_payload_parameters_appear_only_as_environment_values() -> None:
             assert payload_outside_env(manifest) == []
     # They do reach the steps that report them.
     notify = _env(_templates(_release())["notify"]["container"])
-    assert notify["PR_TITLE"] == "{{workflow.parameters.pr-title}}"
-    assert notify["AUTHOR"] == "{{workflow.parameters.author}}"
+    assert notify["PR_TITLE_B64"] == "{{workflow.parameters.pr-title}}"
+    assert notify["AUTHOR_B64"] == "{{workflow.parameters.author}}"
+    assert "PR_TITLE" not in notify and "AUTHOR" not in notify
     assert notify["PR_NUMBER"] == "{{workflow.parameters.pr-number}}"
     assert _env(_templates(_release())["promote"]["container"])["PR_NUMBER"] == "{{workflow.parameters.pr-number}}"
 
@@ -1276,7 +1342,8 @@ def test_the_thread_steps_run_slack_thread_py_as_the_release_account() -> None:
         assert env["SLACK_TOKEN"] == {"secretKeyRef": {"name": wf.SLACK_SECRET_NAME, "key": wf.SLACK_TOKEN_KEY}}
         assert env["APPLICATION"] == "svc-dev" and env["APPLICATION_NAMESPACE"] == settings.namespaces.argocd
         assert env["ROLLOUT"] == "svc" and env["ROLLOUT_NAMESPACE"] == "team"
-        assert env["PR_TITLE"] == "{{workflow.parameters.pr-title}}"
+        assert env["PR_TITLE_B64"] == "{{workflow.parameters.pr-title}}"
+        assert list(env)[-1] == "SLACK_TOKEN"  # after everything it could be expanded into
         assert ("THREAD" in env) is (mode != "announce")
         assert template["automountServiceAccountToken"] is True and "executor" not in template
     assert templates[wf.ANNOUNCE]["outputs"]["parameters"] == [
@@ -1294,7 +1361,8 @@ def test_the_service_setting_overrides_the_stack_slack_threads_setting() -> None
 def test_announce_and_the_notices_count_in_the_release_deadline() -> None:
     settings = _settings()
     assert wf.release_workflow_seconds(_service(), _threads(settings)) == (
-        wf.release_workflow_seconds(_service(), settings) + 4 * wf.step_seconds(settings))
+        wf.release_workflow_seconds(_service(), settings) + 4 * wf.attempts_seconds(wf.SLACK_STAGE,
+                                                                                   wf.step_seconds(settings)))
 
 
 @requires_shared
