@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -69,10 +68,11 @@ def api_base(url: str) -> str | None:
     return None
 
 
-def error_message(error: urllib.error.HTTPError) -> str:
+def error_message(body: bytes) -> str:
     """The `message` of a JSON error answer (a Kubernetes Status, GitHub's error), at most 300
     characters, or "": neither API echoes credentials in it."""
     try:
-        return str(json.loads(error.read().decode() or "{}").get("message", ""))[:300]
-    except (ValueError, AttributeError, OSError):
+        answer = json.loads(body.decode() or "{}")
+    except (ValueError, UnicodeDecodeError):
         return ""
+    return str(answer.get("message", ""))[:300] if isinstance(answer, dict) else ""

@@ -2,6 +2,8 @@
 
 Owns:
 - ``Request``: what a fake received (method, path, lower-cased headers, raw body).
+- ``TrickleServer``: a server on 127.0.0.1 that answers every connection one byte at a
+  time, slowly (a per-read socket timeout never fires; only a deadline ends the call).
 - ``FakeServer``: a ``ThreadingHTTPServer`` on a free port in a daemon thread. A
   subclass lists the HTTP ``methods`` it serves (others get the stock 501) and
   answers each request in ``answer(request)`` with ``(status, body)``, a body being
@@ -18,11 +20,14 @@ The scripts are run, never imported here: their interface is their environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -91,6 +96,43 @@ class FakeServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class TrickleServer:
+    """Reads each request's first bytes, then sends `reply` one byte every `interval` seconds."""
+
+    REPLY = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+
+    def __init__(self, interval: float = 0.5, reply: bytes = REPLY) -> None:
+        self.interval, self.reply = interval, reply
+        self.connections = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                for byte in self.reply:
+                    time.sleep(self.interval)
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
 
 
 F = TypeVar("F", bound=FakeServer)
