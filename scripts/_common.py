@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,27 @@ GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,1
 
 class StepError(Exception):
     """A failure with a message fit for the step's log (never a secret in it)."""
+
+
+class Terminated(StepError):
+    """SIGTERM or SIGINT: the Workflow was stopped or its deadline passed; clean up and say so."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+
+def raise_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into Terminated, so `finally` blocks run (a temporary key is
+    removed, an output is written) instead of the process dying where it stands."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+
+
+def ignore_signals() -> None:
+    """For the cleanup itself: a second signal must not cut it short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def write_output(name: str, value: str) -> None:

@@ -45,7 +45,6 @@ Ref: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versi
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -56,7 +55,7 @@ from typing import Any
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 import _kube
-from _common import StepError, write_output
+from _common import StepError, ignore_signals, raise_on_signals, write_output
 from _kube import DNS1123_LABEL, DNS1123_SUBDOMAIN, Conflict, NotFound, TransientError
 from _retry import Backoff, Deadline, number, retry
 
@@ -291,12 +290,8 @@ def read_config(environ: Mapping[str, str]) -> dict[str, str]:
     return config
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise StepError(f"stopped by {signal.Signals(signum).name}")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
+    raise_on_signals()
     message, code = "supersede ended unexpectedly", 1
     try:
         config = read_config(os.environ)
@@ -310,7 +305,7 @@ def main() -> int:
         message = f"supersede failed: {type(error).__name__}"
         log(f"failed: {message}")
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_signals()
         write_output("message", message)
     return code
 

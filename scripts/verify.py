@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sys
 import time
 from pathlib import Path
@@ -66,7 +65,7 @@ from pathlib import Path
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
-from _common import SHA, StepError, write_output
+from _common import SHA, StepError, Terminated, ignore_signals, raise_on_signals, write_output
 from _kube import DNS1123_LABEL, DNS1123_SUBDOMAIN, Kube, TransientError
 from _retry import Backoff, Deadline, DeadlineExceeded, number
 
@@ -75,10 +74,6 @@ REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 
 class Timeout(StepError):
     """The deadline passed before the release settled."""
-
-
-class Terminated(StepError):
-    """SIGTERM or SIGINT (the Workflow was stopped, or its own deadline passed)."""
 
 
 # Transient API errors: pauses from POLL_SECONDS doubling up to this, within TIMEOUT_SECONDS.
@@ -277,13 +272,8 @@ def read_config(environ: dict[str, str]) -> dict[str, object]:
     }
 
 
-def _terminate(signum: int, _frame: object) -> None:
-    raise Terminated(f"stopped by {signal.Signals(signum).name} before the release settled")
-
-
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, _terminate)
+    raise_on_signals()
     status, message, code = "failed", "verify ended unexpectedly", 1
     try:
         status, message = verify(dict(os.environ))
@@ -291,6 +281,9 @@ def main() -> int:
     except (Timeout, DeadlineExceeded) as error:
         status, message = "timeout", str(error)
         log(f"error: {error}")
+    except Terminated as error:
+        message = f"{error} before the release settled"
+        log(f"error: {message}")
     except StepError as error:
         message = str(error)
         log(f"error: {error}")
@@ -298,8 +291,7 @@ def main() -> int:
         message = f"verify failed: {type(error).__name__}"
         log(f"error: {message}")
     finally:
-        # The outputs first, also when a signal cut the step short.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_signals()  # the outputs are written, also when a signal cut the step short
         write_output("status", status)
         write_output("message", message)
     return code

@@ -10,6 +10,9 @@ Owns:
   sent as JSON (``content_type``), or ``(status, bytes, content_type)``.
 - ``servers(factory)``: the body of a fixture that starts fakes on demand
   (``start(*args)``) and closes every one afterwards.
+- ``fake_ssh(bin_dir, root, ...)``: an ``ssh`` stand-in that records each call (argv, the
+  key file's mode and text, its pid) and serves git from ``root``; it can fail its first
+  calls as a network would, or hang (a fetch that never ends).
 - ``run_script(name, env)``: ``scripts/<name>.py`` as a subprocess with exactly ``env``.
 - ``git(cwd, *args)``: git with a fixed identity and no system config, for fake remotes.
 - ``base_env(tmp_path)`` and ``aws_env(tmp_path, secret_key)``: the environment every
@@ -168,6 +171,43 @@ def git(cwd: Path, *args: str) -> str:
     """``git ARGS`` in ``cwd`` (also its HOME), as Dev, without system config; its stdout, stripped."""
     env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd), **GIT_ID}
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+FAKE_SSH = r'''#!{python}
+"""Stand-in for ssh: record the call, maybe fail or hang, then serve git from the root."""
+import json, os, stat, sys, time
+args = sys.argv[1:]
+call = {{"args": args, "pid": os.getpid()}}
+if "-i" in args:
+    key = args[args.index("-i") + 1]
+    call |= {{"key": key, "key_mode": stat.S_IMODE(os.stat(key).st_mode), "key_text": open(key).read()}}
+with open({calls!r}, "a") as handle:
+    handle.write(json.dumps(call) + "\n")
+count = sum(1 for _ in open({calls!r}))
+if count <= {fail_first}:
+    print("kex_exchange_identification: read: Connection reset by peer", file=sys.stderr)
+    sys.exit(255)
+if {hang}:
+    time.sleep(60)
+os.chdir({root!r})
+os.execvp("sh", ["sh", "-c", args[-1]])
+'''
+
+
+def fake_ssh(bin_dir: Path, root: Path, *, fail_first: int = 0, hang: bool = False) -> Path:
+    """Write ``bin_dir/ssh``; each call appends a JSON line to ``bin_dir/ssh-calls.jsonl`` (see ``ssh_calls``)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "ssh"
+    calls = bin_dir / "ssh-calls.jsonl"
+    script.write_text(FAKE_SSH.format(python=sys.executable, calls=str(calls), root=str(root),
+                                      fail_first=fail_first, hang=hang))
+    script.chmod(0o755)
+    return script
+
+
+def ssh_calls(bin_dir: Path) -> list[dict[str, Any]]:
+    calls = bin_dir / "ssh-calls.jsonl"
+    return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
