@@ -107,13 +107,17 @@ def retry(call: Callable[[], T], *, what: str, backoff: Backoff, deadline: Deadl
           transient: Callable[[Exception], float | None], log: Callable[[str], None]) -> T:
     """`call()`, tried again after a pause while `transient(error)` says so (a number: the
     least pause, e.g. Retry-After; None: not transient), at most `backoff.attempts` times
-    and never past `deadline`. The last error is raised as it is."""
+    and never past `deadline`; a server asking for a longer pause than `backoff.cap` is not
+    asked again. The last error is raised as it is."""
     for attempt in range(1, backoff.attempts + 1):
         try:
             return call()
         except Exception as error:
             hint = transient(error)
             if hint is None or attempt == backoff.attempts:
+                raise
+            if hint > backoff.cap:
+                log(f"{what}: {error}; the server asks for a {hint:g}s pause, longer than this step waits")
                 raise
             pause = backoff.pause(attempt, hint)
             if pause >= deadline.remaining():
@@ -132,10 +136,10 @@ class Response:
     headers: Message
     body: bytes
 
-    def retry_after(self, cap: float = 60.0) -> float:
-        """Retry-After in seconds (the delay form; an HTTP date counts as 1 s), at most `cap`."""
+    def retry_after(self) -> float:
+        """Retry-After in seconds (the delay form; an HTTP date counts as 1 s), 0 without one."""
         value = (self.headers.get("Retry-After") or "").strip()
-        return min(cap, float(value)) if value.isdigit() else (1.0 if value else 0.0)
+        return float(value) if value.isdigit() else (1.0 if value else 0.0)
 
 
 class Unreachable(StepError):
@@ -159,6 +163,23 @@ def transient_http(error: Exception) -> float | None:
         if status == 429 or status >= 500:
             return error.response.retry_after()
     return None
+
+
+def fetch_with_retries(request: urllib.request.Request, *, what: str, backoff: Backoff, deadline: Deadline,
+                       log: Callable[[str], None], timeout: float = 30.0, context: object = None) -> Response:
+    """`fetch`, tried again on no answer, 429 (after its Retry-After) or a 5xx within `backoff` and
+    `deadline`. The last answer is returned whatever its status; no answer at all raises."""
+
+    def once() -> Response:
+        response = fetch(request, deadline, timeout=timeout, context=context)
+        if response.status == 429 or response.status >= 500:
+            raise HTTPStatusError(f"HTTP {response.status}", response)
+        return response
+
+    try:
+        return retry(once, what=what, backoff=backoff, deadline=deadline, transient=transient_http, log=log)
+    except HTTPStatusError as error:
+        return error.response
 
 
 class _Watch:

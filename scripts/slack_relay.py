@@ -20,6 +20,7 @@ ServiceAccount token (get and patch Applications, get Rollouts, by name).
     APPLICATION_NAMESPACE    where the Applications live (Argo CD's namespace)
     PORT, LISTEN_ADDRESS     default 8080 and 0.0.0.0 (tests: 0 and 127.0.0.1)
     SLACK_API                default https://slack.com/api (tests: a fake on 127.0.0.1)
+    SLACK_RETRY_SECONDS  base of the backoff before Slack is asked again (429, 5xx, no answer), default 1
     K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   as in slack_thread.py (tests)
 
 Answers: 200 when the thread heard of it (also when Slack itself failed: a warning in

@@ -7,7 +7,8 @@ Owns:
 - ``FakeServer``: a ``ThreadingHTTPServer`` on a free port in a daemon thread. A
   subclass lists the HTTP ``methods`` it serves (others get the stock 501) and
   answers each request in ``answer(request)`` with ``(status, body)``, a body being
-  sent as JSON (``content_type``), or ``(status, bytes, content_type)``.
+  sent as JSON (``content_type``), or ``(status, bytes, content_type)``, or
+  ``(status, bytes, content_type, headers)``.
 - ``servers(factory)``: the body of a fixture that starts fakes on demand
   (``start(*args)``) and closes every one afterwards.
 - ``fake_ssh(bin_dir, root, ...)``: an ``ssh`` stand-in that records each call (argv, the
@@ -40,7 +41,7 @@ from typing import Any, Generic, TypeVar
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 
-Reply = tuple[int, Any] | tuple[int, bytes, str]
+Reply = tuple[int, Any] | tuple[int, bytes, str] | tuple[int, bytes, str, dict[str, str]]
 
 
 @dataclass
@@ -73,12 +74,17 @@ class FakeServer:
                     body=self.rfile.read(length) if length else b"",
                 )
                 reply = fake.answer(request)
-                if len(reply) == 3:
+                headers: dict[str, str] = {}
+                if len(reply) == 4:
+                    status, data, content_type, headers = reply
+                elif len(reply) == 3:
                     status, data, content_type = reply
                 else:
                     status, body = reply
                     data, content_type = json.dumps(body).encode(), fake.content_type
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -36,6 +36,7 @@ class Relay:
             "PORT": "0",
             "LISTEN_ADDRESS": "127.0.0.1",
             "SLACK_API": api.url + "/api",
+            "SLACK_RETRY_SECONDS": "0.01",
             "K8S_API_URL": api.url,
             "K8S_TOKEN_FILE": str(tmp_path / "no-token"),
             "SLACK_TOKEN": SLACK_TOKEN,
