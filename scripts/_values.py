@@ -46,7 +46,7 @@ Path = tuple[str, ...]
 
 def _compose(text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=LOADER)  # type: ignore[no-any-return]
+        return yaml.compose(text, Loader=LOADER)
     except yaml.YAMLError as error:
         raise StepError(f"the values file is not valid YAML: {error}") from None
 
@@ -300,6 +300,7 @@ def set_yaml_value(text: str, keys: Path, value: str) -> str | None:
     alias, or when no edit can be shown to change that key alone.
     """
     root = _compose(text)
+    new_text: str | None
     if root is None:
         new_text = text + ("" if not text or text.endswith("\n") else "\n") + _insert_lines(keys, value)
         return _checked(text, root, new_text, keys, value)
