@@ -1,4 +1,5 @@
-"""What every step script needs the same way: its error, its output files, its input checks.
+"""What every step script needs the same way: its error, its output files, its input checks,
+SIGTERM and SIGINT as an exception (so cleanup and outputs happen).
 
 Not a step: imported by the scripts beside it (the ConfigMap mounts them together at
 /opt/release-pipeline/scripts, the directory Python puts first on sys.path). No

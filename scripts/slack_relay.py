@@ -47,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import slack_thread as st  # same directory: Slack, Kube, merge_state, the state table
+from _common import StepError
+from _retry import number
 
 MAX_BODY = 4096
 REQUEST_TIMEOUT_SECONDS = 10
@@ -207,8 +209,8 @@ def serve(environ: Mapping[str, str]) -> ThreadingHTTPServer:
     if not (environ.get("ENVIRONMENT", "").strip() and environ.get("APPLICATION_NAMESPACE", "").strip()):
         raise SystemExit("slack_relay: ENVIRONMENT and APPLICATION_NAMESPACE are required")
     relay = Relay(environ, st.Slack(api, token), st.Kube(environ, st.USER_AGENT))
-    server = ThreadingHTTPServer((environ.get("LISTEN_ADDRESS") or "0.0.0.0", int(environ.get("PORT") or 8080)),
-                                 handler_for(relay))
+    port = int(number(environ, "PORT", 8080, 0, 65535, integer=True))
+    server = ThreadingHTTPServer((environ.get("LISTEN_ADDRESS") or "0.0.0.0", port), handler_for(relay))
     server.daemon_threads = True
     return server
 
@@ -216,7 +218,7 @@ def serve(environ: Mapping[str, str]) -> ThreadingHTTPServer:
 def main() -> int:
     try:
         server = serve(dict(os.environ))
-    except st.KubeError as error:
+    except StepError as error:  # KubeError included
         log(f"cannot start: {error}")
         return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
