@@ -132,9 +132,9 @@ class ToolImage:
         return f"{registry}/{self.name}:{self.version}"
 
 
-# git, openssh, Python 3 with the step scripts' libraries (ruamel.yaml, PyJWT,
+# git, openssh, Python 3 with the step scripts' libraries (ruamel.yaml, PyYAML, PyJWT,
 # cryptography, boto3): checkout, change check, unit-test sources, promote, verify, notify.
-RELEASE_TOOLS = ToolImage("release-tools", "1.0.0")
+RELEASE_TOOLS = ToolImage("release-tools", "1.1.0")
 # Rootless BuildKit with docker-credential-ecr-login, so the pod's AWS identity logs
 # in to ECR without a token in any file, argument or log.
 BUILDKIT_ECR = ToolImage("buildkit-ecr", "1.0.0")

@@ -1,5 +1,6 @@
 """What every step script needs the same way: its error, its output files, its input checks,
-and the decoding of payload text (`payload_text`).
+the decoding of payload text (`payload_text`), and SIGTERM and SIGINT as an exception
+(so cleanup and outputs happen).
 
 Not a step: imported by the scripts beside it (the ConfigMap mounts them together at
 /opt/release-pipeline/scripts, the directory Python puts first on sys.path). No
@@ -14,7 +15,7 @@ import ipaddress
 import json
 import os
 import re
-import urllib.error
+import signal
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -27,6 +28,27 @@ GITHUB_REPO = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,1
 
 class StepError(Exception):
     """A failure with a message fit for the step's log (never a secret in it)."""
+
+
+class Terminated(StepError):
+    """SIGTERM or SIGINT: the Workflow was stopped or its deadline passed; clean up and say so."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+
+def raise_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into Terminated, so `finally` blocks run (a temporary key is
+    removed, an output is written) instead of the process dying where it stands."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+
+
+def ignore_signals() -> None:
+    """For the cleanup itself: a second signal must not cut it short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def write_output(name: str, value: str) -> None:
@@ -92,10 +114,11 @@ def api_base(url: str) -> str | None:
     return None
 
 
-def error_message(error: urllib.error.HTTPError) -> str:
+def error_message(body: bytes) -> str:
     """The `message` of a JSON error answer (a Kubernetes Status, GitHub's error), at most 300
     characters, or "": neither API echoes credentials in it."""
     try:
-        return str(json.loads(error.read().decode() or "{}").get("message", ""))[:300]
-    except (ValueError, AttributeError, OSError):
+        answer = json.loads(body.decode() or "{}")
+    except (ValueError, UnicodeDecodeError):
         return ""
+    return str(answer.get("message", ""))[:300] if isinstance(answer, dict) else ""

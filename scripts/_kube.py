@@ -12,7 +12,9 @@ and sent only in the Authorization header. A failed call raises KubeError, or th
 subclass that tells the caller what to do: Conflict (409: read again and decide
 again), NotFound (404), TransientError (429, 5xx or no answer: worth another try).
 Its message names the method, the path without its query, the HTTP status and the
-API's own `message`, never the token.
+API's own `message`, never the token. Each call's whole exchange ends within
+TIMEOUT_SECONDS or what the caller's Deadline leaves, whichever is less
+(`_retry.fetch`); running out of that raises `_retry.DeadlineExceeded`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import os
 import re
 import ssl
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import StepError, api_base, error_message
+from _retry import Deadline, Unreachable, fetch
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -59,7 +61,8 @@ class TransientError(KubeError):
 class Kube:
     """A minimal client: one JSON request at a time; a body is sent as a JSON merge patch."""
 
-    def __init__(self, environ: Mapping[str, str], user_agent: str) -> None:
+    def __init__(self, environ: Mapping[str, str], user_agent: str, deadline: Deadline | None = None) -> None:
+        self.deadline = deadline or Deadline(None)
         url = environ.get("K8S_API_URL", "")
         if not url:
             host = environ.get("KUBERNETES_SERVICE_HOST", "")
@@ -90,13 +93,17 @@ class Kube:
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         where = f"{method} {path.split('?', 1)[0]}"
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=self.context) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            code = error.code
+            response = fetch(request, self.deadline, timeout=TIMEOUT_SECONDS, context=self.context)
+        except Unreachable as error:
+            raise TransientError(f"{where}: {str(error).split(': ', 1)[-1]}") from None
+        code = response.status
+        if code >= 300:  # redirects are not followed (_retry.fetch)
             kind = (Conflict if code == 409 else NotFound if code == 404
                     else TransientError if code == 429 or code >= 500 else KubeError)
-            raise kind(f"{where}: HTTP {code} {error_message(error)}".rstrip(), code) from None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            raise TransientError(f"{where}: {getattr(error, 'reason', error)}") from None
+            raise kind(f"{where}: HTTP {code} {error_message(response.body)}".rstrip(), code)
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            raise TransientError(f"{where}: HTTP {code} with an answer that is not JSON") from None
         return answer if isinstance(answer, dict) else {}
+

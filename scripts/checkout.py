@@ -10,6 +10,8 @@ Step script of the release pipeline (docs/release-contract.md, section 4); runs 
     SSH_KEY_FILE      read-only deploy key, default /etc/release-pipeline/ssh/ssh-privatekey
     KNOWN_HOSTS_FILE  pinned host keys, default `github_known_hosts` beside this script
     REMOTE_URL        replaces git@github.com:REPO.git (tests: a local bare repository)
+    MAX_ATTEMPTS      fetches to try when the network or GitHub fails transiently, default 4 (1..10)
+    BACKOFF_SECONDS   base of the exponential backoff (with jitter) between them, default 2 (0..60)
 
 Result: the work tree at DEST, HEAD detached at REVISION. No output files.
 
@@ -19,7 +21,10 @@ not own: deciding what to run on the tree (`changed.py`, the test and build step
 Security: ssh only trusts the pinned GitHub host keys (StrictHostKeyChecking=yes) and
 offers only the deploy key (IdentitiesOnly=yes). The mounted key is root-owned and
 group-readable, which ssh refuses, so it is copied to a private 0600 file that is
-removed on exit. The key is never logged or put on a command line (only its path is).
+removed on every exit: success, failure, and SIGTERM or SIGINT (a stopped Workflow;
+the signal becomes an exception, git is killed, the key directory removed). Only
+SIGKILL leaves it, in the pod's own temporary directory. The key is never logged or
+put on a command line (only its path is).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from pathlib import Path
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
-from _common import GITHUB_REPO, StepError, commit_sha
+from _common import GITHUB_REPO, StepError, commit_sha, ignore_signals, raise_on_signals
+from _retry import Backoff, Deadline, git_transient, number, retry
 
 DEFAULT_SSH_KEY_FILE = "/etc/release-pipeline/ssh/ssh-privatekey"
 DEFAULT_KNOWN_HOSTS = Path(__file__).resolve().with_name("github_known_hosts")
@@ -47,7 +53,7 @@ def log(message: str) -> None:
     print(f"checkout: {message}", file=sys.stderr, flush=True)
 
 
-def read_config(environ: dict[str, str]) -> dict[str, str | int]:
+def read_config(environ: dict[str, str]) -> dict[str, str | int | float]:
     """Validate the environment; raise StepError naming the first bad variable."""
     repo = environ.get("REPO", "")
     if not GITHUB_REPO.fullmatch(repo) or repo.split("/")[1] in (".", ".."):
@@ -56,12 +62,7 @@ def read_config(environ: dict[str, str]) -> dict[str, str | int]:
     dest = environ.get("DEST", "")
     if not dest:
         raise StepError("DEST must name the directory to check out into")
-    try:
-        depth = int(environ.get("DEPTH", "1"))
-    except ValueError:
-        raise StepError(f"DEPTH must be an integer, got {environ.get('DEPTH')!r}") from None
-    if not 1 <= depth <= MAX_DEPTH:
-        raise StepError(f"DEPTH must be between 1 and {MAX_DEPTH}, got {depth}")
+    depth = int(number(environ, "DEPTH", 1, 1, MAX_DEPTH, integer=True))
     remote = environ.get("REMOTE_URL") or f"git@github.com:{repo}.git"
     return {
         "repo": repo,
@@ -71,6 +72,8 @@ def read_config(environ: dict[str, str]) -> dict[str, str | int]:
         "remote": remote,
         "ssh_key_file": environ.get("SSH_KEY_FILE") or DEFAULT_SSH_KEY_FILE,
         "known_hosts": environ.get("KNOWN_HOSTS_FILE") or str(DEFAULT_KNOWN_HOSTS),
+        "attempts": int(number(environ, "MAX_ATTEMPTS", 4, 1, 10, integer=True)),
+        "backoff": number(environ, "BACKOFF_SECONDS", 2, 0, 60),
     }
 
 
@@ -116,16 +119,24 @@ def ssh_command(key_path: str, known_hosts: str) -> str:
     return shlex.join(["ssh", *arguments])
 
 
+class GitError(StepError):
+    def __init__(self, message: str, stderr: str) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
 def git(dest: str, *args: str, env: dict[str, str]) -> None:
     # safe.directory: DEST is often an emptyDir owned by root while the step runs as
     # uid 1000, and git refuses such a repository ("dubious ownership") without it.
     command = ["git", "-c", f"safe.directory={dest}", "-C", dest, *args]
-    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            check=False)
+    sys.stderr.write(result.stderr)  # git's own words (no secret: the key is a file, the URL has none)
     if result.returncode != 0:
-        raise StepError(f"`git {args[0]}` failed with exit code {result.returncode}")
+        raise GitError(f"`git {args[0]}` failed with exit code {result.returncode}", result.stderr)
 
 
-def checkout(config: dict[str, str | int], key_dir: str) -> None:
+def checkout(config: dict[str, str | int | float], key_dir: str) -> None:
     dest, revision, remote = str(config["dest"]), str(config["revision"]), str(config["remote"])
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     if uses_ssh(remote):
@@ -138,7 +149,11 @@ def checkout(config: dict[str, str | int], key_dir: str) -> None:
     log(f"fetching {config['repo']} at {revision} (depth {config['depth']}) into {dest}")
     git(dest, "init", "--quiet", "--initial-branch=main", env=env)
     git(dest, "config", "remote.origin.url", remote, env=env)
-    git(dest, "fetch", "--quiet", "--no-tags", f"--depth={config['depth']}", "origin", revision, env=env)
+    retry(
+        lambda: git(dest, "fetch", "--quiet", "--no-tags", f"--depth={config['depth']}", "origin", revision, env=env),
+        what="git fetch", backoff=Backoff(int(config["attempts"]), float(config["backoff"])), deadline=Deadline(None),
+        transient=lambda error: 0.0 if isinstance(error, GitError) and git_transient(error.stderr) else None, log=log,
+    )
     git(dest, "checkout", "--quiet", "--force", "--detach", revision, env=env)
     head = subprocess.run(
         ["git", "-c", f"safe.directory={dest}", "-C", dest, "rev-parse", "HEAD"],
@@ -153,16 +168,19 @@ def checkout(config: dict[str, str | int], key_dir: str) -> None:
 
 
 def main() -> int:
+    raise_on_signals()
+    key_dir = ""
     try:
         config = read_config(dict(os.environ))
         key_dir = tempfile.mkdtemp(prefix="checkout-ssh-")
-        try:
-            checkout(config, key_dir)
-        finally:
-            shutil.rmtree(key_dir, ignore_errors=True)
+        checkout(config, key_dir)
     except StepError as error:
         log(f"error: {error}")
         return 1
+    finally:
+        ignore_signals()  # a second signal must not cut the cleanup short
+        if key_dir:
+            shutil.rmtree(key_dir, ignore_errors=True)
     return 0
 
 

@@ -14,6 +14,7 @@ sections 2 and 4); runs in the `release-tools` image as `python3 notify.py`:
     PR_TITLE_B64, AUTHOR_B64   payload text as the Sensor encodes it: `b64:` + base64 (or empty)
     WORKFLOW_URL, ARGOCD_URL   links to the Argo Workflows and Argo CD UIs
     SLACK_API      default https://slack.com/api (tests: a fake server on 127.0.0.1)
+    SLACK_RETRY_SECONDS  base of the backoff before Slack is asked again (429, 5xx, no answer), default 1
 
 No outputs; exit code 0 always. A Slack outage, a bad token or a missing one prints a
 warning (never the token) and the release's own result stands.
@@ -34,7 +35,6 @@ import json
 import os
 import re
 import sys
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
@@ -44,6 +44,22 @@ from pathlib import Path
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 from _common import SHA, StepError, api_base, payload_text  # api_base: https, or loopback http (tests)
+from _retry import Backoff, Deadline, fetch_with_retries, number
+
+# Slack's 429 (after its Retry-After, when that is at most 20 s), its 5xx and no answer are
+# tried again, SLACK_ATTEMPTS times at most, with exponential backoff and jitter from
+# $SLACK_RETRY_SECONDS (default 1, 0..30), within SLACK_DEADLINE_SECONDS in all.
+SLACK_ATTEMPTS = 4
+SLACK_DEADLINE_SECONDS = 45.0
+
+
+def slack_backoff() -> Backoff:
+    try:
+        base = number(os.environ, "SLACK_RETRY_SECONDS", 1, 0, 30)
+    except StepError as error:
+        log(f"warning: {error}; using 1")
+        base = 1.0
+    return Backoff(attempts=SLACK_ATTEMPTS, base=base, cap=20.0)
 
 RESULTS = {
     "Succeeded": (":white_check_mark:", "succeeded"),
@@ -162,12 +178,16 @@ def post(api: str, token: str, channel: str, text: str) -> str | None:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            answer = json.load(response)
-    except urllib.error.HTTPError as error:
-        return f"Slack answered HTTP {error.code}"
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        return f"cannot reach Slack: {type(error).__name__}: {getattr(error, 'reason', '')}".rstrip(": ")
+        response = fetch_with_retries(request, what="chat.postMessage", backoff=slack_backoff(),
+                                      deadline=Deadline(SLACK_DEADLINE_SECONDS), log=log, timeout=15)
+    except StepError as error:  # no answer (Unreachable) or out of time (DeadlineExceeded)
+        return f"cannot reach Slack: {error}"
+    if response.status != 200:
+        return f"Slack answered HTTP {response.status}"
+    try:
+        answer = json.loads(response.body)
+    except ValueError:
+        answer = None
     if not isinstance(answer, dict) or answer.get("ok") is not True:
         error = answer.get("error", "unknown error") if isinstance(answer, dict) else "unexpected answer"
         return f"Slack refused the message: {str(error)[:100]}"

@@ -18,8 +18,10 @@ repository and branch:
     INSTALLATION_ID   its installation id on the helm repository's owner
     PRIVATE_KEY_FILE  its private key (PEM), default /etc/release-pipeline/github-app/private-key
     GITHUB_API        default https://api.github.com
-    MAX_ATTEMPTS      pushes to try before failing, default 5
-    BACKOFF_SECONDS   base of the pause between attempts, default 2
+    MAX_ATTEMPTS      pushes (and token requests, clones, fetches) to try before failing,
+                      default 5 (1..20)
+    BACKOFF_SECONDS   base of the exponential backoff (with jitter) between them, default 2 (0..60)
+    TIMEOUT_SECONDS   the whole step, retries included, default 600 (10..3600)
     REMOTE_URL        replaces https://github.com/HELM_REPO.git (tests: a local bare
                       repository; then an empty APP_ID skips minting a token)
     OUTPUT_DIR        where outputs go, default /tmp/outputs
@@ -28,61 +30,75 @@ Output: `$OUTPUT_DIR/revision`, the helm repository commit that carries the tag:
 one pushed, or the branch tip when the tag was already REVISION (idempotent rerun).
 
 How: (a) mint a one-hour installation token scoped to the one repository with
-`contents: write` only, from a ten-minute RS256 JWT signed with the App's key; (b)
-clone the branch at depth 1 over HTTPS, git getting the token from a credential helper
-that reads it from an environment variable (never the URL, an argument or a log);
-(c) set KEY with a ruamel.yaml round-trip edit that keeps comments, key order, quotes
-and indentation; (d) commit as release-pipeline[bot]; (e) push.
+`contents: write` only, from a ten-minute RS256 JWT signed with the App's key (GitHub's
+5xx and 429 are retried); (b) clone the branch at depth 1 over HTTPS, git getting the
+token from a credential helper that reads it from an environment variable (never the
+URL, an argument or a log) and answers only https requests for exactly the remote's
+host (a redirect elsewhere, or plain http, gets nothing); a clone that failed on the
+network is retried; (c) set KEY with the structured edit of `_values.py` (one line
+changes; a key shared through a YAML anchor is refused; a symlinked or non-UTF-8
+values file is refused); (d) commit as release-pipeline[bot]; (e) push with a lease
+on the commit the edit was made on (`--force-with-lease=refs/heads/BRANCH:<sha>`).
 
-On a rejected push (someone pushed first) the step fetches the new tip, *resets* to
-it and re-applies the same structured edit, then pushes again, at most MAX_ATTEMPTS
-times with a growing pause. Reset-and-reapply rather than rebase: the edit is a pure
-function of the file ("KEY becomes REVISION"), so re-applying it on the new tip can
-never conflict, whereas a rebase of the textual diff conflicts whenever the other
-commit touched neighbouring lines of the same file; and when the new tip already has
-the tag (a rerun raced itself) there is simply nothing left to push.
+On a refused push (the branch moved: someone pushed first, or a person rolled it back
+by force-push, which a plain fast-forward push would undo) the step fetches the new
+tip, *resets* to it and re-applies the same structured edit, then pushes again, at
+most MAX_ATTEMPTS times with exponential backoff and jitter, within TIMEOUT_SECONDS.
+Reset-and-reapply rather than rebase: the edit is a pure function of the file ("KEY
+becomes REVISION"), so re-applying it on the new tip can never conflict, whereas a
+rebase of the textual diff conflicts whenever the other commit touched neighbouring
+lines of the same file; and when the new tip already has the tag (a rerun raced
+itself) there is simply nothing left to push.
 """
 
 from __future__ import annotations
 
-import difflib
-import io
 import json
 import os
-import random
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 import _common
-from _common import GITHUB_REPO, SHA, StepError, api_base, error_message, write_output
+import _retry
+from _common import GITHUB_REPO, SHA, StepError, api_base, error_message, ignore_signals, raise_on_signals, write_output
+from _retry import Backoff, Deadline, HTTPStatusError, fetch, git_transient, number, retry, transient_http
+from _values import set_yaml_value
+
+__all__ = ["set_yaml_value"]  # the edit lives in _values.py; the tests reach it through this script
 
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 KEY = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 DEFAULT_PRIVATE_KEY_FILE = "/etc/release-pipeline/github-app/private-key"
 BOT_NAME = "release-pipeline[bot]"
 BOT_EMAIL = "release-pipeline[bot]@users.noreply.github.com"
-# The credential helper reads the token from this variable of git's environment.
+# The credential helper reads the token from this variable of git's environment, and
+# answers only a request for https and exactly the host of HELM_REPO's URL (HOST_ENV):
+# a redirect to another host, or plain http, gets nothing.
 TOKEN_ENV = "RELEASE_PIPELINE_GIT_TOKEN"
+HOST_ENV = "RELEASE_PIPELINE_GIT_HOST"
 CREDENTIAL_HELPER = (
-    f'!f() {{ test "$1" = get || return 0; echo username=x-access-token; printf "password=%s\\n" "${TOKEN_ENV}"; }}; f'
+    '!f() { test "$1" = get || return 0; p=; h=; '
+    'while IFS= read -r l; do case "$l" in protocol=*) p="${l#protocol=}";; host=*) h="${l#host=}";; '
+    '"") break;; esac; done; '
+    f'test "$p" = https && test -n "${HOST_ENV}" && test "$h" = "${HOST_ENV}" || return 0; '
+    f'echo username=x-access-token; printf "password=%s\\n" "${TOKEN_ENV}"; }}; f'
 )
+# Installation token requests: GitHub's 5xx and 429 are retried within this many seconds.
+TOKEN_DEADLINE_SECONDS = 120
 
 
 def log(message: str) -> None:
@@ -109,7 +125,9 @@ class Config:
     github_api: str
     max_attempts: int
     backoff_seconds: float
+    timeout_seconds: float
     remote_url: str
+    credential_host: str
 
 
 def relative_path(name: str, value: str) -> str:
@@ -157,13 +175,10 @@ def read_config(environ: dict[str, str]) -> Config:
     if app_id or not remote_url:
         need("APP_ID", re.compile(r"^[0-9]+$"), "the GitHub App id (digits)")
         need("INSTALLATION_ID", re.compile(r"^[0-9]+$"), "the App installation id (digits)")
-    try:
-        max_attempts = int(environ.get("MAX_ATTEMPTS") or "5")
-        backoff = float(environ.get("BACKOFF_SECONDS") or "2")
-    except ValueError:
-        raise StepError("MAX_ATTEMPTS must be an integer and BACKOFF_SECONDS a number") from None
-    if not 1 <= max_attempts <= 20 or not 0 <= backoff <= 60:
-        raise StepError("MAX_ATTEMPTS must be 1..20 and BACKOFF_SECONDS 0..60")
+    max_attempts = int(number(environ, "MAX_ATTEMPTS", 5, 1, 20, integer=True))
+    backoff = number(environ, "BACKOFF_SECONDS", 2, 0, 60)
+    timeout = number(environ, "TIMEOUT_SECONDS", 600, 10, 3600)
+    remote_url = remote_url or f"https://github.com/{helm_repo}.git"
     return Config(
         helm_repo=helm_repo,
         branch=branch,
@@ -180,8 +195,16 @@ def read_config(environ: dict[str, str]) -> Config:
         github_api=check_api_url("GITHUB_API", environ.get("GITHUB_API") or "https://api.github.com"),
         max_attempts=max_attempts,
         backoff_seconds=backoff,
-        remote_url=remote_url or f"https://github.com/{helm_repo}.git",
+        timeout_seconds=timeout,
+        remote_url=remote_url,
+        credential_host=credential_host(remote_url),
     )
+
+
+def credential_host(remote_url: str) -> str:
+    """The host (and port) the credential helper may answer: that of an https remote, else none."""
+    parts = urllib.parse.urlsplit(remote_url)
+    return parts.netloc.rpartition("@")[2] if parts.scheme == "https" else ""
 
 
 # ------------------------------------------------------------------ (a) installation token
@@ -194,12 +217,15 @@ def app_jwt(app_id: str, private_key_pem: str, now: float) -> str:
 
 
 def installation_token(
-    api: str, app_id: str, installation_id: str, private_key_pem: str, repository: str, now: float | None = None
+    api: str, app_id: str, installation_id: str, private_key_pem: str, repository: str, now: float | None = None,
+    *, backoff: Backoff | None = None, deadline: Deadline | None = None,
 ) -> str:
     """Mint an installation token for `repository` (a name, no owner) with contents:write only.
 
+    GitHub's 5xx and 429 (its Retry-After) and no answer at all are tried again with backoff.
     Ref: https://docs.github.com/en/rest/apps/apps#create-an-installation-access-token-for-an-app
     """
+    deadline = deadline or Deadline(TOKEN_DEADLINE_SECONDS)
     try:
         token_jwt = app_jwt(app_id, private_key_pem, time.time() if now is None else now)
     except (ValueError, TypeError, jwt.PyJWTError):
@@ -217,193 +243,28 @@ def installation_token(
             "X-GitHub-Api-Version": "2022-11-28",
         },
     )
+
+    def mint() -> bytes:
+        response = fetch(request, deadline, timeout=30)
+        if response.status != 201 and response.status != 200:
+            detail = error_message(response.body)
+            raise HTTPStatusError(f"GitHub refused the installation token: HTTP {response.status} {detail}".rstrip(),
+                                  response)
+        return response.body
+
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = json.load(response)
-    except urllib.error.HTTPError as error:
-        detail = error_message(error)
-        raise StepError(f"GitHub refused the installation token: HTTP {error.code} {detail}".rstrip()) from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        raise StepError(f"cannot reach the GitHub API at {api}: {reason}") from None
+        answer = retry(mint, what="minting the installation token", backoff=backoff or Backoff(4, 1.0),
+                       deadline=deadline, transient=transient_http, log=log)
+    except _retry.Unreachable as error:
+        raise StepError(f"cannot reach the GitHub API at {api}: {error}") from None
+    try:
+        payload = json.loads(answer)
+    except ValueError:
+        payload = None
     token = payload.get("token") if isinstance(payload, dict) else None
     if not isinstance(token, str) or not token:
         raise StepError("the GitHub API answered without a token")
     return token
-
-
-# ------------------------------------------------------------------ (c) the YAML edit
-#
-# The edit is structural: ruamel.yaml (round-trip mode) parses the file, finds KEY and
-# tells where its value sits. When the value exists on one line, only that scalar's
-# characters are replaced, in its own quote style, so nothing else in the file can
-# move (ruamel can re-dump a file with only one indentation scheme, and real values
-# files mix several). The result is parsed again and must equal the original data
-# with just KEY changed. When keys must be created, the document is dumped by ruamel
-# with the indentation under which the unmodified file re-dumps most faithfully.
-
-# (mapping, sequence, offset) indentations tried for a full dump.
-INDENT_CANDIDATES = [(m, o + 2, o) for m in (2, 4, 3) for o in (0, 2, m)]
-
-
-def _yaml(mapping: int = 2, sequence: int = 2, offset: int = 0, explicit_start: bool = False) -> YAML:
-    yaml = YAML()  # round-trip: comments, key order and quoting survive load + dump
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap a long line
-    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-    yaml.explicit_start = explicit_start
-    return yaml
-
-
-def _load(text: str) -> object:
-    try:
-        return _yaml().load(text) if text.strip() else None
-    except YAMLError as error:
-        raise StepError(f"the values file is not valid YAML: {error}") from None
-
-
-def _dump(yaml: YAML, data: object) -> str:
-    stream = io.StringIO()
-    yaml.dump(data, stream)
-    return stream.getvalue()
-
-
-def _changed_lines(a: str, b: str) -> int:
-    matcher = difflib.SequenceMatcher(a=a.splitlines(), b=b.splitlines(), autojunk=False)
-    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
-
-
-def _navigate(data: object, keys: tuple[str, ...], create: bool) -> CommentedMap | None:
-    """The mapping that holds the last key, creating missing ones when `create`; None if absent."""
-    if not isinstance(data, dict):
-        raise StepError("the values file's top level is not a mapping")
-    node = data
-    for depth, key in enumerate(keys[:-1]):
-        child = node.get(key)
-        if child is None and create:
-            child = node[key] = CommentedMap()
-        if child is None:
-            return None
-        if not isinstance(child, dict):
-            raise StepError(f"{'.'.join(keys[: depth + 1])} is not a mapping in the values file")
-        node = child
-    return node  # type: ignore[return-value]
-
-
-def _new_scalar(old: object, value: str) -> object:
-    """The new value in the old one's quote style (plain stays plain unless YAML needs quotes)."""
-    if isinstance(old, DoubleQuotedScalarString | SingleQuotedScalarString):
-        return type(old)(value)
-    return value
-
-
-def _render_scalar(scalar: object) -> str:
-    """How ruamel writes `scalar` as a mapping value (it quotes a plain string that would read as a number)."""
-    text = _dump(_yaml(), {"k": scalar})
-    if not text.startswith("k: ") or text.count("\n") != 1:
-        raise StepError("cannot render the new value on one line")
-    return text[3:-1]
-
-
-def _scalar_end(line: str, start: int, flow: bool) -> int:
-    """Index just past the scalar token that starts at `start` in `line`."""
-    quote = line[start]
-    if quote == '"':
-        i = start + 1
-        while i < len(line):
-            if line[i] == "\\":
-                i += 2
-                continue
-            if line[i] == '"':
-                return i + 1
-            i += 1
-        return -1
-    if quote == "'":
-        i = start + 1
-        while i < len(line):
-            if line[i] == "'":
-                if line[i + 1 : i + 2] == "'":
-                    i += 2
-                    continue
-                return i + 1
-            i += 1
-        return -1
-    end = len(line)
-    comment = line.find(" #", start)
-    if comment != -1:
-        end = comment
-    if flow:
-        for stop in ",}]":
-            found = line.find(stop, start)
-            if found != -1:
-                end = min(end, found)
-    return len(line[:end].rstrip())
-
-
-def _splice(text: str, holder: CommentedMap, leaf: str, scalar: object) -> str | None:
-    """Replace the value of `leaf` in place in `text`; None if it does not sit on one line."""
-    try:
-        line_no, col = holder.lc.value(leaf)
-    except (KeyError, TypeError, AttributeError):
-        return None
-    lines = text.splitlines(keepends=True)
-    if line_no >= len(lines):
-        return None
-    line = lines[line_no]
-    if col >= len(line) or line[col] in "|>&*!{[":
-        return None  # block scalar, anchor, alias, tag or collection: not a one-line scalar
-    end = _scalar_end(line.rstrip("\r\n"), col, flow=holder.fa.flow_style())
-    if end <= col:
-        return None
-    lines[line_no] = line[:col] + _render_scalar(scalar) + line[end:]
-    return "".join(lines)
-
-
-def _full_dump(text: str, data: object) -> str:
-    first_line = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
-    explicit_start = first_line.startswith("---")
-    best: tuple[int, YAML] | None = None
-    for mapping, sequence, offset in INDENT_CANDIDATES if text.strip() else INDENT_CANDIDATES[:1]:
-        yaml = _yaml(mapping, sequence, offset, explicit_start)
-        score = _changed_lines(text, _dump(yaml, yaml.load(text))) if text.strip() else 0
-        if best is None or score < best[0]:
-            best = (score, yaml)
-        if score == 0:
-            break
-    assert best is not None
-    if best[0]:
-        log(f"warning: adding the key reformats {best[0]} other line(s) of the values file")
-    return _dump(best[1], data)
-
-
-def set_yaml_value(text: str, keys: tuple[str, ...], value: str) -> str | None:
-    """`text` with `keys` set to `value`, or None when it already is `value`.
-
-    Creates missing intermediate maps; keeps the old value's quote style. Raises
-    StepError when the document or a key on the path is not a mapping.
-    """
-    data = _load(text)
-    if data is None:
-        data = CommentedMap()
-    holder = _navigate(data, keys, create=False)
-    leaf = keys[-1]
-    current = holder.get(leaf) if holder is not None else None
-    if current is not None and str(current) == value:
-        return None
-
-    expected = _load(text) or CommentedMap()
-    expected_holder = _navigate(expected, keys, create=True)
-    assert expected_holder is not None
-    expected_holder[leaf] = _new_scalar(current, value)
-
-    new_text = None
-    if holder is not None and leaf in holder and not isinstance(current, dict | list):
-        new_text = _splice(text, holder, leaf, _new_scalar(current, value))
-    if new_text is None or _load(new_text) != expected:
-        new_text = _full_dump(text, expected)
-    if _load(new_text) != expected:
-        raise StepError(f"could not set {'.'.join(keys)} in the values file without changing other values")
-    return new_text
 
 
 # ------------------------------------------------------------------ (b, d, e) git
@@ -417,8 +278,9 @@ def credential_config() -> list[str]:
 class Git:
     """git in one work tree, with the token only in the environment of the git process."""
 
-    def __init__(self, workdir: str, token: str | None) -> None:
+    def __init__(self, workdir: str, token: str | None, host: str = "", deadline: Deadline | None = None) -> None:
         self.workdir = workdir
+        self.deadline = deadline or Deadline(None)
         self.env = {
             **os.environ,
             "GIT_TERMINAL_PROMPT": "0",
@@ -428,6 +290,7 @@ class Git:
             "GIT_COMMITTER_EMAIL": BOT_EMAIL,
         }
         self.env.pop(TOKEN_ENV, None)
+        self.env[HOST_ENV] = host
         if token:
             self.env[TOKEN_ENV] = token
 
@@ -435,25 +298,42 @@ class Git:
         self, *args: str, check: bool = True, cwd: str | None = None, stdin: str = ""
     ) -> subprocess.CompletedProcess[str]:
         command = ["git", *credential_config(), "-c", "commit.gpgSign=false", *args]
-        result = subprocess.run(
-            command, cwd=cwd or self.workdir, env=self.env, input=stdin, capture_output=True, text=True, check=False
-        )
+        try:
+            result = subprocess.run(
+                command, cwd=cwd or self.workdir, env=self.env, input=stdin, capture_output=True, text=True,
+                check=False, timeout=max(1.0, self.deadline.remaining()) if self.deadline.end != float("inf") else None,
+            )
+        except subprocess.TimeoutExpired:
+            raise StepError(f"`git {args[0]}` did not finish within TIMEOUT_SECONDS") from None
         if check and result.returncode != 0:
-            raise StepError(f"`git {args[0]}` failed ({result.returncode}): {result.stderr.strip()[-1000:]}")
+            raise GitError(f"`git {args[0]}` failed ({result.returncode}): {result.stderr.strip()[-1000:]}", result)
         return result
 
     def head(self) -> str:
         return self.run("rev-parse", "HEAD").stdout.strip()
 
 
+class GitError(StepError):
+    def __init__(self, message: str, result: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def transient_git(error: Exception) -> float | None:
+    """For `retry`: a clone or fetch that failed on the network or a GitHub hiccup."""
+    return 0.0 if isinstance(error, GitError) and git_transient(error.result.stderr) else None
+
+
 def push_outcome(result: subprocess.CompletedProcess[str]) -> str:
-    """Classify a push: "ok", "retry" (someone pushed first) or "fail" (auth, ruleset, hook, ...)."""
+    """Classify a push: "ok", "retry" (the branch moved: someone pushed, or rolled it back, first;
+    or the network failed), or "fail" (auth, ruleset, hook, ...)."""
     if result.returncode == 0:
         return "ok"
     output = result.stdout + result.stderr
-    if "[rejected]" in output or re.search(r"cannot lock ref|failed to update ref|incorrect old value", output):
+    if "[rejected]" in output or re.search(r"stale info|cannot lock ref|failed to update ref|incorrect old value",
+                                           output):
         return "retry"
-    return "fail"
+    return "retry" if git_transient(result.stderr) else "fail"
 
 
 def commit_message(config: Config) -> str:
@@ -474,52 +354,86 @@ def commit_message(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_values_file(root: Path, config: Config) -> str:
+    """The values file's text; StepError when it is missing, a symlink (on any part of its path:
+    it could point outside the repository, and git would commit the link, not the edit),
+    not a regular file or not UTF-8."""
+    where = f"on {config.branch} of {config.helm_repo}"
+    path = root
+    for part in Path(config.values_file).parts:
+        path = path / part
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            raise StepError(f"{config.values_file} is not a file {where}") from None
+        if stat.S_ISLNK(mode):
+            raise StepError(f"{config.values_file} {where}: {path.relative_to(root)} is a symbolic link; "
+                            "promote edits only regular files inside the repository (point VALUES_FILE at the "
+                            "real file)")
+    if not stat.S_ISREG(mode):
+        raise StepError(f"{config.values_file} is not a file {where}")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise StepError(f"{config.values_file} {where} is not UTF-8 text (byte {error.start}: "
+                        f"{data[error.start:error.start + 1]!r}); YAML values files must be UTF-8") from None
+
+
 def apply_edit(git: Git, config: Config) -> bool:
     """Edit the values file in the work tree and commit; False when it already has the tag."""
-    root = Path(git.workdir).resolve()
-    path = (root / config.values_file).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise StepError(f"{config.values_file} is not a file on {config.branch} of {config.helm_repo}")
-    with open(path, encoding="utf-8", newline="") as handle:  # newline="": CRLF files stay CRLF
-        text = handle.read()
+    root = Path(git.workdir)
+    text = read_values_file(root, config)
     new_text = set_yaml_value(text, config.key, config.revision)
     if new_text is None:
         return False
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    # newline="": the text keeps its own line ends (a CRLF file stays CRLF).
+    with open(root / config.values_file, "w", encoding="utf-8", newline="") as handle:
         handle.write(new_text)
     git.run("add", "--", config.values_file)
     git.run("commit", "--quiet", "--file=-", stdin=commit_message(config))
     return True
 
 
-def promote(config: Config, token: str | None, workspace: str) -> str:
-    """Clone, edit, commit and push with bounded retries; return the commit carrying the tag."""
+def promote(config: Config, token: str | None, workspace: str, deadline: Deadline | None = None) -> str:
+    """Clone, edit, commit and push with bounded retries; return the commit carrying the tag.
+
+    The push carries a lease on the commit it was made on (`--force-with-lease=<branch>:<that
+    sha>`): if the branch moved in between, forward (another release) or back (a person's
+    rollback by force-push), the push is refused and the edit is made again on the new tip,
+    so a rollback is never fast-forwarded over.
+    """
+    deadline = deadline or Deadline(config.timeout_seconds)
     workdir = os.path.join(workspace, "repo")
-    git = Git(workdir, token)
+    git = Git(workdir, token, config.credential_host, deadline)
+    backoff = Backoff(config.max_attempts, config.backoff_seconds)
+    branch = f"refs/heads/{config.branch}"
     log(f"cloning {config.remote_url} branch {config.branch}")
-    git.run(
-        "clone",
-        "--quiet",
-        "--depth=1",
-        "--single-branch",
-        f"--branch={config.branch}",
-        "--",
-        config.remote_url,
-        workdir,
-        cwd=workspace,
-    )
+
+    def clone() -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        git.run("clone", "--quiet", "--depth=1", "--single-branch", f"--branch={config.branch}", "--",
+                config.remote_url, workdir, cwd=workspace)
+
+    def refetch() -> None:
+        git.run("fetch", "--quiet", "--depth=1", "origin", f"+{branch}:refs/remotes/origin/{config.branch}")
+        git.run("reset", "--quiet", "--hard", f"refs/remotes/origin/{config.branch}")
+
+    retry(clone, what="git clone", backoff=backoff, deadline=deadline, transient=transient_git, log=log)
     for attempt in range(1, config.max_attempts + 1):
         if attempt > 1:
-            pause = config.backoff_seconds * (attempt - 1) + random.uniform(0, config.backoff_seconds)
-            log(f"push rejected: the branch moved; retrying on the new tip in {pause:.1f}s")
+            pause = backoff.pause(attempt - 1)
+            if pause >= deadline.remaining():
+                break
+            log(f"push refused: the branch moved; making the edit again on the new tip in {pause:.1f}s")
             time.sleep(pause)
-            git.run("fetch", "--quiet", "--depth=1", "origin", config.branch)
-            git.run("reset", "--quiet", "--hard", "FETCH_HEAD")
+            retry(refetch, what="git fetch", backoff=backoff, deadline=deadline, transient=transient_git, log=log)
+        base = git.head()
         if not apply_edit(git, config):
-            head = git.head()
-            log(f"{'.'.join(config.key)} is already {config.revision} at {head}: nothing to push")
-            return head
-        result = git.run("push", "--porcelain", "origin", f"HEAD:refs/heads/{config.branch}", check=False)
+            log(f"{'.'.join(config.key)} is already {config.revision} at {base}: nothing to push")
+            return base
+        result = git.run("push", "--porcelain", f"--force-with-lease={branch}:{base}", "origin", f"HEAD:{branch}",
+                         check=False)
         outcome = push_outcome(result)
         if outcome == "ok":
             head = git.head()
@@ -527,12 +441,15 @@ def promote(config: Config, token: str | None, workspace: str) -> str:
             return head
         if outcome == "fail":
             raise StepError(f"push to {config.branch} failed: {(result.stdout + result.stderr).strip()[-1000:]}")
-    raise StepError(f"push to {config.branch} still rejected after {config.max_attempts} attempts")
+    raise StepError(f"push to {config.branch} still refused after {attempt} attempt(s) (MAX_ATTEMPTS, TIMEOUT_SECONDS)")
 
 
 def main() -> int:
+    raise_on_signals()
+    workspace = ""
     try:
         config = read_config(dict(os.environ))
+        deadline = Deadline(config.timeout_seconds)
         token = None
         if config.app_id:
             try:
@@ -541,18 +458,20 @@ def main() -> int:
                 raise StepError(f"cannot read PRIVATE_KEY_FILE {config.private_key_file}: {error.strerror}") from None
             repository = config.helm_repo.split("/", 1)[1]
             token = installation_token(
-                config.github_api, config.app_id, config.installation_id, private_key, repository
+                config.github_api, config.app_id, config.installation_id, private_key, repository,
+                backoff=Backoff(config.max_attempts, config.backoff_seconds), deadline=deadline,
             )
             log(f"minted an installation token for {config.helm_repo} (contents: write)")
         workspace = tempfile.mkdtemp(prefix="promote-")
-        try:
-            revision = promote(config, token, workspace)
-        finally:
-            shutil.rmtree(workspace, ignore_errors=True)
+        revision = promote(config, token, workspace, deadline)
         write_output("revision", revision)
     except StepError as error:
         log(f"error: {error}")
         return 1
+    finally:
+        ignore_signals()
+        if workspace:
+            shutil.rmtree(workspace, ignore_errors=True)
     return 0
 
 

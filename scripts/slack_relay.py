@@ -20,6 +20,7 @@ ServiceAccount token (get and patch Applications, get Rollouts, by name).
     APPLICATION_NAMESPACE    where the Applications live (Argo CD's namespace)
     PORT, LISTEN_ADDRESS     default 8080 and 0.0.0.0 (tests: 0 and 127.0.0.1)
     SLACK_API                default https://slack.com/api (tests: a fake on 127.0.0.1)
+    SLACK_RETRY_SECONDS  base of the backoff before Slack is asked again (429, 5xx, no answer), default 1
     K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   as in slack_thread.py (tests)
 
 Answers: 200 when the thread heard of it (also when Slack itself failed: a warning in
@@ -46,6 +47,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import slack_thread as st  # same directory: Slack, Kube, merge_state, the state table
+from _common import StepError
+from _retry import number
 
 MAX_BODY = 4096
 REQUEST_TIMEOUT_SECONDS = 10
@@ -206,8 +209,8 @@ def serve(environ: Mapping[str, str]) -> ThreadingHTTPServer:
     if not (environ.get("ENVIRONMENT", "").strip() and environ.get("APPLICATION_NAMESPACE", "").strip()):
         raise SystemExit("slack_relay: ENVIRONMENT and APPLICATION_NAMESPACE are required")
     relay = Relay(environ, st.Slack(api, token), st.Kube(environ, st.USER_AGENT))
-    server = ThreadingHTTPServer((environ.get("LISTEN_ADDRESS") or "0.0.0.0", int(environ.get("PORT") or 8080)),
-                                 handler_for(relay))
+    port = int(number(environ, "PORT", 8080, 0, 65535, integer=True))
+    server = ThreadingHTTPServer((environ.get("LISTEN_ADDRESS") or "0.0.0.0", port), handler_for(relay))
     server.daemon_threads = True
     return server
 
@@ -215,7 +218,7 @@ def serve(environ: Mapping[str, str]) -> ThreadingHTTPServer:
 def main() -> int:
     try:
         server = serve(dict(os.environ))
-    except st.KubeError as error:
+    except StepError as error:  # KubeError included
         log(f"cannot start: {error}")
         return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

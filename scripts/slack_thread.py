@@ -19,6 +19,7 @@ release: every path exits 0, a Slack or API failure is a warning.
     WORKFLOW_URL, ARGOCD_URL   what notify.py takes, for the parent message's header
     APPLICATION, APPLICATION_NAMESPACE, ROLLOUT, ROLLOUT_NAMESPACE   the objects that carry the thread
     SLACK_API      default https://slack.com/api (tests: a fake on 127.0.0.1)
+    SLACK_RETRY_SECONDS  base of the backoff before Slack is asked again (429, 5xx, no answer), default 1
     K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   as in verify.py (tests)
     OUTPUT_DIR     default /tmp/outputs
 
@@ -61,7 +62,6 @@ import json
 import os
 import re
 import sys
-import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,8 +71,9 @@ from typing import Any
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 import notify  # same directory: the header text, escaping, links
-from _common import api_base, write_output
+from _common import StepError, api_base, write_output
 from _kube import Kube, KubeError  # Kube: get and merge-patch one named object
+from _retry import Deadline, fetch_with_retries
 
 THREAD_ANNOTATION = "release-pipeline/slack-thread"
 REVISION_ANNOTATION = "release-pipeline/slack-thread-revision"
@@ -170,14 +171,19 @@ class Slack:
                      "User-Agent": USER_AGENT},
         )
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                answer = json.load(response)
-        except urllib.error.HTTPError as error:
-            log(f"warning: {method}: Slack answered HTTP {error.code}")
+            # notify.py's bounds: 429 (Retry-After), 5xx and no answer are tried again.
+            response = fetch_with_retries(request, what=method, backoff=notify.slack_backoff(),
+                                          deadline=Deadline(notify.SLACK_DEADLINE_SECONDS), log=log, timeout=15)
+        except StepError as error:
+            log(f"warning: {method}: cannot reach Slack: {error}")
             return None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            log(f"warning: {method}: cannot reach Slack: {type(error).__name__}")
+        if response.status != 200:
+            log(f"warning: {method}: Slack answered HTTP {response.status}")
             return None
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            answer = None
         if not isinstance(answer, dict) or answer.get("ok") is not True:
             refusal = answer.get("error", "unknown error") if isinstance(answer, dict) else "unexpected answer"
             log(f"warning: {method}: Slack refused: {str(refusal)[:100]}")

@@ -11,14 +11,16 @@ and the build namespace):
     WORKFLOW_NAME        this release Workflow (`{{workflow.name}}`)
     WORKFLOWS_NAMESPACE  where the release Workflows live
     BUILD_NAMESPACE      where their child build Workflows live
-    MAX_ATTEMPTS         default 5 (a conflict or a transient API error: list again)
-    BACKOFF_SECONDS      default 1
+    MAX_ATTEMPTS         default 5, 1..20 (a conflict or a transient API error: list again)
+    BACKOFF_SECONDS      default 1, 0..60: base of the exponential backoff (with jitter) between tries
+    TIMEOUT_SECONDS      default 300, 1..3600: the whole step, every API call included, ends by it
     K8S_API_URL          tests: replaces https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
     K8S_TOKEN_FILE, K8S_CA_FILE  default: the pod's service account token and CA
     OUTPUT_DIR           default /tmp/outputs
 
 Outputs: `stopped` (how many releases this step stopped: supersede mode any number,
-guard mode 0 or 1); guard mode also `superseded` ("true" or "false"); `message`.
+guard mode 0 or 1); guard mode also `superseded` ("true" or "false"); `message`, written
+on every exit path (a bad setting, an API failure, the deadline, SIGTERM).
 
 supersede: every release of this service and environment that is older than this one
 (creationTimestamp, then name), still Pending or Running, not already shut down and
@@ -43,9 +45,7 @@ Ref: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versi
 from __future__ import annotations
 
 import os
-import re
 import sys
-import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -55,8 +55,9 @@ from typing import Any
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 import _kube
-from _common import StepError, write_output
+from _common import StepError, ignore_signals, raise_on_signals, write_output
 from _kube import DNS1123_LABEL, DNS1123_SUBDOMAIN, Conflict, NotFound, TransientError
+from _retry import Backoff, Deadline, number, retry
 
 WORKFLOWS = "/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows"
 
@@ -170,8 +171,8 @@ def children_to_stop(children: Iterable[Workflow]) -> list[Workflow]:
 class Kube(_kube.Kube):
     """The shared client (_kube.py) with the two calls this step makes."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        super().__init__(environ, "release-pipeline-supersede")
+    def __init__(self, environ: Mapping[str, str], deadline: Deadline | None = None) -> None:
+        super().__init__(environ, "release-pipeline-supersede", deadline)
 
     def list_workflows(self, namespace: str, selector: Mapping[str, str]) -> list[Workflow]:
         query = urllib.parse.urlencode({"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))})
@@ -250,33 +251,32 @@ def guard_once(kube: Kube, config: Mapping[str, str]) -> str | None:
 
 
 def run(config: Mapping[str, str], kube: Kube) -> str:
-    attempts = int(config.get("MAX_ATTEMPTS") or 5)
-    backoff = float(config.get("BACKOFF_SECONDS") or 1)
+    backoff = Backoff(attempts=int(config["MAX_ATTEMPTS"]), base=float(config["BACKOFF_SECONDS"]))
     stopped: list[str] = []
-    for attempt in range(1, attempts + 1):
-        try:
-            if config["MODE"] == "guard":
-                newer = guard_once(kube, config)
-                if newer:
-                    return f"superseded by {newer}: stopped before promote"
-                write_output("superseded", "false")
-                write_output("stopped", "0")
-                return "no newer release has claimed the environment"
-            supersede_once(kube, config, stopped)
-            write_output("stopped", str(len(stopped)))
-            return f"stopped {len(stopped)} older release(s)" + (f": {', '.join(stopped)}" if stopped else "")
-        except (Conflict, TransientError) as error:
-            if attempt == attempts:
-                raise StepError(f"{error} (after {attempts} attempts)") from None
-            log(f"{error}; listing again")
-            time.sleep(backoff * attempt)
-    raise StepError("unreachable")
+
+    def once() -> str:
+        if config["MODE"] == "guard":
+            newer = guard_once(kube, config)
+            if newer:
+                return f"superseded by {newer}: stopped before promote"
+            write_output("superseded", "false")
+            write_output("stopped", "0")
+            return "no newer release has claimed the environment"
+        supersede_once(kube, config, stopped)
+        write_output("stopped", str(len(stopped)))
+        return f"stopped {len(stopped)} older release(s)" + (f": {', '.join(stopped)}" if stopped else "")
+
+    try:
+        return retry(once, what="listing again", backoff=backoff, deadline=kube.deadline, log=log,
+                     transient=lambda error: 0.0 if isinstance(error, Conflict | TransientError) else None)
+    except (Conflict, TransientError) as error:
+        raise StepError(f"{error} (gave up after {backoff.attempts} attempt(s) or TIMEOUT_SECONDS)") from None
 
 
 def read_config(environ: Mapping[str, str]) -> dict[str, str]:
     config = {key: environ.get(key, "") for key in (
         "MODE", "SERVICE", "ENVIRONMENT", "RELEASE_TEMPLATE", "WORKFLOW_NAME", "WORKFLOWS_NAMESPACE",
-        "BUILD_NAMESPACE", "MAX_ATTEMPTS", "BACKOFF_SECONDS")}
+        "BUILD_NAMESPACE")}
     if config["MODE"] not in ("supersede", "guard"):
         raise StepError("MODE must be 'supersede' or 'guard'")
     for key in ("SERVICE", "ENVIRONMENT", "RELEASE_TEMPLATE", "WORKFLOWS_NAMESPACE", "BUILD_NAMESPACE"):
@@ -284,23 +284,30 @@ def read_config(environ: Mapping[str, str]) -> dict[str, str]:
             raise StepError(f"{key} must be a DNS-1123 label")
     if not DNS1123_SUBDOMAIN.fullmatch(config["WORKFLOW_NAME"]) or len(config["WORKFLOW_NAME"]) > 253:
         raise StepError("WORKFLOW_NAME must be a Kubernetes object name")
-    for key in ("MAX_ATTEMPTS", "BACKOFF_SECONDS"):
-        if config[key] and not re.fullmatch(r"[0-9]+(\.[0-9]+)?", config[key]):
-            raise StepError(f"{key} must be a number")
+    config["MAX_ATTEMPTS"] = str(number(environ, "MAX_ATTEMPTS", 5, 1, 20, integer=True))
+    config["BACKOFF_SECONDS"] = str(number(environ, "BACKOFF_SECONDS", 1, 0, 60))
+    config["TIMEOUT_SECONDS"] = str(number(environ, "TIMEOUT_SECONDS", 300, 1, 3600))
     return config
 
 
 def main() -> int:
+    raise_on_signals()
+    message, code = "supersede ended unexpectedly", 1
     try:
         config = read_config(os.environ)
-        message = run(config, Kube(os.environ))
+        message = run(config, Kube(os.environ, Deadline(float(config["TIMEOUT_SECONDS"]))))
+        code = 0
+        log(message)
     except StepError as error:
-        write_output("message", str(error))
+        message = str(error)
         log(f"failed: {error}")
-        return 1
-    write_output("message", message)
-    log(message)
-    return 0
+    except Exception as error:  # the message output is written whatever happened
+        message = f"supersede failed: {type(error).__name__}"
+        log(f"failed: {message}")
+    finally:
+        ignore_signals()
+        write_output("message", message)
+    return code
 
 
 if __name__ == "__main__":

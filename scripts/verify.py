@@ -12,14 +12,17 @@ token (get/patch the Application, get the Deployment and the Rollout):
     HELM_REVISION          the helm repository commit `promote.py` pushed (40 hex)
     IMAGE_TAG              optional: the image tag it set (the source commit sha); lets a
                            later commit that carries the same tag count as synced
-    TIMEOUT_SECONDS        overall limit, default 1800
-    POLL_SECONDS           pause between polls, default 5
+    TIMEOUT_SECONDS        overall limit, default 1800 (1..86400): every API call ends by it too,
+                           however slowly the server answers
+    POLL_SECONDS           pause between polls, default 5 (0.05..600); a transient API error
+                           (429, 5xx, no answer) is retried with exponential backoff from it
     K8S_API_URL            tests: replaces https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
     K8S_TOKEN_FILE, K8S_CA_FILE  default: the pod's service account token and CA
     OUTPUT_DIR             where outputs go, default /tmp/outputs
 
 Outputs: `status` = "healthy" or "paused" (exit 0); on failure "failed" or "timeout"
-(exit 1); `message`, a human sentence.
+(exit 1); `message`, a human sentence. Both are written on every exit path, SIGTERM
+included (then "failed").
 
 Steps and why each check:
 1. Merge-patch the Application's `argocd.argoproj.io/refresh: normal` annotation, so
@@ -62,14 +65,19 @@ from pathlib import Path
 # Run as a script, this directory is sys.path[0]; loaded by file path (tests), it is not.
 if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
-from _common import SHA, StepError, write_output
+from _common import SHA, StepError, Terminated, ignore_signals, raise_on_signals, write_output
 from _kube import DNS1123_LABEL, DNS1123_SUBDOMAIN, Kube, TransientError
+from _retry import Backoff, Deadline, DeadlineExceeded, number
 
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
 
 
 class Timeout(StepError):
     """The deadline passed before the release settled."""
+
+
+# Transient API errors: pauses from POLL_SECONDS doubling up to this, within TIMEOUT_SECONDS.
+TRANSIENT_PAUSE_CAP_SECONDS = 60.0
 
 
 def log(message: str) -> None:
@@ -151,12 +159,15 @@ def rollout_state(rollout: dict[str, object], deployment_generation: int) -> tup
 
 
 class Poller:
-    """Polls until a deadline, logging each new state once; transient API errors are retried."""
+    """Polls until a deadline, logging each new state once; transient API errors are retried
+    with exponential backoff (from the poll interval), never past the deadline."""
 
-    def __init__(self, timeout: float, interval: float) -> None:
-        self.deadline = time.monotonic() + timeout
+    def __init__(self, deadline: Deadline, interval: float) -> None:
+        self.deadline = deadline
         self.interval = interval
+        self.backoff = Backoff(attempts=1, base=interval, cap=max(interval, TRANSIENT_PAUSE_CAP_SECONDS))
         self.last = ""
+        self.stage = "asking Argo CD to refresh"  # what a timeout message names
 
     def note(self, message: str) -> None:
         if message != self.last:
@@ -164,23 +175,30 @@ class Poller:
             self.last = message
 
     def call(self, what: str, fn, *args):  # type: ignore[no-untyped-def]
+        failures = 0
         while True:
             try:
                 return fn(*args)
+            except DeadlineExceeded as error:
+                log(f"{what}: {error}")
+                raise Timeout(f"timed out {self.stage}") from None
             except TransientError as error:
+                failures += 1
                 self.note(f"{what}: {error} (retrying)")
-            self.sleep(what)
+                self.sleep(what, self.backoff.pause(failures))
 
-    def sleep(self, waiting_for: str) -> None:
-        if time.monotonic() + self.interval > self.deadline:
-            raise Timeout(f"timed out {waiting_for}")
-        time.sleep(self.interval)
+    def sleep(self, waiting_for: str, seconds: float | None = None) -> None:
+        pause = self.interval if seconds is None else seconds
+        if pause >= self.deadline.remaining():
+            raise Timeout(f"timed out {self.stage if seconds is not None else waiting_for}")
+        time.sleep(pause)
 
 
 def verify(environ: dict[str, str]) -> tuple[str, str]:
     config = read_config(environ)
-    kube = Kube(environ, "release-pipeline-verify")
-    poll = Poller(config["timeout"], config["interval"])  # type: ignore[arg-type]
+    deadline = Deadline(config["timeout"])  # type: ignore[arg-type]
+    kube = Kube(environ, "release-pipeline-verify", deadline)
+    poll = Poller(deadline, config["interval"])  # type: ignore[arg-type]
     revision, tag = str(config["revision"]), str(config["image_tag"])
     app_path = f"/apis/argoproj.io/v1alpha1/namespaces/{config['app_ns']}/applications/{config['application']}"
     deployment_path = f"/apis/apps/v1/namespaces/{config['service_ns']}/deployments/{config['deployment']}"
@@ -194,6 +212,7 @@ def verify(environ: dict[str, str]) -> tuple[str, str]:
         {"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}},
     )
     log(f"asked Argo CD to refresh {config['application']}")
+    poll.stage = f"waiting for Argo CD to sync {revision}"
 
     while True:
         state, message = application_state(
@@ -211,6 +230,7 @@ def verify(environ: dict[str, str]) -> tuple[str, str]:
         poll.note(message)
         poll.sleep(f"waiting for Argo CD to sync {revision}")
     log(message)
+    poll.stage = "waiting for the Rollout"
 
     deployment = poll.call("reading the Deployment", kube.request, "GET", deployment_path)
     generation = _int(_get(deployment, "metadata", "generation"))
@@ -237,13 +257,8 @@ def read_config(environ: dict[str, str]) -> dict[str, object]:
     image_tag = environ.get("IMAGE_TAG", "")
     if image_tag and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", image_tag):
         raise StepError(f"IMAGE_TAG must be an image tag or empty, got {image_tag!r}")
-    try:
-        timeout = float(environ.get("TIMEOUT_SECONDS") or "1800")
-        interval = float(environ.get("POLL_SECONDS") or "5")
-    except ValueError:
-        raise StepError("TIMEOUT_SECONDS and POLL_SECONDS must be numbers") from None
-    if timeout <= 0 or interval < 0:
-        raise StepError("TIMEOUT_SECONDS must be positive and POLL_SECONDS not negative")
+    timeout = number(environ, "TIMEOUT_SECONDS", 1800, 0.1, 86400)
+    interval = number(environ, "POLL_SECONDS", 5, 0.05, 600)
     return {
         "application": need("APPLICATION", DNS1123_SUBDOMAIN, "an Application name"),
         "app_ns": need("APPLICATION_NAMESPACE", DNS1123_LABEL, "a namespace"),
@@ -258,21 +273,28 @@ def read_config(environ: dict[str, str]) -> dict[str, object]:
 
 
 def main() -> int:
+    raise_on_signals()
+    status, message, code = "failed", "verify ended unexpectedly", 1
     try:
         status, message = verify(dict(os.environ))
-    except Timeout as error:
+        code = 0
+    except (Timeout, DeadlineExceeded) as error:
+        status, message = "timeout", str(error)
         log(f"error: {error}")
-        write_output("status", "timeout")
-        write_output("message", str(error))
-        return 1
+    except Terminated as error:
+        message = f"{error} before the release settled"
+        log(f"error: {message}")
     except StepError as error:
+        message = str(error)
         log(f"error: {error}")
-        write_output("status", "failed")
-        write_output("message", str(error))
-        return 1
-    write_output("status", status)
-    write_output("message", message)
-    return 0
+    except Exception as error:  # the status output is written whatever happened
+        message = f"verify failed: {type(error).__name__}"
+        log(f"error: {message}")
+    finally:
+        ignore_signals()  # the outputs are written, also when a signal cut the step short
+        write_output("status", status)
+        write_output("message", message)
+    return code
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from components.versions import BUILDKIT_ECR  # noqa: E402
 BUILD_NS = "argo-build"
 REGISTRY = "111111111111.dkr.ecr.us-east-1.amazonaws.com/release-pipeline"
 BUILDKIT = f"{REGISTRY}/buildkit-ecr:1.0.0"
-TOOLS = f"{REGISTRY}/release-tools:1.0.0"
+TOOLS = f"{REGISTRY}/release-tools:1.1.0"
 CTX = rp.Context(build_namespace=BUILD_NS, buildkit_image=BUILDKIT, cache_tag="buildcache")
 
 WORKFLOW_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate"

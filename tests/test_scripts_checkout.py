@@ -7,18 +7,20 @@ the options the script gives ssh are checked without a network.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import json
 import os
 import shlex
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.fakes import base_env, git, run_script
+from tests.fakes import base_env, fake_ssh, git, run_script, ssh_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "checkout.py"
@@ -118,27 +120,10 @@ def test_unknown_revision_fails(tmp_path, source):
     assert "git fetch" in result.stderr
 
 
-FAKE_SSH = r'''#!{python}
-"""Stand-in for ssh: record argv and the key file's mode, then serve git locally."""
-import json, os, stat, sys
-args = sys.argv[1:]
-key = args[args.index("-i") + 1]
-record = {{"args": args, "key_mode": stat.S_IMODE(os.stat(key).st_mode), "key_text": open(key).read()}}
-with open({record!r}, "w") as handle:
-    json.dump(record, handle)
-os.chdir({root!r})
-os.execvp("sh", ["sh", "-c", args[-1]])
-'''
-
-
 def test_ssh_transport_uses_the_pinned_host_keys_and_a_private_key_copy(tmp_path, source):
     bare, shas = source
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    record = tmp_path / "ssh-call.json"
-    fake_ssh = bin_dir / "ssh"
-    fake_ssh.write_text(FAKE_SSH.format(python=sys.executable, record=str(record), root=str(bare.parent.parent)))
-    fake_ssh.chmod(0o755)
+    fake_ssh(bin_dir, bare.parent.parent)
     key_file = tmp_path / "mounted" / "ssh-privatekey"
     key_file.parent.mkdir()
     key_file.write_text(FAKE_KEY)  # no trailing newline, group/world readable like a mounted Secret
@@ -156,7 +141,7 @@ def test_ssh_transport_uses_the_pinned_host_keys_and_a_private_key_copy(tmp_path
     assert result.returncode == 0, result.stderr
     assert git(dest, "rev-parse", "HEAD") == shas[2]
 
-    call = json.loads(record.read_text())
+    [call] = ssh_calls(bin_dir)
     args = call["args"]
     assert "git@github.com" in args
     assert "git-upload-pack 'acme/app.git'" in args[-1]
@@ -225,3 +210,75 @@ def test_openssh_accepts_the_options(tmp_path):
     assert effective["userknownhostsfile"] == [str(KNOWN_HOSTS)]
     assert effective["globalknownhostsfile"] == ["/dev/null"]
     assert effective["batchmode"] == ["yes"]
+
+
+def ssh_setup(tmp_path: Path, source: tuple[Path, list[str]], **fake: object) -> tuple[Path, dict[str, str]]:
+    bare, shas = source
+    bin_dir = tmp_path / "bin"
+    fake_ssh(bin_dir, bare.parent.parent, **fake)  # type: ignore[arg-type]
+    key_file = tmp_path / "mounted" / "ssh-privatekey"
+    key_file.parent.mkdir()
+    key_file.write_text(FAKE_KEY)
+    (tmp_path / "tmp").mkdir()
+    env = base_env(tmp_path) | {
+        "GIT_CONFIG_NOSYSTEM": "1", "REPO": "acme/app", "REVISION": shas[2], "DEST": str(tmp_path / "workspace"),
+        "SSH_KEY_FILE": str(key_file), "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(tmp_path / "tmp"),
+        "BACKOFF_SECONDS": "0.05",
+    }
+    return bin_dir, env
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_the_fetch_removes_the_key_copy(tmp_path, source, signum):
+    """The Workflow is stopped while ssh hangs: the private key copy must not stay in TMPDIR."""
+    bin_dir, env = ssh_setup(tmp_path, source, hang=True)
+    process = subprocess.Popen([sys.executable, str(SCRIPT)], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    calls: list[dict] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not (calls := ssh_calls(bin_dir)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls, "ssh was never called"
+        key = Path(calls[0]["key"])
+        assert key.exists() and key.is_relative_to(tmp_path / "tmp")
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+        for call in calls:  # the hanging stand-in this test started
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(call["pid"], signal.SIGKILL)
+    assert process.returncode == 1
+    assert f"stopped by {signal.Signals(signum).name}" in stderr
+    assert not key.exists()
+    assert list((tmp_path / "tmp").iterdir()) == [], "nothing of the key is left"
+
+
+def test_a_transient_ssh_failure_is_retried(tmp_path, source):
+    bin_dir, env = ssh_setup(tmp_path, source, fail_first=2)
+    result = run_script("checkout", env)
+    assert result.returncode == 0, result.stderr
+    assert len(ssh_calls(bin_dir)) == 3
+    assert "trying again" in result.stderr
+    assert git(tmp_path / "workspace", "rev-parse", "HEAD") == source[1][2]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_refusal_is_not_retried(tmp_path, source):
+    bin_dir, env = ssh_setup(tmp_path, source)
+    result = run_script("checkout", env | {"REVISION": "1" * 40})
+    assert result.returncode == 1
+    assert len(ssh_calls(bin_dir)) == 1
+    assert "trying again" not in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("DEPTH", "1.5"), ("DEPTH", "0"), ("MAX_ATTEMPTS", "0"),
+                                             ("MAX_ATTEMPTS", "two"), ("BACKOFF_SECONDS", "-1")])
+def test_refuses_bad_settings(tmp_path, source, name, value):
+    bare, shas = source
+    result = run(tmp_path, REPO="acme/app", REVISION=shas[0], DEST=str(tmp_path / "w"), REMOTE_URL=str(bare),
+                 **{name: value})
+    assert result.returncode == 1
+    assert name in result.stderr
+    assert "Traceback" not in result.stderr

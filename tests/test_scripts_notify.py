@@ -9,9 +9,11 @@ script is tested on the rendered templates (tests/test_payload_paths.py).
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,7 @@ def slack():
 def run(tmp_path: Path, api: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = base_env(tmp_path) | {
         "SLACK_API": api,
+        "SLACK_RETRY_SECONDS": "0.01",
         "SLACK_TOKEN": SLACK_TOKEN,
         "CHANNEL": "releases-checkout",
         "STATUS": "Succeeded",
@@ -226,3 +229,67 @@ def test_unreachable_slack_is_a_warning(tmp_path):
 def test_plain_http_to_a_remote_host_is_refused(tmp_path):
     result = run(tmp_path, "http://slack.example.com/api")
     assert "warning: SLACK_API must be https" in result.stderr
+
+
+class BusySlack(FakeSlack):
+    """Answers the first requests from `replies` ((status, headers)), then {"ok": true}."""
+
+    def __init__(self, replies: list[tuple[int, dict[str, str]]]) -> None:
+        self.replies = list(replies)
+        self.times: list[float] = []
+        super().__init__()
+
+    def answer(self, request: Request):  # type: ignore[override]
+        self.times.append(time.monotonic())
+        self.requests.append({"path": request.path, "body": request.json(), "headers": request.headers})
+        if self.replies:
+            status, headers = self.replies.pop(0)
+            return status, b'{"ok": false, "error": "ratelimited"}', "application/json", headers
+        return 200, {"ok": True}
+
+
+def test_a_rate_limit_is_honoured_and_the_message_sent(tmp_path):
+    api = BusySlack([(429, {"Retry-After": "1"})])
+    try:
+        result = run(tmp_path, api.url + "/api")
+    finally:
+        api.close()
+    assert len(api.requests) == 2, result.stderr
+    assert api.times[1] - api.times[0] >= 1.0, "Retry-After: 1 was honoured"
+    assert "notified releases-checkout" in result.stderr
+
+
+def test_slack_5xx_is_retried_with_growing_pauses(tmp_path):
+    api = BusySlack([(503, {}), (502, {}), (500, {})])
+    try:
+        result = run(tmp_path, api.url + "/api", SLACK_RETRY_SECONDS="0.1")
+    finally:
+        api.close()
+    assert len(api.requests) == 4, result.stderr
+    gaps = [b - a for a, b in itertools.pairwise(api.times)]
+    assert gaps[2] > gaps[0], gaps  # 0.1 * 2**n with +-50 % jitter: 0.2..0.4 after 0.05..0.1
+    assert "notified releases-checkout" in result.stderr
+
+
+def test_a_rate_limit_longer_than_the_step_waits_gives_up_at_once(tmp_path):
+    api = BusySlack([(429, {"Retry-After": "3600"})] * 5)
+    try:
+        started = time.monotonic()
+        result = run(tmp_path, api.url + "/api")
+        elapsed = time.monotonic() - started
+    finally:
+        api.close()
+    assert len(api.requests) == 1
+    assert elapsed < 10
+    assert "warning: Slack answered HTTP 429" in result.stderr
+
+
+def test_slack_keeps_failing_bounded_attempts(tmp_path):
+    api = BusySlack([(503, {})] * 10)
+    try:
+        result = run(tmp_path, api.url + "/api")
+    finally:
+        api.close()
+    assert len(api.requests) == 4
+    assert "warning: Slack answered HTTP 503" in result.stderr
+

@@ -9,6 +9,7 @@ fake GitHub API on 127.0.0.1.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes import FakeServer, Request, base_env, git, run_script, servers
+from tests.fakes import FakeServer, Request, base_env, fake_ssh, git, run_script, servers, ssh_calls
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "promote.py"
@@ -169,7 +170,7 @@ def test_a_concurrent_push_is_retried_and_both_changes_land(tmp_path, helm):
     seed = tip(helm)
     result = run(tmp_path, helm, **competing_hook(tmp_path, helm, once=True))
     assert result.returncode == 0, result.stderr
-    assert "push rejected" in result.stderr
+    assert "push refused: the branch moved" in result.stderr
     assert show(helm, "services/other/values.yaml") == "image:\n  tag: competitor-1\n"
     assert f'tag: "{SHA}"' in show(helm, VALUES_PATH)
     log = git(helm, "log", "--format=%s", "development").splitlines()
@@ -181,7 +182,7 @@ def test_a_concurrent_push_is_retried_and_both_changes_land(tmp_path, helm):
 def test_gives_up_after_max_attempts(tmp_path, helm):
     result = run(tmp_path, helm, MAX_ATTEMPTS="3", **competing_hook(tmp_path, helm, once=False))
     assert result.returncode != 0
-    assert "still rejected after 3 attempts" in result.stderr
+    assert "still refused after 3 attempt(s)" in result.stderr
     assert output(tmp_path) is None
     assert '"0000000000000000000000000000000000000000"' in show(helm, VALUES_PATH), "our change never landed"
     assert len(git(helm, "log", "--format=%s", "development").splitlines()) == 4  # seed + 3 competitors
@@ -225,6 +226,10 @@ def test_a_missing_branch_fails(tmp_path, helm):
         ("PR_NUMBER", "42; rm -rf /"),
         ("SERVICE", "Check Out"),
         ("MAX_ATTEMPTS", "0"),
+        ("MAX_ATTEMPTS", "1.5"),
+        ("MAX_ATTEMPTS", "five"),
+        ("BACKOFF_SECONDS", "-1"),
+        ("TIMEOUT_SECONDS", "0"),
         ("GITHUB_API", "http://api.github.com"),
         ("SOURCE_REPO", "not a repo"),
     ],
@@ -290,6 +295,104 @@ def test_yaml_edit_refuses_a_non_mapping(text):
     module = load_script()
     with pytest.raises(module.StepError):
         module.set_yaml_value(text, ("image", "tag"), SHA)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # An empty value is null: the tag goes after the colon, nothing else moves.
+        ("image:\n  tag:\n  pullPolicy: IfNotPresent\n", f"image:\n  tag: {SHA}\n  pullPolicy: IfNotPresent\n"),
+        ("image:\n  tag:   # set by CI\n  x: 1\n", f"image:\n  tag: {SHA}   # set by CI\n  x: 1\n"),
+        ("image:\n  tag: ~\n", f"image:\n  tag: {SHA}\n"),
+        ("image:\n  tag: null\n", f"image:\n  tag: {SHA}\n"),
+        ('image:\r\n  tag: "old"\r\n  x: 1\r\n', f'image:\r\n  tag: "{SHA}"\r\n  x: 1\r\n'),
+        # A missing key is one new line at the mapping's own indentation, after its last entry.
+        (
+            "image:\n    repository: r\n    list:\n      - a\n\n# next\nother: 1\n",
+            f"image:\n    repository: r\n    list:\n      - a\n    tag: {SHA}\n\n# next\nother: 1\n",
+        ),
+        ("a: 1", f"a: 1\nimage:\n  tag: {SHA}\n"),
+        # A merge key: the mapping gets its own tag, the anchor is untouched.
+        (
+            "defaults: &d\n  tag: old\napi:\n  image:\n    <<: *d\n",
+            f"defaults: &d\n  tag: old\napi:\n  image:\n    <<: *d\n    tag: {SHA}\n",
+        ),
+    ],
+)
+def test_yaml_edit_of_empty_and_missing_values(before, after):
+    keys = ("api", "image", "tag") if before.startswith("defaults") else ("image", "tag")
+    assert load_script().set_yaml_value(before, keys, SHA) == after
+
+
+ALIASED = """\
+defaults: &img
+  repository: r
+  tag: old
+api:
+  image: *img
+worker:
+  image: *img
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "keys", "anchor", "shared"),
+    [
+        (ALIASED, ("api", "image", "tag"), "&img", "api.image"),
+        (ALIASED, ("defaults", "tag"), "&img", "defaults"),
+        ("base: &t old\nimage:\n  tag: *t\n", ("image", "tag"), "&t", "image.tag"),
+        ("defaults: &d\n  tag: old\napi:\n  image:\n    <<: *d\n", ("defaults", "tag"), "&d", "defaults"),
+    ],
+)
+def test_yaml_edit_refuses_a_key_shared_through_an_anchor(text, keys, anchor, shared):
+    module = load_script()
+    with pytest.raises(module.StepError) as raised:
+        module.set_yaml_value(text, keys, SHA)
+    message = str(raised.value)
+    assert ".".join(keys) in message and anchor in message and shared in message
+
+
+def test_the_check_sees_a_change_made_through_an_alias():
+    """A text that changes `worker` through the shared anchor is not "only api.image.tag changed"."""
+    values = load_values_module()
+    through_anchor = ALIASED.replace("tag: old", f"tag: {SHA}")
+    assert not values._only_key_changed(ALIASED, through_anchor, ("api", "image", "tag"), SHA)
+    own = ALIASED.replace("api:\n  image: *img", f"api:\n  image:\n    repository: r\n    tag: {SHA}")
+    assert values._only_key_changed(ALIASED, own, ("api", "image", "tag"), SHA)
+
+
+def load_values_module():
+    load_script()  # puts scripts/ on sys.path
+    import _values
+
+    return _values
+
+
+def big_values() -> str:
+    parts = ["# many services in one file\n"]
+    n = 0
+    while sum(map(len, parts)) < 405_000:
+        parts.append(
+            f"service{n}:\n  # comment {n}\n  image:\n"
+            f"    repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/s{n}\n"
+            f"    tag: \"old{n}\"\n  env:\n    - name: A{n}\n      value: 'x'\n"
+            f"  resources: {{limits: {{cpu: 1, memory: 1Gi}}}}\n  anchors: &a{n} {{k: v}}\n  alias: *a{n}\n"
+        )
+        n += 1
+    return "".join(parts) + "image:\n  tag: old\n  pullPolicy: IfNotPresent\n"
+
+
+def test_a_400_kb_values_file_is_edited_fast_and_on_one_line():
+    module = load_script()
+    text = big_values()
+    assert len(text) >= 405_000
+    started = time.process_time()
+    new_text = module.set_yaml_value(text, ("service1000", "image", "tag"), SHA)
+    elapsed = time.process_time() - started
+    assert elapsed < 3, f"{elapsed:.1f}s of CPU for a 405 kB file"
+    diff = [line for line in difflib.unified_diff(text.splitlines(), new_text.splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert diff == ['-    tag: "old1000"', f'+    tag: "{SHA}"']
 
 
 # ------------------------------------------------------------------ the installation token
@@ -395,17 +498,177 @@ def test_promote_fails_when_github_refuses_the_token(tmp_path, helm, app_key, gi
     assert tip(helm) == before
 
 
+def credential_fill(tmp_path: Path, module, request: str) -> subprocess.CompletedProcess[str]:
+    """git itself asks the script's credential helper, as it would for a clone, push or redirect."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+           module.TOKEN_ENV: TOKEN, module.HOST_ENV: "github.com"}
+    return subprocess.run(["git", *module.credential_config(), "credential", "fill"], input=request, env=env,
+                          capture_output=True, text=True, check=False)
+
+
 def test_the_credential_helper_hands_the_token_to_git_from_the_environment(tmp_path):
     module = load_script()
     assert all("ghs_" not in option for option in module.credential_config())
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1", module.TOKEN_ENV: TOKEN}
-    result = subprocess.run(
-        ["git", *module.credential_config(), "credential", "fill"],
-        input="protocol=https\nhost=github.com\npath=acme/helm.git\n\n",
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = credential_fill(tmp_path, module, "protocol=https\nhost=github.com\npath=acme/helm.git\n\n")
+    assert result.returncode == 0, result.stderr
     assert "username=x-access-token" in result.stdout
     assert f"password={TOKEN}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        "protocol=http\nhost=github.com\n\n",  # plain http: the token would cross the network in clear
+        "protocol=https\nhost=127.0.0.2:8443\n\n",  # a redirect to another host
+        "protocol=https\nhost=github.com.evil.example\n\n",
+        "protocol=https\nhost=api.github.com\n\n",
+        "protocol=https\nhost=github.com:444\n\n",
+        "protocol=ssh\nhost=github.com\n\n",
+        "host=github.com\nprotocol=https-not\n\n",
+    ],
+)
+def test_the_credential_helper_answers_no_other_host_or_protocol(tmp_path, request_):
+    result = credential_fill(tmp_path, load_script(), request_)
+    assert TOKEN not in result.stdout + result.stderr
+    assert "x-access-token" not in result.stdout
+    assert result.returncode != 0, "git found no credential and may not prompt"
+
+
+def test_the_credential_host_is_the_https_remotes_own():
+    module = load_script()
+    assert module.credential_host("https://github.com/acme/helm.git") == "github.com"
+    assert module.credential_host("https://x@git.example.com:8443/acme/helm.git") == "git.example.com:8443"
+    assert module.credential_host("http://github.com/acme/helm.git") == ""
+    assert module.credential_host("/srv/helm.git") == ""
+
+
+# ------------------------------------------------------------------ other writers of the branch
+
+
+ROLLBACK_HOOK = """#!/bin/sh
+# post-commit: between promote's fetch and its push, a person rolls the branch back by force.
+[ -e "{marker}" ] && exit 0
+touch "{marker}"
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_PREFIX
+git --git-dir="{bare}" update-ref refs/heads/development {rollback}
+"""
+
+
+def test_a_concurrent_rollback_by_force_push_is_not_undone(tmp_path, helm):
+    seed = tip(helm)
+    # A bad change lands on the branch; promote clones it; meanwhile a person rolls it back.
+    work = tmp_path / "person"
+    git(tmp_path, "clone", "--quiet", "--branch", "development", str(helm), str(work))
+    (work / "services" / "other" / "values.yaml").write_text("image:\n  tag: broken\n")
+    git(work, "commit", "--quiet", "-am", "bad change")
+    git(work, "push", "--quiet", "origin", "HEAD:development")
+    bad = tip(helm)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "post-commit").write_text(ROLLBACK_HOOK.format(marker=tmp_path / "rolled-back", bare=helm, rollback=seed))
+    (hooks / "post-commit").chmod(0o755)
+    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.hooksPath", "GIT_CONFIG_VALUE_0": str(hooks)}
+
+    result = run(tmp_path, helm, **env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "rolled-back").exists(), "the rollback happened between fetch and push"
+    assert "push refused: the branch moved" in result.stderr
+    assert git(helm, "rev-parse", "development^") == seed, "our commit sits on the rolled-back tip"
+    assert subprocess.run(["git", "--git-dir", str(helm), "merge-base", "--is-ancestor", bad, "development"],
+                          check=False).returncode == 1, "the rolled-back commit is not brought back"
+    assert show(helm, "services/other/values.yaml") == "image:\n  tag: one\n"
+    assert f'tag: "{SHA}"' in show(helm, VALUES_PATH)
+
+
+# ------------------------------------------------------------------ transient failures
+
+
+class FlakyGitHub(FakeGitHub):
+    """Answers the first `failures` requests with `status` (and Retry-After 0), then mints."""
+
+    def __init__(self, failures: int, status: int = 502) -> None:
+        self.failures, self.fail_status = failures, status
+        super().__init__(answer={"token": TOKEN})
+
+    def answer(self, request: Request) -> tuple[int, bytes, str] | tuple[int, dict]:
+        self.requests.append({"path": request.path})
+        if len(self.requests) <= self.failures:
+            return self.fail_status, b'{"message": "Server Error"}', "application/json"
+        return 201, {"token": TOKEN}
+
+
+def test_a_token_mint_answering_502_is_retried(app_key):
+    pem, _ = app_key
+    module = load_script()
+    api = FlakyGitHub(failures=2)
+    try:
+        token = module.installation_token(api.url, "12345", "678", pem, "helm",
+                                           backoff=module.Backoff(4, 0.01), deadline=module.Deadline(30))
+    finally:
+        api.close()
+    assert token == TOKEN
+    assert len(api.requests) == 3
+
+
+def test_a_token_mint_refusal_is_not_retried(app_key):
+    pem, _ = app_key
+    module = load_script()
+    api = FlakyGitHub(failures=5, status=401)
+    try:
+        with pytest.raises(module.StepError, match="HTTP 401"):
+            module.installation_token(api.url, "12345", "678", pem, "helm", backoff=module.Backoff(4, 0.01))
+    finally:
+        api.close()
+    assert len(api.requests) == 1
+
+
+def test_a_token_mint_that_keeps_failing_gives_up_after_max_attempts(app_key):
+    pem, _ = app_key
+    module = load_script()
+    api = FlakyGitHub(failures=100, status=503)
+    try:
+        with pytest.raises(module.StepError, match="HTTP 503"):
+            module.installation_token(api.url, "12345", "678", pem, "helm", backoff=module.Backoff(3, 0.01))
+    finally:
+        api.close()
+    assert len(api.requests) == 3
+
+
+def test_a_transient_clone_failure_is_retried(tmp_path, helm):
+    bin_dir = tmp_path / "bin"
+    ssh = fake_ssh(bin_dir, tmp_path, fail_first=1)
+    result = run(tmp_path, helm, REMOTE_URL="git@example.invalid:helm.git", GIT_SSH_COMMAND=str(ssh),
+                 BACKOFF_SECONDS="0.05")
+    assert result.returncode == 0, result.stderr
+    assert "git clone" in result.stderr and "trying again" in result.stderr
+    assert f'tag: "{SHA}"' in show(helm, VALUES_PATH)
+    assert len(ssh_calls(bin_dir)) == 3  # failed clone, clone, push
+
+
+# ------------------------------------------------------------------ values files that are not plain
+
+
+def test_a_symlinked_values_file_is_refused(tmp_path, helm):
+    work = tmp_path / "person"
+    git(tmp_path, "clone", "--quiet", "--branch", "development", str(helm), str(work))
+    (work / "services" / "linked.yaml").symlink_to("checkout/values-dev.yaml")
+    git(work, "add", ".")
+    git(work, "commit", "--quiet", "-m", "a link")
+    git(work, "push", "--quiet", "origin", "HEAD:development")
+    before = tip(helm)
+    result = run(tmp_path, helm, VALUES_FILE="services/linked.yaml")
+    assert result.returncode == 1
+    assert "services/linked.yaml is a symbolic link" in result.stderr
+    assert tip(helm) == before
+
+
+def test_a_values_file_that_is_not_utf8_is_refused_clearly(tmp_path, helm):
+    work = tmp_path / "person"
+    git(tmp_path, "clone", "--quiet", "--branch", "development", str(helm), str(work))
+    (work / VALUES_PATH).write_bytes("# Caf\u00e9\nimage:\n  tag: old\n".encode("latin-1"))
+    git(work, "commit", "--quiet", "-am", "latin-1")
+    git(work, "push", "--quiet", "origin", "HEAD:development")
+    result = run(tmp_path, helm)
+    assert result.returncode == 1
+    assert "is not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -36,6 +36,7 @@ class Relay:
             "PORT": "0",
             "LISTEN_ADDRESS": "127.0.0.1",
             "SLACK_API": api.url + "/api",
+            "SLACK_RETRY_SECONDS": "0.01",
             "K8S_API_URL": api.url,
             "K8S_TOKEN_FILE": str(tmp_path / "no-token"),
             "SLACK_TOKEN": SLACK_TOKEN,
@@ -232,3 +233,14 @@ def test_payload_text_in_the_request_is_never_sent(started) -> None:
     body = {**rollout_event("paused", 3), "message": "<!channel> pwned", "text": "<!channel>"}
     assert relay.send(body)[0] == 200
     assert "channel>" not in json.dumps([r["body"] for r in api.slack])
+
+
+@pytest.mark.parametrize("port", ["http", "-1", "70000", "80.5"])
+def test_a_bad_port_is_refused_clearly(tmp_path, port) -> None:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PORT": port, "LISTEN_ADDRESS": "127.0.0.1",
+           "SLACK_API": "http://127.0.0.1:9/api", "K8S_API_URL": "http://127.0.0.1:9", "ENVIRONMENT": "dev",
+           "APPLICATION_NAMESPACE": "argocd"}
+    result = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "cannot start: PORT must be a whole number from 0 to 65535" in result.stderr
+    assert "Traceback" not in result.stderr

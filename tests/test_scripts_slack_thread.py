@@ -46,6 +46,7 @@ class Fake(FakeServer):
         }
         self.conflicts = conflicts
         self.slack_ok, self.kube_status = slack_ok, kube_status
+        self.slack_busy: list[int] = []  # statuses Slack answers first (429: with Retry-After 0)
         super().__init__()
 
     def answer(self, request: Request) -> tuple[int, Any]:
@@ -73,6 +74,8 @@ class Fake(FakeServer):
             obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
             return 200, obj
         self.slack.append({"path": request.path, "body": body, "auth": request.headers["authorization"]})
+        if self.slack_busy:
+            return self.slack_busy.pop(0), b'{"ok": false}', "application/json", {"Retry-After": "0"}
         if not self.slack_ok:
             return 200, {"ok": False, "error": "channel_not_found"}
         return 200, {"ok": True, "channel": CHANNEL_ID, "ts": TS if "thread_ts" not in body else "1700000001.000200"}
@@ -91,6 +94,7 @@ def run(tmp_path: Path, api: Fake, mode: str, **env: str) -> subprocess.Complete
         "OUTPUT_DIR": str(tmp_path / "out"),
         "MODE": mode,
         "SLACK_API": api.url + "/api",
+        "SLACK_RETRY_SECONDS": "0.01",
         "K8S_API_URL": api.url,
         "K8S_TOKEN_FILE": str(tmp_path / "no-token"),
         "SLACK_TOKEN": SLACK_TOKEN,
@@ -279,3 +283,11 @@ def test_a_superseded_release_says_so_and_is_not_broadcast(tmp_path, fake, super
         assert "superseded" in reply["text"]
     else:
         assert reply["reply_broadcast"] is True
+
+
+def test_slack_rate_limits_and_outages_are_retried(tmp_path, fake):
+    api = fake()
+    api.slack_busy = [429, 503]
+    result = run(tmp_path, api, "announce")
+    assert [c["path"] for c in api.slack] == ["/api/chat.postMessage"] * 3, result.stderr
+    assert output(tmp_path, "thread") == f"{CHANNEL_ID}/{TS}"

@@ -16,13 +16,14 @@ import importlib.util
 import itertools
 import json
 import subprocess
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fakes import FakeServer, Request, base_env, run_script, servers
+from tests.fakes import FakeServer, Request, TrickleServer, base_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "supersede.py"
@@ -202,6 +203,7 @@ class FakeKube(FakeServer):
         self.objects = {path: {o["metadata"]["name"]: o for o in items} for path, items in objects.items()}
         self.calls: list[dict[str, Any]] = []
         self.conflicts = conflicts  # answer this many patches with 409, then behave
+        self.handle_conflict = True  # on a 409, the release moved on to promote
         super().__init__()
 
     def answer(self, request: Request) -> tuple[int, Any]:
@@ -227,7 +229,8 @@ class FakeKube(FakeServer):
                 self.conflicts = max(0, self.conflicts - 1)
                 # Meanwhile the controller moved it on: it started promote.
                 current["metadata"]["resourceVersion"] = str(int(current["metadata"]["resourceVersion"]) + 1)
-                current["status"]["nodes"]["p"] = node("promote", "Pending")
+                if self.handle_conflict:
+                    current["status"]["nodes"]["p"] = node("promote", "Pending")
                 return 409, {"kind": "Status", "code": 409, "message": "the object has been modified"}
             current["spec"].update(body["spec"])
             current["metadata"]["resourceVersion"] = str(int(current["metadata"]["resourceVersion"]) + 1)
@@ -246,7 +249,8 @@ def kube():
     yield from servers(start)
 
 
-def run(tmp_path: Path, fake: FakeKube, mode: str, me: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, fake: FakeKube | TrickleServer, mode: str, me: str,
+        **env: str) -> subprocess.CompletedProcess[str]:
     token_file = tmp_path / "token"
     token_file.write_text(API_TOKEN + "\n")
     base = {
@@ -256,7 +260,7 @@ def run(tmp_path: Path, fake: FakeKube, mode: str, me: str, **env: str) -> subpr
         "WORKFLOW_NAME": me, "WORKFLOWS_NAMESPACE": "argo", "BUILD_NAMESPACE": "argo-build",
         "BACKOFF_SECONDS": "0",
     }
-    result = run_script("supersede", {**base, **env})
+    result = run_script("supersede", {**base, **env}, timeout=30)
     assert API_TOKEN not in result.stdout + result.stderr
     return result
 
@@ -350,10 +354,38 @@ def test_api_errors_fail_the_step_without_leaking_the_token(tmp_path: Path, kube
 
 @pytest.mark.parametrize(("key", "value"), [("MODE", "stop-all"), ("SERVICE", "Svc;rm"),
                                             ("SERVICE", "svc\n"), ("WORKFLOW_NAME", "a/../b"),
-                                            ("WORKFLOW_NAME", "svc-dev-a\n"), ("MAX_ATTEMPTS", "x")])
+                                            ("WORKFLOW_NAME", "svc-dev-a\n"), ("MAX_ATTEMPTS", "x"),
+                                            ("MAX_ATTEMPTS", "1.5"), ("MAX_ATTEMPTS", "0"), ("MAX_ATTEMPTS", "-1"),
+                                            ("BACKOFF_SECONDS", "-1"), ("BACKOFF_SECONDS", "inf"),
+                                            ("TIMEOUT_SECONDS", "0"), ("TIMEOUT_SECONDS", "1e3")])
 def test_bad_configuration_is_refused(tmp_path: Path, kube: Any, key: str, value: str) -> None:
     fake = kube([release("svc-dev-a", T1)])
     result = run(tmp_path, fake, "supersede", "svc-dev-a", **{key: value})
     assert result.returncode == 1
+    assert "Traceback" not in result.stderr
     assert fake.calls == []
     assert key in outputs(tmp_path)["message"]
+
+
+def test_conflicts_that_never_end_give_up_after_max_attempts(tmp_path: Path, kube: Any) -> None:
+    fake = kube([release("svc-dev-a", T1, nodes={"supersede": "Succeeded"}),
+                 release("svc-dev-b", T2, nodes={"supersede": "Running"})], conflicts=100)
+    # Each 409 moves svc-dev-a on to promote in the fake: make it never do so.
+    fake.handle_conflict = False
+    result = run(tmp_path, fake, "supersede", "svc-dev-b", MAX_ATTEMPTS="3")
+    assert result.returncode == 1
+    assert len(fake.patched()) <= 3
+    assert "HTTP 409" in outputs(tmp_path)["message"]
+
+
+def test_a_trickling_api_cannot_outlast_the_deadline(tmp_path: Path) -> None:
+    server = TrickleServer(interval=0.4)
+    try:
+        started = time.monotonic()
+        result = run(tmp_path, server, "guard", "svc-dev-a", TIMEOUT_SECONDS="1")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.returncode == 1
+    assert elapsed < 6, f"supersede ran {elapsed:.1f}s with TIMEOUT_SECONDS=1"
+    assert "no complete answer within" in outputs(tmp_path)["message"]

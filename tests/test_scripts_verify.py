@@ -7,13 +7,17 @@ unfold: the old revision, the new one syncing, the Rollout catching up.
 
 from __future__ import annotations
 
+import itertools
 import json
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeServer, Request, base_env, run_script, servers
+from tests.fakes import FakeServer, Request, TrickleServer, base_env, run_script, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "verify.py"
@@ -60,7 +64,8 @@ class FakeKube(FakeServer):
 
     def answer(self, request: Request) -> tuple[int, dict]:
         body = json.loads(request.body) if request.body else None
-        self.calls.append({"method": request.method, "path": request.path, "body": body, "headers": request.headers})
+        self.calls.append({"method": request.method, "path": request.path, "body": body, "headers": request.headers,
+                           "at": time.monotonic()})
         sequence = self.states.get(request.path)
         if sequence is None:
             return 404, {"kind": "Status", "message": f"{request.path} not found"}
@@ -82,7 +87,7 @@ def kube():
     yield from servers(start)
 
 
-def run(tmp_path: Path, fake: FakeKube, **env: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, fake: FakeKube | TrickleServer, **env: str) -> subprocess.CompletedProcess[str]:
     token_file = tmp_path / "token"
     token_file.write_text(API_TOKEN + "\n")
     base = base_env(tmp_path) | {
@@ -96,9 +101,9 @@ def run(tmp_path: Path, fake: FakeKube, **env: str) -> subprocess.CompletedProce
         "SERVICE_NAMESPACE": "shop",
         "HELM_REVISION": NEW,
         "TIMEOUT_SECONDS": "20",
-        "POLL_SECONDS": "0.01",
+        "POLL_SECONDS": "0.05",
     }
-    result = run_script("verify", {**base, **env})
+    result = run_script("verify", {**base, **env}, timeout=30)
     assert API_TOKEN not in result.stdout + result.stderr
     return result
 
@@ -243,6 +248,12 @@ def test_a_missing_application_fails_fast(tmp_path, kube):
         ("ROLLOUT", ""),
         ("IMAGE_TAG", "x y"),
         ("TIMEOUT_SECONDS", "soon"),
+        ("TIMEOUT_SECONDS", "0"),
+        ("TIMEOUT_SECONDS", "nan"),
+        ("POLL_SECONDS", "0"),
+        ("POLL_SECONDS", "-1"),
+        ("POLL_SECONDS", "1e-9"),
+        ("POLL_SECONDS", "fast"),
         ("K8S_API_URL", "http://10.0.0.1"),
     ],
 )
@@ -251,4 +262,56 @@ def test_refuses_bad_input(tmp_path, kube, name, value):
     result = run(tmp_path, fake, **{name: value})
     assert result.returncode != 0
     assert name in result.stderr
+    assert "Traceback" not in result.stderr
     assert fake.calls == []
+    assert outputs(tmp_path)[0] == "failed", "the status output is written for bad input too"
+
+
+def test_transient_api_errors_back_off_exponentially(tmp_path, kube):
+    busy = (503, {"kind": "Status", "message": "the server is currently unable to handle the request"})
+    fake = kube(app=[busy] * 5 + [application(NEW, "Succeeded", NEW)], deploy=[deployment(7)],
+                roll=[rollout("7", "Healthy")])
+    result = run(tmp_path, fake, POLL_SECONDS="0.05")
+    assert result.returncode == 0, result.stderr
+    times = [c["at"] for c in fake.calls if c["method"] == "GET" and c["path"] == APP]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(gaps) == 5
+    # Pauses of 0.05 * 2**n with +-50 % jitter: the fourth is at least twice the first.
+    assert gaps[3] > 2 * gaps[0], gaps
+
+
+def test_a_trickling_api_cannot_outlast_the_deadline_and_the_status_is_written(tmp_path):
+    """One byte every 0.4 s never trips a per-read socket timeout; the overall deadline must."""
+    server = TrickleServer(interval=0.4)
+    try:
+        started = time.monotonic()
+        result = run(tmp_path, server, TIMEOUT_SECONDS="1.5", POLL_SECONDS="0.05")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert result.returncode == 1
+    assert elapsed < 6, f"verify ran {elapsed:.1f}s with TIMEOUT_SECONDS=1.5"
+    assert outputs(tmp_path) == ("timeout", "timed out asking Argo CD to refresh")
+    assert "no complete answer within" in result.stderr
+
+
+def test_sigterm_still_writes_the_status(tmp_path, kube):
+    fake = kube(app=[application(OLD, "Succeeded", OLD)], deploy=[deployment(7)], roll=[rollout("7", "Healthy")])
+    token_file = tmp_path / "token"
+    token_file.write_text(API_TOKEN)
+    env = base_env(tmp_path) | {
+        "OUTPUT_DIR": str(tmp_path / "outputs"), "K8S_API_URL": fake.url, "K8S_TOKEN_FILE": str(token_file),
+        "APPLICATION": "checkout-dev", "APPLICATION_NAMESPACE": "argocd", "DEPLOYMENT": "checkout",
+        "ROLLOUT": "checkout", "SERVICE_NAMESPACE": "shop", "HELM_REVISION": NEW, "POLL_SECONDS": "0.05",
+    }
+    process = subprocess.Popen([sys.executable, str(SCRIPT)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not any(c["method"] == "GET" for c in fake.calls) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert outputs(tmp_path) == ("failed", "stopped by SIGTERM before the release settled"), stderr
