@@ -1,4 +1,4 @@
-"""Shared test helpers: render the real project offline, and find ../shared.
+"""Test helpers for every module: render the real project offline.
 
 Owns:
 - ``render_stack`` (session fixture): ``render_stack(stack, services_text=None)``
@@ -7,7 +7,7 @@ Owns:
   ``resources.json`` / ``manifests.yaml``. Results are cached per session; each call
   returns a fresh copy, so a test may modify what it gets.
 - ``run_render_cli(*args)``: the CLI as a subprocess, for tests that expect failure.
-- ``SHARED`` and ``requires_shared``: skip what needs ``../shared`` when it is absent.
+- ``UPSTREAM``: the pinned upstream data the checks read (``upstream/``, docs/upstream-data.md).
 
 Deliberately not here: per-module fixtures (they live next to their tests).
 """
@@ -24,16 +24,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-TOOLS = SHARED / "tools"  # validate_manifests, sensor_sim, workflow_lint, check_helm_values
+UPSTREAM = ROOT / "upstream"  # chart defaults, schemas, webhook payloads: docs/upstream-data.md
 
-for path in (ROOT, TOOLS):
-    if path.is_dir() and str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-requires_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"{SHARED} is not present (CI has it); skipping the checks that use it"
-)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 Resources = list[dict[str, Any]]
 Manifests = list[dict[str, Any]]

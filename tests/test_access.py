@@ -8,7 +8,6 @@ harness for what the real stacks do not pass yet (`argo_depends_on`).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,6 @@ from components.access import (
 from components.config import RbacSettings, Service, Settings, load_stack_settings, parse_services
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-SHARED_TOOLS = PROJECT_DIR.parent / "shared" / "tools"
 WORKFLOW_TASK_RESULTS = {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
                          "verbs": ["create", "patch"]}
 
@@ -590,13 +588,9 @@ def test_builders_are_deterministic() -> None:
 
 
 def _validate(objects: list[dict[str, Any]]) -> list[Any]:
-    if not SHARED_TOOLS.is_dir():
-        pytest.skip(f"{SHARED_TOOLS} is not present (CI has it); schema validation skipped")
-    if str(SHARED_TOOLS) not in sys.path:
-        sys.path.insert(0, str(SHARED_TOOLS))
-    import validate_manifests
+    from tests.checks.validate_manifests import validate_objects
 
-    problems = validate_manifests.validate_objects(objects)
+    problems = validate_objects(objects)
     return [p for p in problems if p.severity == "error"]
 
 

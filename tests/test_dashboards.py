@@ -32,7 +32,7 @@ from components.config import (
     load_stack_settings,
     parse_settings,
 )
-from tests.conftest import ROOT, RenderStack, requires_shared, run_render_cli
+from tests.conftest import ROOT, RenderStack, run_render_cli
 
 DASHBOARD = ROOT / db.DASHBOARD_FILE
 AFTER = "    valuesFile: values.yaml\n"  # where the dev stack file gets its `metrics:`
@@ -193,9 +193,8 @@ def test_label_value_and_folder_annotation_come_from_the_settings() -> None:
     assert metadata["annotations"] == {"grafana_folder": "Release pipeline"}
 
 
-@requires_shared
 def test_the_config_map_validates_against_the_upstream_schema() -> None:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     objects = [db.dashboard_config_map(options(folder="Release pipeline"), db.read_dashboard(DASHBOARD)),
                db.dashboard_config_map(options(labelValue=""), "{}")]
@@ -292,9 +291,8 @@ def test_the_render_with_the_setting_on_is_deterministic(on: Any, tmp_path: Path
         assert (tmp_path / "out" / "dev" / name).read_bytes() == (first / name).read_bytes(), name
 
 
-@requires_shared
 def test_the_rendered_config_map_validates(on: Any) -> None:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     _, _, manifests = on
     objects = dashboard_objects(manifests)

@@ -9,7 +9,6 @@ Two kinds of tests:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from components.versions import ARGO_HELM_REPO, CHARTS
 from tests.harness import EchoMocks, password_result, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 PLACEHOLDER = "offline-placeholder"  # what the render substitutes for `secure:` config
 PINS = {pin.chart: pin for pin in CHARTS}
 RELEASE_NAMESPACES = {"argo-cd": "argocd", "argo-workflows": "argo", "argo-events": "argo-events",
@@ -105,19 +103,14 @@ def test_rendered_values_are_the_builders_values(render: Any, stack: str) -> Non
         assert values == json.loads(json.dumps(built)), r["name"]
 
 
-@pytest.mark.skipif(not (SHARED / "tools" / "check_helm_values.py").is_file(),
-                    reason=f"{SHARED} is not present (CI has it)")
 def test_rendered_release_values_have_no_unknown_keys(render: Any) -> None:
-    sys.path.insert(0, str(SHARED / "tools"))
-    try:
-        from check_helm_values import problems
-    finally:
-        sys.path.remove(str(SHARED / "tools"))
+    from tests.checks.check_helm_values import CHARTS, problems
+
     for stack in STACKS:
         resources, _ = render(stack)
         for r in _by_type(_platform(resources), "kubernetes:helm.sh/v3:Release").values():
             chart = r["inputs"]["chart"]
-            assert problems(SHARED / "charts" / chart, r["inputs"]["values"]) == [], (stack, chart)
+            assert problems(CHARTS / chart, r["inputs"]["values"]) == [], (stack, chart)
 
 
 @pytest.mark.parametrize("stack", ["dev", "live"])

@@ -42,7 +42,7 @@ from components.registry import (
     promotion_downstreams,
     upstream_registry_policy,
 )
-from tests.conftest import ROOT, requires_shared, run_render_cli
+from tests.conftest import ROOT, run_render_cli
 from tests.samples import vbsiv
 
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
@@ -326,10 +326,9 @@ def test_every_rendered_resource_passes_every_policy(promoting: tuple[Path, Path
     assert "ecr-grants-name-principals" in rp.violations(REPOSITORY_POLICY, {"policy": json.dumps(opened)}, {})
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_objects_validate_against_the_schemas(promoting: tuple[Path, Path], stack: str) -> None:
-    from validate_manifests import validate_objects  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     _, out = promoting
     _, manifests = _read(out, stack)
