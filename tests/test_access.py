@@ -35,6 +35,7 @@ from components.access import (
     token_secret_name,
 )
 from components.config import RbacSettings, Service, Settings, load_stack_settings, parse_services
+from tests.conftest import SERVICES_FILE
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WORKFLOW_TASK_RESULTS = {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
@@ -623,7 +624,7 @@ def test_rendered_stack_registers_exactly_the_built_objects(render_stack: Any, s
     children = [r for r in resources if r["parent"] == "access"]
     assert {r["type"] for r in children} <= ACCESS_TYPES
     settings = load_stack_settings(PROJECT_DIR, stack)
-    services = parse_services((PROJECT_DIR / "services.yaml").read_text(), "services.yaml").for_environment(stack)
+    services = parse_services(SERVICES_FILE.read_text(), "services.yaml").for_environment(stack)
     built = access_manifests(settings, services)
     assert sorted(r["name"] for r in children) == sorted(f"access-{key}" for key in built)
 

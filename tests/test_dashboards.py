@@ -32,6 +32,7 @@ from components.config import (
     load_stack_settings,
     parse_settings,
 )
+from tests import conftest
 from tests.conftest import ROOT, RenderStack, run_render_cli
 
 DASHBOARD = ROOT / db.DASHBOARD_FILE
@@ -207,8 +208,7 @@ def test_the_config_map_validates_against_the_upstream_schema() -> None:
 def copy_project(root: Path, stack_text: str = ON) -> Path:
     """The project's program, services, stack files and dashboard; dev's stack file gets `stack_text`."""
     (root / "dashboards").mkdir(parents=True)
-    for name in ["Pulumi.yaml", "__main__.py", "services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
-        shutil.copy(ROOT / name, root / name)
+    conftest.copy_project(root, "Pulumi.yaml", "__main__.py")
     shutil.copy(DASHBOARD, root / db.DASHBOARD_FILE)
     dev = root / "Pulumi.dev.yaml"
     text = dev.read_text(encoding="utf-8")

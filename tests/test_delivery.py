@@ -38,7 +38,7 @@ from components.delivery import (
 )
 from components.github_access import git_ssh_url
 from components.helm_values import OWN_CHANNEL_LABEL, SUBSCRIBE_ANNOTATION
-from tests.conftest import ROOT, RenderStack
+from tests.conftest import ROOT, SERVICES_FILE, RenderStack
 
 PLAIN = """
   - name: vbsiv
@@ -309,7 +309,7 @@ APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 ANALYSIS_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate"
 SERVICE = "kubernetes:core/v1:Service"
-SERVICES_TEXT = (ROOT / "services.yaml").read_text()
+SERVICES_TEXT = SERVICES_FILE.read_text()
 WITH_FULL = SERVICES_TEXT + FULL
 
 

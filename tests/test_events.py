@@ -2,8 +2,8 @@
 
 The builders are checked against the invariants of the intake (every webhook signed,
 nothing insecure, one event and one Ingress path per repository, the URL GitHub gets
-is the path the EventSource serves) and against the upstream schemas in ../shared
-(skipped with a reason when ../shared is absent). The component runs under a small
+is the path the EventSource serves) and against the upstream schemas in upstream/schemas
+(tests/checks/validate_manifests.py). The component runs under a small
 recording mock monitor; the whole-stack tests use `render_stack` from conftest.py.
 """
 
@@ -20,6 +20,7 @@ import yaml
 
 from components import events, intake
 from components.config import STACKS, Settings, load_stack_settings
+from tests.conftest import SERVICES_FILE
 from tests.harness import run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -435,7 +436,7 @@ def render(request: pytest.FixtureRequest) -> Callable[..., tuple[list[dict[str,
 def _stack_repos(stack: str) -> list[str]:
     from components.config import load_services
 
-    services = load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    services = load_services(SERVICES_FILE).for_environment(stack)
     return sorted({s.repo for s in services})
 
 

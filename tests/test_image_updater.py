@@ -35,7 +35,7 @@ from components.config import (
 from components.crds import crd_files, platform_charts
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, ARGOCD_IMAGE_UPDATER
-from tests.conftest import ROOT, UPSTREAM, RenderStack
+from tests.conftest import ROOT, SERVICES_FILE, UPSTREAM, RenderStack
 from tests.harness import EchoMocks, password_result, run_under_mocks
 from tests.samples import vbsiv
 
@@ -144,7 +144,7 @@ def test_image_name_key_defaults_beside_the_tag_key_and_must_differ_from_it() ->
 
 
 def test_the_services_file_stays_off() -> None:
-    for s in load_services(ROOT / "services.yaml").services:
+    for s in load_services(SERVICES_FILE).services:
         assert s.image_updater.enabled is False, s.name
 
 

@@ -20,6 +20,7 @@ from components.config import STACKS, Settings, load_services, load_stack_settin
 from components.crds import crd_files, kind_index
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, CHARTS
+from tests.conftest import SERVICES_FILE
 from tests.harness import EchoMocks, password_result, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,7 @@ def test_releases_are_pinned_from_argo_helm_skip_crds_and_wait_for_their_crds(re
 def test_rendered_values_are_the_builders_values(render: Any, stack: str) -> None:
     resources, _ = render(stack)
     settings = load_stack_settings(ROOT, stack)
-    projects = {s.project for s in load_services(ROOT / "services.yaml").for_environment(stack)}
+    projects = {s.project for s in load_services(SERVICES_FILE).for_environment(stack)}
     releases = _by_type(_platform(resources), "kubernetes:helm.sh/v3:Release")
     for r in releases.values():
         values = r["inputs"]["values"]

@@ -17,9 +17,9 @@ import pytest
 
 from components.config import STACKS
 from components.render.mocks import mock_password, mock_private_key
-from tests.conftest import ROOT, RenderStack, run_render_cli
+from tests.conftest import ROOT, SERVICES_FILE, RenderStack, run_render_cli
 
-SERVICES = (ROOT / "services.yaml").read_text()
+SERVICES = SERVICES_FILE.read_text()
 
 # A third service in the monorepo of `labeling-api`: same repository, namespace,
 # team and helm repository as an existing service.

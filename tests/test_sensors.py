@@ -24,7 +24,7 @@ import pytest
 
 from components import events, intake, names, sensors
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
-from tests.conftest import UPSTREAM
+from tests.conftest import SERVICES_FILE, UPSTREAM
 from tests.harness import run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def stack_settings(stack: str = "dev") -> Settings:
 
 
 def stack_services(stack: str) -> list[Service]:
-    return load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    return load_services(SERVICES_FILE).for_environment(stack)
 
 
 def service(repo: str = "Appen/sid_verification_backend_api", name: str = "vbsiv", **extra: Any) -> Service:

@@ -15,10 +15,10 @@ import pytest
 from components import slack_relay as sr
 from components import workflows as wf
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
-from tests.conftest import RenderStack
+from tests.conftest import SERVICES_FILE, RenderStack
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = (ROOT / "services.yaml").read_text()
+SERVICES = SERVICES_FILE.read_text()
 CONFIG_MAP = "release-pipeline-scripts-0123456789"
 
 
@@ -28,7 +28,7 @@ def settings(stack: str = "dev", threads: bool = False) -> Settings:
 
 
 def services(stack: str = "dev") -> list[Service]:
-    return list(load_services(ROOT / "services.yaml").for_environment(settings(stack).environment))
+    return list(load_services(SERVICES_FILE).for_environment(settings(stack).environment))
 
 
 def opted(text: str, flag: str = "true") -> str:
@@ -175,7 +175,7 @@ def _release_values(resources: list[dict[str, Any]], name: str) -> str:
 
 def test_controllers_notify_the_relay_only_when_threads_are_on(render_stack: Any) -> None:
     """The platform passes the relay's address to Argo CD and Argo Rollouts notifications."""
-    services = (ROOT / "services.yaml").read_text().replace(
+    services = SERVICES_FILE.read_text().replace(
         "  - name: vbsiv\n", "  - name: vbsiv\n    slackThreads: true\n", 1
     )
     on, _ = render_stack("dev", services)

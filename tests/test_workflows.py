@@ -23,7 +23,7 @@ from components import names
 from components import workflows as wf
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings, parse_services
 from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
-from tests.conftest import run_render_cli
+from tests.conftest import SERVICES_FILE, run_render_cli
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REPO_URL = "111111111111.dkr.ecr.us-east-1.amazonaws.com/dev/datacollect-vbsiv"
@@ -772,7 +772,7 @@ def test_rendered_stack_has_both_templates_per_service_the_scripts_and_the_slack
     render_stack: Any, stack: str
 ) -> None:
     settings = _settings(stack)
-    services = load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    services = load_services(SERVICES_FILE).for_environment(stack)
     resources, manifests = render_stack(stack)
     templates = {(m["metadata"]["namespace"], m["metadata"]["name"]): m
                  for m in manifests if m["kind"] == "WorkflowTemplate"}
