@@ -5,7 +5,7 @@ Owns argument parsing, the pre-flight validation call and the exit codes:
 problem printed one per line, no traceback), 1 internal failure (details printed).
 
 Commands:
-- ``render``: the offline render of DESIGN.md section 7 (``components.render``).
+- ``render``: the offline render of docs/architecture.md, "The offline render" (``components.render``).
 - ``check``: validate the services file and all four stack settings, cross-stack
   rules included, and report every problem at once. It is the pre-commit hook and the
   first CI job, so it imports ``components.config`` and nothing heavier: no Pulumi,
@@ -193,6 +193,7 @@ def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
         problems = [_with_line(p) for p in (validator or default_validator())(stacks, services_path, project_dir)]
         problems.sort(key=lambda p: (p.file, p.line or 0) if isinstance(p, Problem) else (str(p), 0))
         services = None if problems else _count_services(services_path)
+        notices = [] if problems else _branch_notices(stacks, project_dir)
     except Exception as exc:  # a bug, not bad input; still no traceback for a hook
         print(f"internal error while checking: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
@@ -204,6 +205,8 @@ def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
         files = {p.file for p in problems if isinstance(p, Problem)}
         print(f"{len(problems)} problem(s) in {max(len(files), 1)} file(s)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for notice in notices:
+        print(notice)
     print(
         f"OK: {_display_path(services_path)} ({services} service{'' if services == 1 else 's'}) and "
         f"{len(stacks)} stacks ({', '.join(stacks)}) are valid"
@@ -215,6 +218,20 @@ def _count_services(services_path: Path) -> int:
     from components.config import load_services
 
     return len(load_services(services_path).services)
+
+
+def _branch_notices(stacks: list[str], project_dir: Path) -> list[str]:
+    """A notice per stack whose file releases from another branch than the branch map's, on purpose."""
+    from components.config import load_stack_settings, stack_file
+    from components.config_keys import branch_notice
+
+    notices = (
+        branch_notice(
+            _display_path(stack_file(project_dir, stack)), stack, load_stack_settings(project_dir, stack).branch,
+        )
+        for stack in stacks
+    )
+    return [notice for notice in notices if notice]
 
 
 def _display_path(path: str | Path) -> str:

@@ -33,27 +33,26 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components import names
+from components import config_keys, names
 from components.errors import ConfigError, Problem
 from components.yamlsafe import Loaded, decode_utf8, load_yaml, load_yaml_file
 
 PROJECT = "release-pipeline"
-SETTINGS_KEY = "settings"
+SETTINGS_KEY = config_keys.SETTINGS
 # Longest value (as repr) an error message repeats in full; longer ones end in "...".
 SHOWN_MAX = 100
 SERVICES_FILE_KEY = "servicesFile"
 Environment = Literal["dev", "sandbox", "integration", "live"]
 STACKS: tuple[Environment, ...] = ("dev", "sandbox", "integration", "live")
 
-# Config keys (namespace `release-pipeline`) read with `require_secret`. The offline
-# render substitutes a placeholder for each, since `secure:` values cannot be
-# decrypted without the stack's secrets provider.
-SECRET_CONFIG_KEYS: tuple[str, ...] = (
-    "githubToken",  # GitHub provider: webhooks, deploy keys, rulesets on the repos
-    "helmWriterPrivateKey",  # this environment's GitHub App key (helm repo writes)
-    "slackToken",  # Slack bot token (chat:write) for Argo CD / Rollouts / workflow notices
-    "ssoClientSecret",  # GitHub OAuth App client secret for Dex
-)
+# Config keys (namespace `release-pipeline`) read with `require_secret`: githubToken
+# (GitHub provider: webhooks, deploy keys, rulesets on the repos), helmWriterPrivateKey
+# (this environment's GitHub App key, helm repo writes), slackToken (Slack bot token,
+# chat:write, for Argo CD / Rollouts / workflow notices), ssoClientSecret (GitHub OAuth
+# App client secret for Dex). The offline render substitutes a placeholder for each,
+# since `secure:` values cannot be decrypted without the stack's secrets provider. Any
+# other key of the project in a stack file is refused (components.config_keys).
+SECRET_CONFIG_KEYS: tuple[str, ...] = config_keys.SECRETS
 
 
 # --------------------------------------------------------------------------- helpers
@@ -304,7 +303,7 @@ LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A
 
 
 class RolloutOptions(Model):
-    """How the platform's Rollout releases the service (DESIGN.md section 2)."""
+    """How the platform's Rollout releases the service (docs/architecture.md, "Who owns what at run time")."""
 
     # The chart's Deployment the Rollout takes the pod template from (default: the
     # service name). The chart keeps it at `replicas: 0`.
@@ -982,7 +981,10 @@ class Settings(Model):
     """`release-pipeline:settings` of one stack: everything that differs per environment."""
 
     environment: Environment
-    branch: GitBranch  # a valid git branch name (no '..', '//', leading/trailing '/', '.lock')
+    # A valid git branch name (no '..', '//', leading/trailing '/', '.lock'); left out, the
+    # branch map's (config_keys.BRANCH_MAP); another one needs `branchDeparture: deliberate`.
+    branch: GitBranch
+    branch_departure: Literal["deliberate"] | None = None
     helm_branch: GitBranch
     values_file: RelPathBelowRoot = "values.yaml"
     aws: AwsSettings
@@ -1036,6 +1038,11 @@ class Settings(Model):
         return (upstream.account_id or self.aws.account_id, upstream.region or self.aws.region,
                 upstream.upstream_prefix)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _branch_from_the_map(cls, data: object) -> object:
+        return config_keys.with_map_branch(data)
+
     @model_validator(mode="after")
     def _promote_from_another_repository(self) -> Self:
         upstream = self.promote_from
@@ -1079,7 +1086,7 @@ _STRICT_TYPE_MESSAGES: dict[str, Callable[[object], str]] = {
 
 def _problems_from(
     err: ValidationError, file: str, loaded: Loaded | None, base: tuple[str | int, ...],
-    describe: Describe,
+    describe: Describe, model: type[BaseModel],
 ) -> list[Problem]:
     problems = []
     for e in err.errors():
@@ -1088,7 +1095,7 @@ def _problems_from(
         line = loaded.line_of(base + loc) if loaded else None
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + config_keys.did_you_mean(str(loc[-1]), config_keys.known_fields(model, loc))
         elif e["type"] in _STRICT_TYPE_MESSAGES:
             message = _STRICT_TYPE_MESSAGES[e["type"]](e["input"])
         elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") in _PATTERN_MESSAGES:
@@ -1129,7 +1136,7 @@ def parse_services(text: str, file: str) -> ServicesFile:
     try:
         return ServicesFile.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_problems_from(err, file, loaded, (), _describe_service_loc(data))) from None
+        raise ConfigError(_problems_from(err, file, loaded, (), _describe_service_loc(data), ServicesFile)) from None
 
 
 def _name_service(problem: Problem) -> Problem:
@@ -1163,9 +1170,21 @@ def parse_settings(data: object, file: str, loaded: Loaded | None = None,
                    base: tuple[str | int, ...] = ()) -> Settings:
     """Validate a settings object (from a stack file or from Pulumi config)."""
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_problems_from(err, file, loaded, base, _settings_describe)) from None
+        raise ConfigError(_problems_from(err, file, loaded, base, _settings_describe, Settings)) from None
+    return settings
+
+
+def _on_the_branch_map(settings: Settings, file: str, loaded: Loaded | None = None,
+                       base: tuple[str | int, ...] = ()) -> Settings:
+    """``settings`` when its branch is the branch map's or departs from it deliberately."""
+    departure = config_keys.departure_problem(settings.environment, settings.branch, settings.branch_departure)
+    if departure:
+        field, message = departure
+        line = (loaded.line_of((*base, field)) or loaded.line_of(base)) if loaded else None
+        raise ConfigError([Problem(file, line, "settings", field, message)])
+    return settings
 
 
 def stack_file(project_dir: Path, stack: str) -> Path:
@@ -1216,13 +1235,18 @@ def _misplaced_config(path: Path, loaded: Loaded, config: Mapping[str, object], 
     ]
     # The render hands `--services` to the program through this key; in a stack file it
     # would point `pulumi up` at another file than the one `check` validates.
+    services_keys = (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
     misplaced += [
         Problem(str(path), loaded.line_of(("config", spelled)), "settings", spelled,
                 "is not a stack setting: every stack reads services.yaml (the offline render's "
                 "--services sets it for a render only)")
-        for spelled in (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
+        for spelled in services_keys
         if spelled in config
     ]
+    # Any other key of the project is one the program would never read: a typo, most likely.
+    misplaced += config_keys.unknown_key_problems(
+        str(path), config, project, lambda spelled: loaded.line_of(("config", spelled)), refused=services_keys,
+    )
     return misplaced
 
 
@@ -1271,13 +1295,13 @@ def load_stack_settings(project_dir: Path, stack: str) -> Settings:
         raise ConfigError([Problem(str(path), loaded.line_of(("config", key, "environment")),
                                    "settings", "environment",
                                    f"is {settings.environment!r} in the file of stack {stack!r}")])
-    return settings
+    return _on_the_branch_map(settings, str(path), loaded, ("config", key))
 
 
 def settings_from_pulumi_config(raw: str | Mapping[str, object], stack: str) -> Settings:
     """Validate the settings object as Pulumi hands it to the program (JSON)."""
     data = json.loads(raw) if isinstance(raw, str) else raw
-    return parse_settings(data, f"Pulumi.{stack}.yaml")
+    return _on_the_branch_map(parse_settings(data, f"Pulumi.{stack}.yaml"), f"Pulumi.{stack}.yaml")
 
 
 # Settings no two stacks may share: (what the message calls it, the field, the value

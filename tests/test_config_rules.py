@@ -465,7 +465,8 @@ def test_the_project_must_be_named_as_the_program_reads_its_config(tmp_path: Pat
 @pytest.mark.parametrize("branch", ["release/1.2", "feature/a.b", "dev_2"])
 def test_git_branch_names_are_fine(tmp_path: Path, branch: str) -> None:
     project = project_copy(tmp_path)
-    edit(project / "Pulumi.dev.yaml", "branch: development ", f"branch: '{branch}' ")
+    departed = f"    branchDeparture: deliberate\n    branch: '{branch}' "
+    edit(project / "Pulumi.dev.yaml", "    branch: development ", departed)
     assert load_stack_settings(project, "dev").branch == branch
 
 
