@@ -28,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -42,6 +43,8 @@ SETTINGS_KEY = config_keys.SETTINGS
 # Longest value (as repr) an error message repeats in full; longer ones end in "...".
 SHOWN_MAX = 100
 SERVICES_FILE_KEY = "servicesFile"
+# Validation context: the caller has reported duplicate service names itself, with lines.
+NAMES_CHECKED = "names_checked"
 Environment = Literal["dev", "sandbox", "integration", "live"]
 STACKS: tuple[Environment, ...] = ("dev", "sandbox", "integration", "live")
 
@@ -197,14 +200,22 @@ _PATTERN_MESSAGES = {
     QUANTITY_PATTERN: "must be a Kubernetes quantity, like 250m or 2 (CPU) or 256Mi or 1Gi (memory)",
 }
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
+IMAGE_PATTERN = (r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+)(@sha256:[a-f0-9]{64})?$|"
+                 r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$")
 Image = Annotated[
     str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+)(@sha256:[a-f0-9]{64})?$|"
-        r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$",
-        description="a container image pinned by tag or digest ('latest' is refused)",
-    ),
+    Field(pattern=IMAGE_PATTERN, description="a container image pinned by tag or digest ('latest' is refused)"),
 ]
+
+
+def _image_message(value: object) -> str:
+    """Why ``value`` is no pinned image, in words (not the pattern)."""
+    text = str(value)
+    if "@" not in text and ":" not in text.rsplit("/", 1)[-1]:
+        return (f"{_shown(value)} has no tag: add one, like '{text}:<version>' ('latest' is refused), "
+                "or pin a digest with '@sha256:<digest>'")
+    return (f"must be a container image pinned by a tag or a digest: a lowercase name, then ':<tag>' or "
+            f"'@sha256:<digest>', not {_shown(value)}")
 
 
 def _not_latest(value: str) -> str:
@@ -481,9 +492,13 @@ class ServicesFile(Model):
     services: list[Service]
 
     @model_validator(mode="after")
-    def _unique(self) -> Self:
+    def _unique(self, info: ValidationInfo) -> Self:
         problems = []
-        for label, key in (("name", "name"), ("image repository", "image_repository")):
+        # parse_services reports a duplicate name at the duplicate's own line instead.
+        names_checked = isinstance(info.context, dict) and info.context.get(NAMES_CHECKED)
+        unique = (("image repository", "image_repository"),) if names_checked else \
+            (("name", "name"), ("image repository", "image_repository"))
+        for label, key in unique:
             values = [getattr(s, key) for s in self.services]
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
@@ -509,7 +524,7 @@ class ServicesFile(Model):
                 takers.setdefault((s.namespace, s.deployment, env), []).append(s.name)
         shared: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
         for (namespace, deployment, env_name), taking in takers.items():
-            if len(taking) > 1:
+            if len(set(taking)) > 1:  # one name twice is the duplicate name, reported as such
                 shared.setdefault((namespace, deployment, tuple(sorted(taking))), []).append(env_name)
         for (namespace, deployment, taking_names), envs in sorted(shared.items()):
             problems.append(
@@ -1078,6 +1093,10 @@ _STRICT_TYPE_MESSAGES: dict[str, Callable[[object], str]] = {
                                                         if isinstance(got, bool) else "")
     ),
     "bool_type": lambda got: f"must be true or false (unquoted), not {_shown(got)}",
+    # Never pydantic's "instance of <Class>": the file has mappings, not classes.
+    "model_type": lambda got: f"must be a mapping of fields (key: value lines below it), not {_shown(got)}",
+    "model_attributes_type": lambda got: f"must be a mapping of fields (key: value lines below it), not {_shown(got)}",
+    "dict_type": lambda got: f"must be a mapping (key: value), not {_shown(got)}",
     "string_type": lambda got: f"must be text, not {_shown(got)}" + (
         " (quote it: YAML reads it as a number or a boolean)" if isinstance(got, int | float) else ""
     ),
@@ -1098,6 +1117,8 @@ def _problems_from(
             message = "unknown field" + config_keys.did_you_mean(str(loc[-1]), config_keys.known_fields(model, loc))
         elif e["type"] in _STRICT_TYPE_MESSAGES:
             message = _STRICT_TYPE_MESSAGES[e["type"]](e["input"])
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == IMAGE_PATTERN:
+            message = _image_message(e["input"])
         elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") in _PATTERN_MESSAGES:
             message = f"{_PATTERN_MESSAGES[e['ctx']['pattern']]}, not {_shown(e['input'])}"
         problems.append(Problem(file, line, where, field, message))
@@ -1133,10 +1154,37 @@ def parse_services(text: str, file: str) -> ServicesFile:
     if not isinstance(data, dict):
         raise ConfigError([Problem(file, 1, "services file", "",
                                    "must be a mapping with a 'services' list")])
+    duplicates = _duplicate_names(data, file, loaded)
     try:
-        return ServicesFile.model_validate(data)
+        services = ServicesFile.model_validate(data, context={NAMES_CHECKED: True})
     except ValidationError as err:
-        raise ConfigError(_problems_from(err, file, loaded, (), _describe_service_loc(data), ServicesFile)) from None
+        found = _problems_from(err, file, loaded, (), _describe_service_loc(data), ServicesFile)
+        raise ConfigError(duplicates + found) from None
+    if duplicates:
+        raise ConfigError(duplicates)
+    return services
+
+
+def _duplicate_names(data: dict[str, object], file: str, loaded: Loaded) -> list[Problem]:
+    """A problem at each later entry that repeats an earlier service's name."""
+    entries = data.get("services")
+    first_line: dict[str, int | None] = {}
+    problems = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        line = loaded.line_of(("services", index, "name"))
+        if name not in first_line:
+            first_line[name] = line
+            continue
+        earlier = f"the service on line {first_line[name]}" if first_line[name] else "an earlier service"
+        problems.append(Problem(
+            file, line, f"service {_shown(name)}", "name",
+            f"{name!r} is already the name of {earlier}; a name is the service's own (it names its Sensor, "
+            "WorkflowTemplates, Rollout and Applications): rename this one",
+        ))
+    return problems
 
 
 def _name_service(problem: Problem) -> Problem:

@@ -110,7 +110,10 @@ def test_namespace_must_be_a_dns_label() -> None:
 def test_service_names_are_unique() -> None:
     second = GOOD.split("\n", 1)[1].replace("imageRepository: datacollect-vbsiv", "imageRepository: other")
     [problem] = problems_of(GOOD + second)
-    assert "name used by more than one service: vbsiv" in problem
+    # At the second entry's name, with the first one's line and what to do (tests/test_messages.py).
+    assert problem.startswith("services.yaml:10: service 'vbsiv': name: 'vbsiv' is already the name of the service "
+                              "on line 2; ")
+    assert problem.endswith("rename this one")
 
 
 def test_image_repositories_are_unique() -> None:
