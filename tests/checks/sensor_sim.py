@@ -41,7 +41,7 @@ Python API
 
 `source_type` picks how the EventSource wraps the HTTP request (upstream, verified in event-data.go
 and github/start.go). The default is "github" because the project's EventSource is a `github:` one
-(docs/architecture.md: the "github" EventSource verifies the webhook signature):
+(docs/release-flow.md: the "github" EventSource verifies the webhook signature):
     "github" : github EventSource    -> data = {"headers": {Canonical-Key: [values]}, "body": <payload
                re-marshalled from a Go map: sorted keys, numbers as float64, plus string keys
                "X-GitHub-Event" and "X-GitHub-Delivery" copied from the request headers>}
