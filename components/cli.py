@@ -5,7 +5,7 @@ Owns argument parsing, the pre-flight validation call and the exit codes:
 problem printed one per line, no traceback), 1 internal failure (details printed).
 
 Commands:
-- ``render``: the offline render of DESIGN.md section 7 (``components.render``).
+- ``render``: the offline render of docs/architecture.md, "The offline render" (``components.render``).
 - ``check``: validate the services file and all four stack settings, cross-stack
   rules included, and report every problem at once. It is the pre-commit hook and the
   first CI job, so it imports ``components.config`` and nothing heavier: no Pulumi,
@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from components.errors import Problem
 
@@ -116,12 +116,13 @@ def _run_render(args: argparse.Namespace, validator: Validator | None) -> int:
         _print_lines([f"render: {problem}" for problem in usage if problem])
         return EXIT_BAD_INPUT
     try:
-        problems = (validator or default_validator())(stacks, services_path, project_dir)
+        problems = _located((validator or default_validator())(stacks, services_path, project_dir))
     except Exception as exc:  # a bug, not bad input: said in one line, as `check` does
         print(f"internal error while validating: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
     if problems:
-        _print_lines(problems)
+        # Word for word what `check` prints (on stderr: the render's stdout is its progress).
+        _report(problems, "text", sys.stderr)
         return EXIT_BAD_INPUT
 
     def report(result: StackResult) -> None:
@@ -190,20 +191,17 @@ def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
     services_path: Path = (args.services or project_dir / "services.yaml").resolve()
     stacks: list[str] = list(STACKS)
     try:
-        problems = [_with_line(p) for p in (validator or default_validator())(stacks, services_path, project_dir)]
-        problems.sort(key=lambda p: (p.file, p.line or 0) if isinstance(p, Problem) else (str(p), 0))
+        problems = _located((validator or default_validator())(stacks, services_path, project_dir))
         services = None if problems else _count_services(services_path)
+        notices = [] if problems else _branch_notices(stacks, project_dir)
     except Exception as exc:  # a bug, not bad input; still no traceback for a hook
         print(f"internal error while checking: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
     if problems:
-        for problem in problems:
-            print(_shown(problem))
-            if args.format == "github":
-                print(_annotation(problem))
-        files = {p.file for p in problems if isinstance(p, Problem)}
-        print(f"{len(problems)} problem(s) in {max(len(files), 1)} file(s)", file=sys.stderr)
+        _report(problems, args.format, sys.stdout)
         return EXIT_BAD_INPUT
+    for notice in notices:
+        print(notice)
     print(
         f"OK: {_display_path(services_path)} ({services} service{'' if services == 1 else 's'}) and "
         f"{len(stacks)} stacks ({', '.join(stacks)}) are valid"
@@ -211,10 +209,42 @@ def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
     return EXIT_OK
 
 
+def _located(problems: Sequence[object]) -> list[object]:
+    """Problems with a line wherever their file says where, in file and line order."""
+    located = [_with_line(p) for p in problems]
+    located.sort(key=lambda p: (p.file, p.line or 0) if isinstance(p, Problem) else (str(p), 0))
+    return located
+
+
+def _report(problems: Sequence[object], output_format: str, stream: TextIO) -> None:
+    """Each problem as FILE:LINE: WHERE: FIELD: MESSAGE (FILE relative to the working directory),
+    then the count on stderr. `check` and `render` report bad input with this one function."""
+    for problem in problems:
+        print(_shown(problem), file=stream)
+        if output_format == "github":
+            print(_annotation(problem), file=stream)
+    files = {p.file for p in problems if isinstance(p, Problem)}
+    print(f"{len(problems)} problem(s) in {max(len(files), 1)} file(s)", file=sys.stderr)
+
+
 def _count_services(services_path: Path) -> int:
     from components.config import load_services
 
     return len(load_services(services_path).services)
+
+
+def _branch_notices(stacks: list[str], project_dir: Path) -> list[str]:
+    """A notice per stack whose file releases from another branch than the branch map's, on purpose."""
+    from components.config import load_stack_settings, stack_file
+    from components.config_keys import branch_notice
+
+    notices = (
+        branch_notice(
+            _display_path(stack_file(project_dir, stack)), stack, load_stack_settings(project_dir, stack).branch,
+        )
+        for stack in stacks
+    )
+    return [notice for notice in notices if notice]
 
 
 def _display_path(path: str | Path) -> str:

@@ -28,32 +28,34 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from components import canary, names
+from components import canary, config_keys, names
 from components.errors import ConfigError, Problem
 from components.yamlsafe import Loaded, decode_utf8, load_yaml, load_yaml_file
 
 PROJECT = "release-pipeline"
-SETTINGS_KEY = "settings"
+SETTINGS_KEY = config_keys.SETTINGS
 # Longest value (as repr) an error message repeats in full; longer ones end in "...".
 SHOWN_MAX = 100
 SERVICES_FILE_KEY = "servicesFile"
+# Validation context: the caller has reported duplicate service names itself, with lines.
+NAMES_CHECKED = "names_checked"
 Environment = Literal["dev", "sandbox", "integration", "live"]
 STACKS: tuple[Environment, ...] = ("dev", "sandbox", "integration", "live")
 
-# Config keys (namespace `release-pipeline`) read with `require_secret`. The offline
-# render substitutes a placeholder for each, since `secure:` values cannot be
-# decrypted without the stack's secrets provider.
-SECRET_CONFIG_KEYS: tuple[str, ...] = (
-    "githubToken",  # GitHub provider: webhooks, deploy keys, rulesets on the repos
-    "helmWriterPrivateKey",  # this environment's GitHub App key (helm repo writes)
-    "slackToken",  # Slack bot token (chat:write) for Argo CD / Rollouts / workflow notices
-    "ssoClientSecret",  # GitHub OAuth App client secret for Dex
-)
+# Config keys (namespace `release-pipeline`) read with `require_secret`: githubToken
+# (GitHub provider: webhooks, deploy keys, rulesets on the repos), helmWriterPrivateKey
+# (this environment's GitHub App key, helm repo writes), slackToken (Slack bot token,
+# chat:write, for Argo CD / Rollouts / workflow notices), ssoClientSecret (GitHub OAuth
+# App client secret for Dex). The offline render substitutes a placeholder for each,
+# since `secure:` values cannot be decrypted without the stack's secrets provider. Any
+# other key of the project in a stack file is refused (components.config_keys).
+SECRET_CONFIG_KEYS: tuple[str, ...] = config_keys.SECRETS
 
 
 # --------------------------------------------------------------------------- helpers
@@ -198,14 +200,22 @@ _PATTERN_MESSAGES = {
     QUANTITY_PATTERN: "must be a Kubernetes quantity, like 250m or 2 (CPU) or 256Mi or 1Gi (memory)",
 }
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
+IMAGE_PATTERN = (r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+)(@sha256:[a-f0-9]{64})?$|"
+                 r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$")
 Image = Annotated[
     str,
-    Field(
-        pattern=r"^[a-z0-9][a-z0-9._/:-]*(:[A-Za-z0-9._-]+)(@sha256:[a-f0-9]{64})?$|"
-        r"^[a-z0-9][a-z0-9._/:-]*@sha256:[a-f0-9]{64}$",
-        description="a container image pinned by tag or digest ('latest' is refused)",
-    ),
+    Field(pattern=IMAGE_PATTERN, description="a container image pinned by tag or digest ('latest' is refused)"),
 ]
+
+
+def _image_message(value: object) -> str:
+    """Why ``value`` is no pinned image, in words (not the pattern)."""
+    text = str(value)
+    if "@" not in text and ":" not in text.rsplit("/", 1)[-1]:
+        return (f"{_shown(value)} has no tag: add one, like '{text}:<version>' ('latest' is refused), "
+                "or pin a digest with '@sha256:<digest>'")
+    return (f"must be a container image pinned by a tag or a digest: a lowercase name, then ':<tag>' or "
+            f"'@sha256:<digest>', not {_shown(value)}")
 
 
 def _not_latest(value: str) -> str:
@@ -304,7 +314,7 @@ LabelValue = Annotated[str, Field(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A
 
 
 class RolloutOptions(Model):
-    """How the platform's Rollout releases the service (DESIGN.md section 2)."""
+    """How the platform's Rollout releases the service (docs/architecture.md, "Who owns what at run time")."""
 
     # The chart's Deployment the Rollout takes the pod template from (default: the
     # service name). The chart keeps it at `replicas: 0`.
@@ -523,9 +533,13 @@ class ServicesFile(Model):
     services: list[Service]
 
     @model_validator(mode="after")
-    def _unique(self) -> Self:
+    def _unique(self, info: ValidationInfo) -> Self:
         problems = []
-        for label, key in (("name", "name"), ("image repository", "image_repository")):
+        # parse_services reports a duplicate name at the duplicate's own line instead.
+        names_checked = isinstance(info.context, dict) and info.context.get(NAMES_CHECKED)
+        unique = (("image repository", "image_repository"),) if names_checked else \
+            (("name", "name"), ("image repository", "image_repository"))
+        for label, key in unique:
             values = [getattr(s, key) for s in self.services]
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
@@ -551,7 +565,7 @@ class ServicesFile(Model):
                 takers.setdefault((s.namespace, s.deployment, env), []).append(s.name)
         shared: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
         for (namespace, deployment, env_name), taking in takers.items():
-            if len(taking) > 1:
+            if len(set(taking)) > 1:  # one name twice is the duplicate name, reported as such
                 shared.setdefault((namespace, deployment, tuple(sorted(taking))), []).append(env_name)
         for (namespace, deployment, taking_names), envs in sorted(shared.items()):
             problems.append(
@@ -1059,7 +1073,10 @@ class Settings(Model):
     """`release-pipeline:settings` of one stack: everything that differs per environment."""
 
     environment: Environment
-    branch: GitBranch  # a valid git branch name (no '..', '//', leading/trailing '/', '.lock')
+    # A valid git branch name (no '..', '//', leading/trailing '/', '.lock'); left out, the
+    # branch map's (config_keys.BRANCH_MAP); another one needs `branchDeparture: deliberate`.
+    branch: GitBranch
+    branch_departure: Literal["deliberate"] | None = None
     helm_branch: GitBranch
     values_file: RelPathBelowRoot = "values.yaml"
     aws: AwsSettings
@@ -1114,6 +1131,11 @@ class Settings(Model):
         return (upstream.account_id or self.aws.account_id, upstream.region or self.aws.region,
                 upstream.upstream_prefix)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _branch_from_the_map(cls, data: object) -> object:
+        return config_keys.with_map_branch(data)
+
     @model_validator(mode="after")
     def _argocd_ha_replicates_its_servers(self) -> Self:
         if not self.argocd.ha:
@@ -1165,6 +1187,10 @@ _STRICT_TYPE_MESSAGES: dict[str, Callable[[object], str]] = {
                                                         if isinstance(got, bool) else "")
     ),
     "bool_type": lambda got: f"must be true or false (unquoted), not {_shown(got)}",
+    # Never pydantic's "instance of <Class>": the file has mappings, not classes.
+    "model_type": lambda got: f"must be a mapping of fields (key: value lines below it), not {_shown(got)}",
+    "model_attributes_type": lambda got: f"must be a mapping of fields (key: value lines below it), not {_shown(got)}",
+    "dict_type": lambda got: f"must be a mapping (key: value), not {_shown(got)}",
     "string_type": lambda got: f"must be text, not {_shown(got)}" + (
         " (quote it: YAML reads it as a number or a boolean)" if isinstance(got, int | float) else ""
     ),
@@ -1173,7 +1199,7 @@ _STRICT_TYPE_MESSAGES: dict[str, Callable[[object], str]] = {
 
 def _problems_from(
     err: ValidationError, file: str, loaded: Loaded | None, base: tuple[str | int, ...],
-    describe: Describe,
+    describe: Describe, model: type[BaseModel],
 ) -> list[Problem]:
     problems = []
     for e in err.errors():
@@ -1182,9 +1208,11 @@ def _problems_from(
         line = loaded.line_of(base + loc) if loaded else None
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = "unknown field" + config_keys.did_you_mean(str(loc[-1]), config_keys.known_fields(model, loc))
         elif e["type"] in _STRICT_TYPE_MESSAGES:
             message = _STRICT_TYPE_MESSAGES[e["type"]](e["input"])
+        elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") == IMAGE_PATTERN:
+            message = _image_message(e["input"])
         elif e["type"] == "string_pattern_mismatch" and e.get("ctx", {}).get("pattern") in _PATTERN_MESSAGES:
             message = f"{_PATTERN_MESSAGES[e['ctx']['pattern']]}, not {_shown(e['input'])}"
         problems.append(Problem(file, line, where, field, message))
@@ -1220,10 +1248,37 @@ def parse_services(text: str, file: str) -> ServicesFile:
     if not isinstance(data, dict):
         raise ConfigError([Problem(file, 1, "services file", "",
                                    "must be a mapping with a 'services' list")])
+    duplicates = _duplicate_names(data, file, loaded)
     try:
-        return ServicesFile.model_validate(data)
+        services = ServicesFile.model_validate(data, context={NAMES_CHECKED: True})
     except ValidationError as err:
-        raise ConfigError(_problems_from(err, file, loaded, (), _describe_service_loc(data))) from None
+        found = _problems_from(err, file, loaded, (), _describe_service_loc(data), ServicesFile)
+        raise ConfigError(duplicates + found) from None
+    if duplicates:
+        raise ConfigError(duplicates)
+    return services
+
+
+def _duplicate_names(data: dict[str, object], file: str, loaded: Loaded) -> list[Problem]:
+    """A problem at each later entry that repeats an earlier service's name."""
+    entries = data.get("services")
+    first_line: dict[str, int | None] = {}
+    problems = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            continue
+        line = loaded.line_of(("services", index, "name"))
+        if name not in first_line:
+            first_line[name] = line
+            continue
+        earlier = f"the service on line {first_line[name]}" if first_line[name] else "an earlier service"
+        problems.append(Problem(
+            file, line, f"service {_shown(name)}", "name",
+            f"{name!r} is already the name of {earlier}; a name is the service's own (it names its Sensor, "
+            "WorkflowTemplates, Rollout and Applications): rename this one",
+        ))
+    return problems
 
 
 def _name_service(problem: Problem) -> Problem:
@@ -1257,9 +1312,21 @@ def parse_settings(data: object, file: str, loaded: Loaded | None = None,
                    base: tuple[str | int, ...] = ()) -> Settings:
     """Validate a settings object (from a stack file or from Pulumi config)."""
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_problems_from(err, file, loaded, base, _settings_describe)) from None
+        raise ConfigError(_problems_from(err, file, loaded, base, _settings_describe, Settings)) from None
+    return settings
+
+
+def _on_the_branch_map(settings: Settings, file: str, loaded: Loaded | None = None,
+                       base: tuple[str | int, ...] = ()) -> Settings:
+    """``settings`` when its branch is the branch map's or departs from it deliberately."""
+    departure = config_keys.departure_problem(settings.environment, settings.branch, settings.branch_departure)
+    if departure:
+        field, message = departure
+        line = (loaded.line_of((*base, field)) or loaded.line_of(base)) if loaded else None
+        raise ConfigError([Problem(file, line, "settings", field, message)])
+    return settings
 
 
 def stack_file(project_dir: Path, stack: str) -> Path:
@@ -1310,13 +1377,18 @@ def _misplaced_config(path: Path, loaded: Loaded, config: Mapping[str, object], 
     ]
     # The render hands `--services` to the program through this key; in a stack file it
     # would point `pulumi up` at another file than the one `check` validates.
+    services_keys = (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
     misplaced += [
         Problem(str(path), loaded.line_of(("config", spelled)), "settings", spelled,
                 "is not a stack setting: every stack reads services.yaml (the offline render's "
                 "--services sets it for a render only)")
-        for spelled in (f"{project}:{SERVICES_FILE_KEY}", SERVICES_FILE_KEY)
+        for spelled in services_keys
         if spelled in config
     ]
+    # Any other key of the project is one the program would never read: a typo, most likely.
+    misplaced += config_keys.unknown_key_problems(
+        str(path), config, project, lambda spelled: loaded.line_of(("config", spelled)), refused=services_keys,
+    )
     return misplaced
 
 
@@ -1365,13 +1437,13 @@ def load_stack_settings(project_dir: Path, stack: str) -> Settings:
         raise ConfigError([Problem(str(path), loaded.line_of(("config", key, "environment")),
                                    "settings", "environment",
                                    f"is {settings.environment!r} in the file of stack {stack!r}")])
-    return settings
+    return _on_the_branch_map(settings, str(path), loaded, ("config", key))
 
 
 def settings_from_pulumi_config(raw: str | Mapping[str, object], stack: str) -> Settings:
     """Validate the settings object as Pulumi hands it to the program (JSON)."""
     data = json.loads(raw) if isinstance(raw, str) else raw
-    return parse_settings(data, f"Pulumi.{stack}.yaml")
+    return _on_the_branch_map(parse_settings(data, f"Pulumi.{stack}.yaml"), f"Pulumi.{stack}.yaml")
 
 
 # Settings no two stacks may share: (what the message calls it, the field, the value

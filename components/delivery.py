@@ -23,7 +23,7 @@ notification templates and triggers (`components.helm_values`); the namespaces.
 
 Decisions
 ---------
-Why the Rollout is Pulumi's and the Deployment the chart's (DESIGN.md section 2): the
+Why the Rollout is Pulumi's and the Deployment the chart's (docs/architecture.md, "Who owns what at run time"): the
 platform owns release policy (steps, gates, analysis), the team owns the workload.
 `workloadRef` joins them; the chart keeps its Deployment at `replicas: 0` and points
 its HPA, if any, at the Rollout. Consequences, handled here:

@@ -22,7 +22,7 @@ by hand once per environment; README, "Prerequisites for real use").
 Why write access is a GitHub App per environment plus a ruleset
 ----------------------------------------------------------------
 The invariant is "a release in one environment cannot write another environment's
-GitOps branch" (DESIGN.md section 6). All four environments' branches live in the
+GitOps branch" (docs/security-model.md, "Invariants"). All four environments' branches live in the
 same helm repository, so whatever credential the promote step holds must be able to
 write one branch of it and not the other three.
 

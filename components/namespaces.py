@@ -13,7 +13,7 @@ added capabilities, no root, only the volume types `restricted` allows.
 # Ref: https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/
 
 Service namespaces are retained on delete: removing the last service of a namespace
-from services.yaml must not delete the running workload (DESIGN.md section 6).
+from services.yaml must not delete the running workload (docs/security-model.md, "Invariants").
 Does not own: what goes into the namespaces.
 """
 

@@ -5,7 +5,7 @@ Owns, per service and stack:
   so four stacks sharing one AWS account never collide), with scan on push, AES256 or
   KMS encryption, `force_delete=False` and `retain_on_delete=True`: removing a service
   from services.yaml or destroying the stack drops the repository from Pulumi's state
-  and leaves it, and every image in it, in AWS (images are data; DESIGN.md section 6);
+  and leaves it, and every image in it, in AWS (images are data; docs/security-model.md, "Invariants");
 - its lifecycle policy (keep the last N images, expire untagged ones after D days,
   never expire the build cache);
 - the IAM role the build step assumes, through EKS Pod Identity or IRSA (stack

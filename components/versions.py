@@ -13,8 +13,9 @@ How to bump (also in docs/operating.md, "Bump chart and CRD versions"):
    application version, so CRDs and controllers move together. If a CRD file was
    added or renamed upstream, update `crd_paths` and the kind table in
    `components.crds` (tests fail until both agree).
-3. Run the tests (the chart values are checked against the chart's own defaults in
-   ../shared/charts, which must be refreshed to the same chart version) and review
+3. Refresh the chart's defaults in upstream/charts to the same chart version
+   (docs/upstream-data.md); run the tests (the chart values are checked against
+   them) and review
    `python -m components render --stack all` for the diff, then `pulumi preview`.
 """
 

@@ -1,4 +1,4 @@
-"""The release pipeline's policy pack: DESIGN.md section 6, mandatory at preview and up.
+"""The release pipeline's policy pack: docs/security-model.md, "Invariants", mandatory at preview and up.
 
 Run from the project root: `pulumi preview --policy-pack policy` (README). The checks
 are in `release_policies.py`, their Pulumi wiring in `policy_pack.py`; this file only

@@ -1,4 +1,4 @@
-"""The checks of the policy pack: DESIGN.md section 6 as pure functions over one resource.
+"""The checks of the policy pack: docs/security-model.md, "Invariants" as pure functions over one resource.
 
 Owns: one function per policy, `check(resource_type, inputs, options, context)` ->
 list of violation messages (empty when the resource complies), and `CHECKS`, the table

@@ -1,13 +1,18 @@
-"""Shared test helpers: render the real project offline, and find ../shared.
+"""Test helpers for every module: render the real project offline.
 
 Owns:
+- ``SERVICES_FILE``: the tests' own services file (``tests/data/services.yaml``). Tests never
+  depend on what the project's ``services.yaml`` lists, so teams edit it freely.
+- ``copy_project(dest)``: the stack files (and any other project files named) in ``dest``,
+  with the tests' services file as ``services.yaml``.
 - ``render_stack`` (session fixture): ``render_stack(stack, services_text=None)``
-  renders the real program's stack through the CLI in a subprocess (exactly what a
+  renders the real program's stack, with the tests' services file unless
+  ``services_text`` is given, through the CLI in a subprocess (exactly what a
   user runs) and returns ``(resources, manifests)`` as loaded from
   ``resources.json`` / ``manifests.yaml``. Results are cached per session; each call
   returns a fresh copy, so a test may modify what it gets.
 - ``run_render_cli(*args)``: the CLI as a subprocess, for tests that expect failure.
-- ``SHARED`` and ``requires_shared``: skip what needs ``../shared`` when it is absent.
+- ``UPSTREAM``: the pinned upstream data the checks read (``upstream/``, docs/upstream-data.md).
 
 Deliberately not here: per-module fixtures (they live next to their tests).
 """
@@ -15,6 +20,7 @@ Deliberately not here: per-module fixtures (they live next to their tests).
 from __future__ import annotations
 
 import copy
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,20 +30,26 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-TOOLS = SHARED / "tools"  # validate_manifests, sensor_sim, workflow_lint, check_helm_values
+UPSTREAM = ROOT / "upstream"  # chart defaults, schemas, webhook payloads: docs/upstream-data.md
+SERVICES_FILE = ROOT / "tests" / "data" / "services.yaml"
 
-for path in (ROOT, TOOLS):
-    if path.is_dir() and str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-requires_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"{SHARED} is not present (CI has it); skipping the checks that use it"
-)
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 Resources = list[dict[str, Any]]
 Manifests = list[dict[str, Any]]
 RenderStack = Callable[..., tuple[Resources, Manifests]]
+
+
+def copy_project(dest: Path, *names: str) -> Path:
+    """``dest`` with every ``Pulumi.<stack>.yaml``, the project files ``names`` and the tests' services file."""
+    from components.config import STACKS
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in [*names, *(f"Pulumi.{stack}.yaml" for stack in STACKS)]:
+        shutil.copy(ROOT / name, dest / name)
+    shutil.copy(SERVICES_FILE, dest / "services.yaml")
+    return dest
 
 
 def run_render_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -63,11 +75,12 @@ def render_stack(tmp_path_factory: pytest.TempPathFactory) -> RenderStack:
         key = (stack, services_text)
         if key not in cache:
             base = tmp_path_factory.mktemp(f"render-{stack}")
-            args = ["--stack", stack, "--out", str(base / "out")]
-            if services_text is not None:
-                services = base / "services.yaml"
+            services = base / "services.yaml"
+            if services_text is None:
+                shutil.copy(SERVICES_FILE, services)
+            else:
                 services.write_text(services_text, encoding="utf-8")
-                args += ["--services", str(services)]
+            args = ["--stack", stack, "--out", str(base / "out"), "--services", str(services)]
             proc = run_render_cli(*args)
             if proc.returncode != 0:
                 pytest.fail(

@@ -8,7 +8,7 @@ Owns:
 - ``password_result``: the ``extra`` for components that generate a password.
 - ``RecordingMonitor``: a ``MockMonitor`` that records each registration from the
   raw request, so secret markers stay where the program put them (the stock mock
-  hands ``new_resource`` inputs already unwrapped, DESIGN.md section 7). A record
+  hands ``new_resource`` inputs already unwrapped, docs/architecture.md, "The offline render"). A record
   has the ``resources.json`` shape: type, name, parent, inputs, options (protect,
   retain_on_delete, depends_on, ignore_changes as sent), plus the provider reference.
 - ``run_under_mocks(program, mocks=None, stack="dev", inputs=None)``: set the mocks,

@@ -119,8 +119,8 @@ def sensor_arguments(sensor: Mapping[str, Any], dependency: str, data: Mapping[s
     Only the forms the project's Sensors use: `dataKey` over plain object keys (gjson's
     text of a string or an integer), the encoding template above, and constant templates
     without actions; anything else fails the test. tests/test_sensors.py and
-    tests/test_payload_paths.py check the same Sensors through sensor_sim (argo-events'
-    own semantics) where ../shared is present.
+    tests/test_payload_paths.py check the same Sensors through tests.checks.sensor_sim (argo-events'
+    own semantics).
     """
     k8s = sensor["spec"]["triggers"][0]["template"]["k8s"]
     names = [p["name"] for p in k8s["source"]["resource"]["spec"]["arguments"]["parameters"]]

@@ -8,7 +8,6 @@ harness for what the real stacks do not pass yet (`argo_depends_on`).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +35,9 @@ from components.access import (
     token_secret_name,
 )
 from components.config import RbacSettings, Service, Settings, load_stack_settings, parse_services
+from tests.conftest import SERVICES_FILE
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-SHARED_TOOLS = PROJECT_DIR.parent / "shared" / "tools"
 WORKFLOW_TASK_RESULTS = {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"],
                          "verbs": ["create", "patch"]}
 
@@ -610,13 +609,9 @@ def test_builders_are_deterministic() -> None:
 
 
 def _validate(objects: list[dict[str, Any]]) -> list[Any]:
-    if not SHARED_TOOLS.is_dir():
-        pytest.skip(f"{SHARED_TOOLS} is not present (CI has it); schema validation skipped")
-    if str(SHARED_TOOLS) not in sys.path:
-        sys.path.insert(0, str(SHARED_TOOLS))
-    import validate_manifests
+    from tests.checks.validate_manifests import validate_objects
 
-    problems = validate_manifests.validate_objects(objects)
+    problems = validate_objects(objects)
     return [p for p in problems if p.severity == "error"]
 
 
@@ -649,7 +644,7 @@ def test_rendered_stack_registers_exactly_the_built_objects(render_stack: Any, s
     children = [r for r in resources if r["parent"] == "access"]
     assert {r["type"] for r in children} <= ACCESS_TYPES
     settings = load_stack_settings(PROJECT_DIR, stack)
-    services = parse_services((PROJECT_DIR / "services.yaml").read_text(), "services.yaml").for_environment(stack)
+    services = parse_services(SERVICES_FILE.read_text(), "services.yaml").for_environment(stack)
     built = access_manifests(settings, services)
     assert sorted(r["name"] for r in children) == sorted(f"access-{key}" for key in built)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from components.config import load_services
+from tests.conftest import SERVICES_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,7 @@ def test_the_cluster_footprint_reads_the_real_render(render_stack, stack: str) -
     bench = _bench()
     _, manifests = render_stack(stack)
     sizes = load_stack_settings(ROOT, stack).sizes
-    deployed = len(load_services(ROOT / "services.yaml").for_environment(stack))
+    deployed = len(load_services(SERVICES_FILE).for_environment(stack))
     sensors = bench.sensor_footprint(manifests)
     assert sensors["pods"] == deployed * sizes.sensor.replicas > 0
     assert sensors["cpu"] == pytest.approx(sensors["pods"] * bench.cpu(sizes.sensor.resources.requests.cpu))

@@ -30,7 +30,7 @@ import yaml
 
 from components.cli import build_parser, main
 from components.config import STACKS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_project
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 SCRIPTS = ROOT / ".github" / "scripts"
@@ -53,12 +53,8 @@ def run_check(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the project's services.yaml and stack files, to break one at a time."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ["services.yaml", *(f"Pulumi.{stack}.yaml" for stack in STACKS)]:
-        shutil.copy(ROOT / name, root / name)
-    return root
+    """A copy of the project's stack files with the tests' services file, to break one at a time."""
+    return copy_project(tmp_path / "project")
 
 
 def edit(path: Path, old: str, new: str) -> int:

@@ -4,7 +4,6 @@ the message asserted (file, service or setting, field, what is allowed)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from components.config import (
     sibling_stack_problems,
     validate_all,
 )
+from tests.conftest import copy_project
 from tests.test_config import GOOD, ROOT, problems_of, with_field
 
 SECOND = """\
@@ -35,10 +35,7 @@ SECOND = """\
 
 
 def project_copy(tmp_path: Path, *, pulumi_yaml: bool = False) -> Path:
-    names = ["services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)]
-    for name in names + (["Pulumi.yaml"] if pulumi_yaml else []):
-        shutil.copy(ROOT / name, tmp_path / name)
-    return tmp_path
+    return copy_project(tmp_path, *(["Pulumi.yaml"] if pulumi_yaml else []))
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -468,7 +465,8 @@ def test_the_project_must_be_named_as_the_program_reads_its_config(tmp_path: Pat
 @pytest.mark.parametrize("branch", ["release/1.2", "feature/a.b", "dev_2"])
 def test_git_branch_names_are_fine(tmp_path: Path, branch: str) -> None:
     project = project_copy(tmp_path)
-    edit(project / "Pulumi.dev.yaml", "branch: development ", f"branch: '{branch}' ")
+    departed = f"    branchDeparture: deliberate\n    branch: '{branch}' "
+    edit(project / "Pulumi.dev.yaml", "    branch: development ", departed)
     assert load_stack_settings(project, "dev").branch == branch
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 
 from components.crds import CRD_FILES, PLATFORM_CHARTS, crd_files, kind_index
 from components.versions import CHARTS
 
-SHARED_CHARTS = Path(__file__).resolve().parents[2] / "shared" / "charts"
+CHARTS_DIR = Path(__file__).resolve().parents[1] / "upstream" / "charts"
 TAG = re.compile(r"^https://raw\.githubusercontent\.com/(?P<repo>[^/]+/[^/]+)/(?P<tag>v[0-9][^/]*)/")
 
 
@@ -32,11 +31,10 @@ def test_crd_urls_are_at_the_charts_application_versions() -> None:
             assert file.url in pin.crd_urls()
 
 
-@pytest.mark.skipif(not SHARED_CHARTS.is_dir(), reason=f"{SHARED_CHARTS} is not present (CI has it)")
-def test_pinned_versions_are_the_charts_in_shared() -> None:
+def test_pinned_versions_are_the_vendored_charts() -> None:
     """The chart defaults the values are checked against are those very versions."""
     for pin in CHARTS:
-        chart = yaml.safe_load((SHARED_CHARTS / pin.chart / "Chart.yaml").read_text())
+        chart = yaml.safe_load((CHARTS_DIR / pin.chart / "Chart.yaml").read_text())
         assert chart["version"] == pin.version, pin.chart
         assert chart["appVersion"] == pin.app_version, pin.chart
 

@@ -32,7 +32,8 @@ from components.config import (
     load_stack_settings,
     parse_settings,
 )
-from tests.conftest import ROOT, RenderStack, requires_shared, run_render_cli
+from tests import conftest
+from tests.conftest import ROOT, RenderStack, run_render_cli
 
 DASHBOARD = ROOT / db.DASHBOARD_FILE
 AFTER = "    valuesFile: values.yaml\n"  # where the dev stack file gets its `metrics:`
@@ -193,9 +194,8 @@ def test_label_value_and_folder_annotation_come_from_the_settings() -> None:
     assert metadata["annotations"] == {"grafana_folder": "Release pipeline"}
 
 
-@requires_shared
 def test_the_config_map_validates_against_the_upstream_schema() -> None:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     objects = [db.dashboard_config_map(options(folder="Release pipeline"), db.read_dashboard(DASHBOARD)),
                db.dashboard_config_map(options(labelValue=""), "{}")]
@@ -208,8 +208,7 @@ def test_the_config_map_validates_against_the_upstream_schema() -> None:
 def copy_project(root: Path, stack_text: str = ON) -> Path:
     """The project's program, services, stack files and dashboard; dev's stack file gets `stack_text`."""
     (root / "dashboards").mkdir(parents=True)
-    for name in ["Pulumi.yaml", "__main__.py", "services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
-        shutil.copy(ROOT / name, root / name)
+    conftest.copy_project(root, "Pulumi.yaml", "__main__.py")
     shutil.copy(DASHBOARD, root / db.DASHBOARD_FILE)
     dev = root / "Pulumi.dev.yaml"
     text = dev.read_text(encoding="utf-8")
@@ -292,9 +291,8 @@ def test_the_render_with_the_setting_on_is_deterministic(on: Any, tmp_path: Path
         assert (tmp_path / "out" / "dev" / name).read_bytes() == (first / name).read_bytes(), name
 
 
-@requires_shared
 def test_the_rendered_config_map_validates(on: Any) -> None:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     _, _, manifests = on
     objects = dashboard_objects(manifests)

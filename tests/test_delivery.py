@@ -38,7 +38,7 @@ from components.delivery import (
 )
 from components.github_access import git_ssh_url
 from components.helm_values import OWN_CHANNEL_LABEL, SUBSCRIBE_ANNOTATION
-from tests.conftest import ROOT, RenderStack, requires_shared
+from tests.conftest import ROOT, SERVICES_FILE, RenderStack
 
 PLAIN = """
   - name: vbsiv
@@ -87,7 +87,7 @@ def _service(text: str = PLAIN) -> Service:
 
 
 def _validate(objects: list[dict[str, Any]]) -> list[str]:
-    from validate_manifests import validate_objects
+    from tests.checks.validate_manifests import validate_objects
 
     return [f"{p.kind}/{p.name}: {p.path}: {p.message}" for p in validate_objects(objects)
             if p.severity == "error"]
@@ -323,7 +323,6 @@ def test_long_service_names_still_give_valid_service_names() -> None:
     assert stable_service_name(long_name) != canary_service_name(long_name)
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_built_object_validates_against_the_upstream_schemas(stack: str) -> None:
     settings = _settings(stack)
@@ -338,7 +337,7 @@ APPLICATION = "kubernetes:argoproj.io/v1alpha1:Application"
 ROLLOUT = "kubernetes:argoproj.io/v1alpha1:Rollout"
 ANALYSIS_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:AnalysisTemplate"
 SERVICE = "kubernetes:core/v1:Service"
-SERVICES_TEXT = (ROOT / "services.yaml").read_text()
+SERVICES_TEXT = SERVICES_FILE.read_text()
 WITH_FULL = SERVICES_TEXT + FULL
 
 
@@ -390,7 +389,6 @@ def test_rendered_finalizer_in_dev_and_not_in_live(render_stack: RenderStack) ->
             assert app["metadata"].get("finalizers") == expected, (stack, app["metadata"]["name"])
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_delivery_objects_validate(render_stack: RenderStack, stack: str) -> None:
     _, manifests = render_stack(stack, WITH_FULL)

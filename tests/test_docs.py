@@ -46,3 +46,21 @@ def test_every_section_reference_names_a_section_that_exists() -> None:
                     dead.append(f"{path.relative_to(ROOT)}:{number}: {target}, {section!r}")
     assert len(references) > 10  # the pattern still finds the references
     assert dead == []
+
+
+# Built from parts so that this file does not match itself.
+OUTSIDE = re.compile("|".join([
+    r"\.\./" + "shared", "DESIGN" + r"\.md", "shared/" + "(?:tools|schemas|charts|fixtures)",
+]))
+
+
+def test_no_file_depends_on_a_folder_beside_the_repository() -> None:
+    """The repository stands alone: docs cite its own docs, tests read upstream/ and tests/checks."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _tracked_text_files()
+        if path.suffix != ".json"  # vendored upstream data
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert found == []

@@ -2,14 +2,13 @@
 
 The builders are checked against the invariants of the intake (every webhook signed,
 nothing insecure, one event and one Ingress path per repository, the URL GitHub gets
-is the path the EventSource serves) and against the upstream schemas in ../shared
-(skipped with a reason when ../shared is absent). The component runs under a small
+is the path the EventSource serves) and against the upstream schemas in upstream/schemas
+(tests/checks/validate_manifests.py). The component runs under a small
 recording mock monitor; the whole-stack tests use `render_stack` from conftest.py.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,11 @@ import yaml
 
 from components import events, intake
 from components.config import STACKS, Settings, load_stack_settings
+from tests.conftest import SERVICES_FILE
 from tests.harness import run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_DIR.parent / "shared"
-TOOLS = SHARED / "tools"
-CHART_VALUES = SHARED / "charts" / "argo-events" / "values.yaml"
+CHART_VALUES = PROJECT_DIR / "upstream" / "charts" / "argo-events" / "values.yaml"
 
 REPOS = ["Appen/datacollect-platform", "Appen/sid_verification_backend_api"]
 # Two services in one repository, one in another: two events, two paths.
@@ -60,13 +58,9 @@ def github_events(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def validator() -> Callable[[list[dict[str, Any]]], list[Any]]:
-    if not (TOOLS / "validate_manifests.py").is_file():
-        pytest.skip(f"{TOOLS} is not present (CI has it): schema validation skipped")
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
-    from validate_manifests import validate_objects
+    from tests.checks.validate_manifests import validate_objects
 
-    return validate_objects  # type: ignore[no-any-return]
+    return validate_objects
 
 
 # ------------------------------------------------------------------ EventSource
@@ -215,8 +209,6 @@ def test_eventbus_settings_are_used() -> None:
 
 
 def test_eventbus_version_is_one_the_controller_lists() -> None:
-    if not CHART_VALUES.is_file():
-        pytest.skip(f"{CHART_VALUES} is not present (CI has it)")
     listed = {v["version"] for v in yaml.safe_load(CHART_VALUES.read_text())["configs"]["jetstream"]["versions"]}
     for stack in STACKS:
         assert events.eventbus_manifest(stack_settings(stack))["spec"]["jetstream"]["version"] in listed
@@ -444,7 +436,7 @@ def render(request: pytest.FixtureRequest) -> Callable[..., tuple[list[dict[str,
 def _stack_repos(stack: str) -> list[str]:
     from components.config import load_services
 
-    services = load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    services = load_services(SERVICES_FILE).for_environment(stack)
     return sorted({s.repo for s in services})
 
 

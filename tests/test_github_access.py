@@ -2,7 +2,7 @@
 
 The component tests use the recording harness of tests/harness.py, which reads what the
 program sends the engine, secret markers included, the way the offline render does
-(DESIGN.md section 7). The whole-stack tests use the `render_stack` fixture of
+(docs/architecture.md, "The offline render"). The whole-stack tests use the `render_stack` fixture of
 tests/conftest.py and are skipped until it exists.
 """
 
@@ -74,7 +74,7 @@ def run(program: Callable[[], pulumi.Output[Any]], stack: str = "dev") -> list[d
     """Run `program` under mocks; return what it registered, in the render's shape.
 
     Inputs are read from the raw request, so secrets stay at their own key (the stock
-    mock hands `new_resource` inputs already unwrapped, DESIGN.md section 7).
+    mock hands `new_resource` inputs already unwrapped, docs/architecture.md, "The offline render").
     """
     return run_under_mocks(program, EchoMocks(_fake_outputs), stack=stack, inputs=_redact)
 

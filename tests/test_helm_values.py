@@ -15,9 +15,7 @@ from components import helm_values as hv
 from components.config import STACKS, Settings, load_stack_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CHARTS = SHARED / "charts"
-TOOLS = SHARED / "tools"
+CHARTS = ROOT / "upstream" / "charts"
 PROJECTS = ("datacollect",)
 
 
@@ -37,17 +35,10 @@ def policy_lines(s: Settings, projects: tuple[str, ...] = PROJECTS) -> set[str]:
 # --- check_helm_values against the charts' own defaults -----------------------------------
 
 
-@pytest.mark.skipif(
-    not (TOOLS / "check_helm_values.py").is_file() or not CHARTS.is_dir(),
-    reason=f"{SHARED} is not present (CI has it): cannot check values against the chart defaults",
-)
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_unknown_values_keys_in_any_chart(stack: str) -> None:
-    sys.path.insert(0, str(TOOLS))
-    try:
-        from check_helm_values import problems
-    finally:
-        sys.path.remove(str(TOOLS))
+    from tests.checks.check_helm_values import problems
+
     for chart, values in hv.chart_values(settings(stack), PROJECTS).items():
         assert problems(CHARTS / chart, values) == [], (stack, chart)
 
@@ -530,16 +521,9 @@ def test_service_notifications_with_threads_subscribe_the_webhook_only() -> None
                            for t in hv.ROLLOUTS_THREAD_TRIGGERS}
 
 
-@pytest.mark.skipif(
-    not (TOOLS / "check_helm_values.py").is_file() or not CHARTS.is_dir(),
-    reason=f"{SHARED} is not present (CI has it): cannot check values against the chart defaults",
-)
 @pytest.mark.parametrize("stack", STACKS)
 def test_no_unknown_values_keys_with_the_relay(stack: str) -> None:
-    sys.path.insert(0, str(TOOLS))
-    try:
-        from check_helm_values import problems
-    finally:
-        sys.path.remove(str(TOOLS))
+    from tests.checks.check_helm_values import problems
+
     for chart, values in hv.chart_values(settings(stack), PROJECTS, RELAY).items():
         assert problems(CHARTS / chart, values) == [], (stack, chart)

@@ -35,7 +35,7 @@ from components.config import (
 from components.crds import crd_files, platform_charts
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, ARGOCD_IMAGE_UPDATER
-from tests.conftest import ROOT, SHARED, RenderStack, requires_shared
+from tests.conftest import ROOT, SERVICES_FILE, UPSTREAM, RenderStack
 from tests.harness import EchoMocks, password_result, run_under_mocks
 from tests.samples import vbsiv
 
@@ -144,7 +144,7 @@ def test_image_name_key_defaults_beside_the_tag_key_and_must_differ_from_it() ->
 
 
 def test_the_services_file_stays_off() -> None:
-    for s in load_services(ROOT / "services.yaml").services:
+    for s in load_services(SERVICES_FILE).services:
         assert s.image_updater.enabled is False, s.name
 
 
@@ -204,9 +204,8 @@ def test_no_manifest_for_a_service_that_did_not_opt_in() -> None:
     assert [s.name for s in iu.opted_in(opted_in_services())] == ["labeling-api", "vbsiv"]
 
 
-@requires_shared
 def test_objects_validate_against_the_upstream_schema() -> None:
-    from validate_manifests import validate_objects  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     settings = load_stack_settings(ROOT, "live")
     objects = [iu.image_updater_manifest(s, settings, "111111111111.dkr.ecr.us-east-1.amazonaws.com/x")
@@ -259,13 +258,11 @@ def test_trust_policy_names_the_charts_service_account_in_the_argocd_namespace()
 # --- chart values --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not (SHARED / "charts" / CHART / "values.yaml").is_file(),
-                    reason=f"{SHARED} is not present (CI has it): cannot check values against the chart")
 @pytest.mark.parametrize("stack", STACKS)
 def test_values_keys_are_known_to_the_chart(stack: str) -> None:
-    from check_helm_values import problems  # ../shared/tools
+    from tests.checks.check_helm_values import problems
 
-    assert problems(SHARED / "charts" / CHART, hv.image_updater_values(load_stack_settings(ROOT, stack))) == []
+    assert problems(UPSTREAM / "charts" / CHART, hv.image_updater_values(load_stack_settings(ROOT, stack))) == []
 
 
 def test_values_log_in_to_this_stacks_ecr_with_the_pods_identity_and_install_no_crds() -> None:
@@ -349,13 +346,12 @@ def test_opted_in_stack_gets_the_pinned_release_after_crd_argocd_identity_and_se
     assert crd["options"]["retain_on_delete"] is True and crd["options"]["protect"] is False
 
 
-@requires_shared
 def test_rendered_release_values_are_known_to_the_chart(on: Any) -> None:
-    from check_helm_values import problems  # ../shared/tools
+    from tests.checks.check_helm_values import problems
 
     resources, _ = on
     values = _named(resources)["platform-argocd-image-updater"]["inputs"]["values"]
-    assert problems(SHARED / "charts" / CHART, values) == []
+    assert problems(UPSTREAM / "charts" / CHART, values) == []
 
 
 def test_one_object_per_opted_in_service_after_crd_release_and_secret(on: Any) -> None:
@@ -374,9 +370,8 @@ def test_one_object_per_opted_in_service_after_crd_release_and_secret(on: Any) -
         assert by_name[f"{s.name}-dev"] == iu.image_updater_manifest(s, settings, url)
 
 
-@requires_shared
 def test_rendered_objects_validate_against_the_schema(on: Any) -> None:
-    from validate_manifests import validate_objects  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     _, manifests = on
     errors = [p for p in validate_objects(manifests) if p.severity == "error"]

@@ -27,7 +27,7 @@ import pytest
 from components import names
 from components import workflows as wf
 from components.config import STACKS
-from tests.conftest import ROOT, requires_shared
+from tests.conftest import ROOT
 from tests.payload_sim import argo_substitute, container_environment, k8s_expand, mapping_func_for, sensor_arguments
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -196,16 +196,13 @@ def test_hostile_text_reaches_every_step_byte_exact_and_no_secret_leaks(render_s
         assert _check_release(manifest, arguments, fields) >= 2, manifest["metadata"]["name"]
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_what_the_rendered_sensor_sends_decodes_to_the_delivery(render_stack: Any, stack: str) -> None:
     """The same path, with the arguments the rendered Sensor creates (sensor_sim, argo-events' semantics)."""
     import json
 
-    from sensor_sim import fire, github_headers
-
     from components import intake
-    from tests.conftest import SHARED
+    from tests.checks.sensor_sim import fire, github_headers
 
     _, manifests = render_stack(stack)
     by_name = {m["metadata"]["name"]: m for m in release_templates(manifests)}
@@ -220,7 +217,7 @@ def test_what_the_rendered_sensor_sends_decodes_to_the_delivery(render_stack: An
         branch = next(f["value"][0] for d in sensor["spec"]["dependencies"] for f in d["filters"]["data"]
                       if f["path"] == "body.pull_request.base.ref")
         branch = re.sub(r"\\(.)", r"\1", branch.removeprefix("^").removesuffix("$"))
-        payload = json.loads((SHARED / "fixtures" / "github-webhooks" / "pull_request.closed-merged.json").read_text())
+        payload = json.loads((ROOT / "upstream" / "github-webhooks" / "pull_request.closed-merged.json").read_text())
         payload["pull_request"]["base"]["ref"] = branch
         payload["repository"]["full_name"] = repo
         payload["pull_request"]["title"] = HOSTILE_TITLE

@@ -9,7 +9,6 @@ Two kinds of tests:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ from components.config import STACKS, Settings, load_services, load_stack_settin
 from components.crds import crd_files, kind_index
 from components.platform import ArgoPlatform, ArgoPlatformArgs
 from components.versions import ARGO_HELM_REPO, CHARTS
+from tests.conftest import SERVICES_FILE
 from tests.harness import EchoMocks, password_result, run_under_mocks
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 PLACEHOLDER = "offline-placeholder"  # what the render substitutes for `secure:` config
 PINS = {pin.chart: pin for pin in CHARTS}
 RELEASE_NAMESPACES = {"argo-cd": "argocd", "argo-workflows": "argo", "argo-events": "argo-events",
@@ -96,7 +95,7 @@ def test_releases_are_pinned_from_argo_helm_skip_crds_and_wait_for_their_crds(re
 def test_rendered_values_are_the_builders_values(render: Any, stack: str) -> None:
     resources, _ = render(stack)
     settings = load_stack_settings(ROOT, stack)
-    projects = {s.project for s in load_services(ROOT / "services.yaml").for_environment(stack)}
+    projects = {s.project for s in load_services(SERVICES_FILE).for_environment(stack)}
     releases = _by_type(_platform(resources), "kubernetes:helm.sh/v3:Release")
     for r in releases.values():
         values = r["inputs"]["values"]
@@ -105,19 +104,14 @@ def test_rendered_values_are_the_builders_values(render: Any, stack: str) -> Non
         assert values == json.loads(json.dumps(built)), r["name"]
 
 
-@pytest.mark.skipif(not (SHARED / "tools" / "check_helm_values.py").is_file(),
-                    reason=f"{SHARED} is not present (CI has it)")
 def test_rendered_release_values_have_no_unknown_keys(render: Any) -> None:
-    sys.path.insert(0, str(SHARED / "tools"))
-    try:
-        from check_helm_values import problems
-    finally:
-        sys.path.remove(str(SHARED / "tools"))
+    from tests.checks.check_helm_values import CHARTS, problems
+
     for stack in STACKS:
         resources, _ = render(stack)
         for r in _by_type(_platform(resources), "kubernetes:helm.sh/v3:Release").values():
             chart = r["inputs"]["chart"]
-            assert problems(SHARED / "charts" / chart, r["inputs"]["values"]) == [], (stack, chart)
+            assert problems(CHARTS / chart, r["inputs"]["values"]) == [], (stack, chart)
 
 
 @pytest.mark.parametrize("stack", ["dev", "live"])

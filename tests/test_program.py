@@ -17,9 +17,9 @@ import pytest
 
 from components.config import STACKS
 from components.render.mocks import mock_password, mock_private_key
-from tests.conftest import ROOT, RenderStack, requires_shared, run_render_cli
+from tests.conftest import ROOT, SERVICES_FILE, RenderStack, run_render_cli
 
-SERVICES = (ROOT / "services.yaml").read_text()
+SERVICES = SERVICES_FILE.read_text()
 
 # A third service in the monorepo of `labeling-api`: same repository, namespace,
 # team and helm repository as an existing service.
@@ -277,10 +277,9 @@ def test_crds_are_retained_not_protected(render_stack: RenderStack, stack: str) 
         assert r["inputs"]["file"].startswith("https://raw.githubusercontent.com/argoproj/")
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_manifests_validate_against_the_upstream_schemas(render_stack: RenderStack, stack: str) -> None:
-    from validate_manifests import validate_objects  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     _, manifests = render_stack(stack)
     errors = [p for p in validate_objects(manifests) if p.severity == "error"]

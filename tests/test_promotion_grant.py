@@ -18,7 +18,6 @@ its repositories of a service both environments deploy (`promotion_downstreams`,
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +41,7 @@ from components.registry import (
     promotion_downstreams,
     upstream_registry_policy,
 )
-from tests.conftest import ROOT, requires_shared, run_render_cli
+from tests.conftest import ROOT, SERVICES_FILE, copy_project, run_render_cli
 from tests.samples import vbsiv
 
 REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
@@ -158,10 +157,7 @@ def test_the_grant_follows_the_upstream_stacks_own_prefix() -> None:
 
 
 def _copy_project(root: Path) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ["Pulumi.yaml", "__main__.py", "services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
-        shutil.copy(ROOT / name, root / name)
-    return root
+    return copy_project(root, "Pulumi.yaml", "__main__.py")
 
 
 def _edit_settings(project: Path, stack: str, **changes: Any) -> None:
@@ -183,7 +179,7 @@ def _edit_settings(project: Path, stack: str, **changes: Any) -> None:
 
 
 def _services_text(labeling_api_environments: list[str]) -> str:
-    data = yaml.safe_load((ROOT / "services.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(SERVICES_FILE.read_text(encoding="utf-8"))
     for service in data["services"]:
         if service["name"] == "labeling-api":
             service["environments"] = labeling_api_environments
@@ -326,10 +322,9 @@ def test_every_rendered_resource_passes_every_policy(promoting: tuple[Path, Path
     assert "ecr-grants-name-principals" in rp.violations(REPOSITORY_POLICY, {"policy": json.dumps(opened)}, {})
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_objects_validate_against_the_schemas(promoting: tuple[Path, Path], stack: str) -> None:
-    from validate_manifests import validate_objects  # ../shared/tools
+    from tests.checks.validate_manifests import validate_objects
 
     _, out = promoting
     _, manifests = _read(out, stack)

@@ -40,6 +40,7 @@ from components.registry import (
     push_policy,
     trust_policy,
 )
+from tests.conftest import SERVICES_FILE
 from tests.harness import EchoMocks, run_under_mocks
 from tests.samples import vbsiv
 
@@ -404,7 +405,7 @@ def render(request: pytest.FixtureRequest) -> RenderStack:
 
 
 def _services_text(drop: str | None = None) -> str:
-    data = yaml.safe_load((PROJECT_DIR / "services.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(SERVICES_FILE.read_text(encoding="utf-8"))
     data["services"] = [s for s in data["services"] if s["name"] != drop]
     return yaml.safe_dump(data, sort_keys=False)
 

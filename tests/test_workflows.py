@@ -2,9 +2,9 @@
 
 Builder tests use the dev stack's settings and small services files written here, one
 feature on or off at a time (sub-path, tests, skipped tests, build args, Dockerfile
-path, Slack channel). The security rules (DESIGN.md section 6) are checked by walking
-every built template. `workflow_lint` and `validate_manifests` come from ../shared/tools
-(skipped, with the reason, when ../shared is absent). Whole-stack tests use the
+path, Slack channel). The security rules (docs/security-model.md) are checked by walking
+every built template. `workflow_lint` and `validate_manifests` come from tests/checks.
+Whole-stack tests use the
 `render_stack` fixture: the real program, rendered offline.
 """
 
@@ -23,7 +23,7 @@ from components import names
 from components import workflows as wf
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings, parse_services
 from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
-from tests.conftest import SHARED, requires_shared, run_render_cli
+from tests.conftest import SERVICES_FILE, run_render_cli
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REPO_URL = "111111111111.dkr.ecr.us-east-1.amazonaws.com/dev/datacollect-vbsiv"
@@ -791,12 +791,11 @@ def test_the_projects_scripts_ship_and_are_what_the_steps_mount() -> None:
 
 
 def _tools() -> tuple[Any, Any]:
-    from validate_manifests import validate_objects  # type: ignore[import-not-found]
-    from workflow_lint import lint  # type: ignore[import-not-found]
+    from tests.checks.validate_manifests import validate_objects
+    from tests.checks.workflow_lint import lint
     return lint, validate_objects
 
 
-@requires_shared
 def test_every_built_template_lints_clean() -> None:
     lint, _ = _tools()
     for stack in STACKS:
@@ -812,7 +811,6 @@ def test_every_built_template_lints_clean() -> None:
             assert lint(child, [build], strict_refs=True) == []
 
 
-@requires_shared
 def test_every_built_object_validates_against_the_upstream_schemas(tmp_path: Path) -> None:
     _, validate_objects = _tools()
     files = wf.read_scripts(PROJECT_DIR / "scripts")
@@ -824,12 +822,6 @@ def test_every_built_object_validates_against_the_upstream_schemas(tmp_path: Pat
         objects.append(child)
     errors = [p for p in validate_objects(objects) if p.severity == "error"]
     assert errors == []
-
-
-def test_shared_tools_are_found_or_skipped_clearly() -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is not present; lint and schema checks skipped")
-    assert (SHARED / "tools" / "workflow_lint.py").is_file()
 
 
 # ------------------------------------------------------------------- rendered stacks
@@ -846,7 +838,7 @@ def test_rendered_stack_has_both_templates_per_service_the_scripts_and_the_slack
     render_stack: Any, stack: str
 ) -> None:
     settings = _settings(stack)
-    services = load_services(PROJECT_DIR / "services.yaml").for_environment(stack)
+    services = load_services(SERVICES_FILE).for_environment(stack)
     resources, manifests = render_stack(stack)
     templates = {(m["metadata"]["namespace"], m["metadata"]["name"]): m
                  for m in manifests if m["kind"] == "WorkflowTemplate"}
@@ -882,7 +874,6 @@ def test_rendered_stack_has_both_templates_per_service_the_scripts_and_the_slack
         assert by_name[name]["options"]["retain_on_delete"] is True
 
 
-@requires_shared
 @pytest.mark.parametrize("stack", STACKS)
 def test_rendered_templates_lint_validate_and_keep_payload_in_env(render_stack: Any, stack: str) -> None:
     lint, validate_objects = _tools()
@@ -894,7 +885,7 @@ def test_rendered_templates_lint_validate_and_keep_payload_in_env(render_stack: 
         assert payload_outside_env(template) == []
     assert [p for p in validate_objects(mine) if p.severity == "error"] == []
     # The Workflows the Sensors create resolve against these templates.
-    from workflow_lint import _sensor_workflows  # type: ignore[import-not-found]
+    from tests.checks.workflow_lint import _sensor_workflows
     for sensor in (m for m in manifests if m["kind"] == "Sensor"):
         for label, workflow in _sensor_workflows(sensor):
             workflow = copy.deepcopy(workflow)
@@ -927,7 +918,6 @@ OPTIONAL = """services:
 """
 
 
-@requires_shared
 def test_rendered_optional_features_on_and_off(render_stack: Any) -> None:
     lint, validate_objects = _tools()
     settings = _settings()
@@ -1089,7 +1079,6 @@ def test_only_with_newest_wins_notify_learns_which_release_superseded_this_one(t
             assert "SUPERSEDED_BY" not in str(template) and SUPERSEDED_BY_TAG not in str(template), name
 
 
-@requires_shared
 def test_the_superseded_by_reference_lints_clean_and_keeps_payload_in_env() -> None:
     lint, _ = _tools()
     for threads in ("", "    slackThreads: true\n"):
@@ -1193,7 +1182,6 @@ def test_release_metrics_are_refused_without_the_controllers_metrics(tmp_path: P
         parse_settings(data, "Pulumi.dev.yaml")
 
 
-@requires_shared
 def test_every_template_with_the_options_lints_clean_and_validates() -> None:
     lint, validate_objects = _tools()
     objects = []
@@ -1225,7 +1213,6 @@ NEWEST = """services:
 """
 
 
-@requires_shared
 def test_rendered_newest_wins_service_lints_validates_and_its_account_may_stop_releases(render_stack: Any) -> None:
     lint, validate_objects = _tools()
     settings = _settings()
@@ -1365,7 +1352,6 @@ def test_announce_and_the_notices_count_in_the_release_deadline() -> None:
                                                                                    wf.step_seconds(settings)))
 
 
-@requires_shared
 def test_templates_with_slack_threads_lint_clean_validate_and_keep_payload_in_env() -> None:
     lint, validate_objects = _tools()
     objects = []
@@ -1433,7 +1419,6 @@ def test_a_service_not_deployed_upstream_builds_as_before() -> None:
     assert [t["name"] for t in manifest["spec"]["templates"]] == ["build-image", "image-exists", "buildkit"]
 
 
-@requires_shared
 def test_promoting_build_templates_lint_clean_and_validate() -> None:
     lint, validate_objects = _tools()
     for settings in (_promoting(), _promoting(accountId="111111111111"), _promoting(region="eu-west-1")):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from components.config import STACKS
 from components.yamlsafe import MAX_DEPTH, load_yaml, load_yaml_file
+from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,10 +67,7 @@ def test_a_file_that_is_not_utf8_is_a_problem_on_its_line(tmp_path: Path) -> Non
     ],
 )
 def test_check_reports_an_unloadable_stack_file_with_exit_2(tmp_path: Path, content: bytes, expected: str) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ["services.yaml", "Pulumi.yaml", *(f"Pulumi.{stack}.yaml" for stack in STACKS)]:
-        shutil.copy(ROOT / name, project / name)
+    project = copy_project(tmp_path / "project", "Pulumi.yaml")
     live = project / "Pulumi.live.yaml"
     live.write_bytes(content + live.read_bytes())
     proc = subprocess.run([sys.executable, "-m", "components", "check", "--project-dir", str(project)],

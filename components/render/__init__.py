@@ -1,4 +1,4 @@
-"""Offline render of the release-pipeline program (DESIGN.md section 7).
+"""Offline render of the release-pipeline program (docs/architecture.md, "The offline render").
 
 Owns the public entry points of the render: ``render`` (many stacks, one process
 each, all-or-nothing into ``DIR/<stack>/``), ``render_stack_in_process`` and

@@ -6,7 +6,7 @@ Owns:
   dependencies, parent, additionalSecretOutputs) and records one entry per resource
   in the ``resources.json`` shape. The stock monitor deserialises the object first,
   which turns a whole map secret when one value in it is, and it ignores
-  ``additionalSecretOutputs`` (DESIGN.md section 7); this one keeps each secret at
+  ``additionalSecretOutputs`` (docs/architecture.md, "The offline render"); this one keeps each secret at
   its own position and returns the listed outputs as secrets, as the engine does.
 - ``RenderMocks``: deterministic, plausible outputs per resource type and for the
   provider functions the program may call (ARNs, ECR URLs, passwords, keys, ids).

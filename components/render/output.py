@@ -4,7 +4,7 @@ Owns: the wire-format helpers (secret markers, resource references, numbers),
 redaction of secrets to ``"[secret]"`` at their own position, the choice of which
 registered resources are Kubernetes objects the stack applies, the stable order of
 resources and manifests, and the byte-stable serialisation of
-``resources.json`` / ``manifests.yaml`` (DESIGN.md section 7).
+``resources.json`` / ``manifests.yaml`` (docs/architecture.md, "The offline render").
 
 Deliberately not here: running the program (``engine``) or inventing outputs
 (``mocks``). Nothing in this module imports Pulumi, so it is cheap to use from
