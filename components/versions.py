@@ -139,3 +139,34 @@ RELEASE_TOOLS = ToolImage("release-tools", "1.0.0")
 # in to ECR without a token in any file, argument or log.
 BUILDKIT_ECR = ToolImage("buildkit-ecr", "1.0.0")
 TOOL_IMAGES: tuple[ToolImage, ...] = (BUILDKIT_ECR, RELEASE_TOOLS)
+
+
+# --- Upstream tools ---------------------------------------------------------------
+# The real programs the tests check the render with (`make tools`, components.toolchain):
+# each is built from its pinned Go module (tools/<dir>/go.mod requires exactly the version
+# below; tests/test_toolchain.py checks that they agree).
+#
+# Kubernetes: the program supports Kubernetes 1.34 -- the minor the Argo controllers it
+# deploys are built against (argo-rollouts v1.9.0 requires k8s.io/kubernetes v1.34.1 and
+# client-go v0.34; argo-workflows v4.0.x and argo-events v1.9.x use older client-go,
+# which the 1.34 API server serves) and a minor EKS runs in standard support. The API
+# server the tests apply the render to is the newest 1.34 patch the Go module proxy serves.
+KUBERNETES = "v1.34.4"
+# etcd: the version Kubernetes 1.34 ships with (its build/dependencies.yaml).
+ETCD = "v3.6.5"
+# Argo Workflows CLI (`argo lint --offline`). DEVIATION: the chart deploys v4.0.6
+# (ARGO_WORKFLOWS.app_version), but the Go module proxy refuses
+# github.com/argoproj/argo-workflows/v4@v4.0.6, so the CLI is the closest served
+# release, v4.0.5 (docs/decisions/0161-argo-cli-v4.0.5.md). Move it to the chart's
+# version as soon as the proxy serves it.
+ARGO_WORKFLOWS_CLI = "v4.0.5"
+# kubectl-argo-rollouts (`lint`): the controller's own release.
+ARGO_ROLLOUTS_CLI = ARGO_ROLLOUTS.app_version
+# argo-events-check (tools/eventscheck, this project's program): built against the
+# argo-events module of the controller the chart deploys.
+ARGO_EVENTS_CHECK = ARGO_EVENTS.app_version
+# actionlint: checks .github/workflows.
+ACTIONLINT = "v1.7.12"
+# nats-server: the JetStream version the EventBus names by default
+# (components.config.EventBusSettings.version).
+NATS_SERVER = "v2.10.10"
