@@ -110,9 +110,9 @@ TOOLS: dict[str, Tool] = {
         Tool(
             "etcd",
             "etcd",
-            "go.etcd.io/etcd/v3",
+            "go.etcd.io/etcd/server/v3",
             versions.ETCD,
-            "go.etcd.io/etcd/v3",
+            "go.etcd.io/etcd/server/v3",
             kubebuilder_asset=True,
         ),
         Tool(

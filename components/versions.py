@@ -170,3 +170,36 @@ ACTIONLINT = "v1.7.12"
 # nats-server: the JetStream version the EventBus names by default
 # (components.config.EventBusSettings.version).
 NATS_SERVER = "v2.10.10"
+
+
+@dataclass(frozen=True)
+class CrdSource:
+    """The Go module that carries a chart's CRD files (upstream/crds, scripts/refresh_upstream.py).
+
+    ``version`` is the chart's ``app_version`` unless the Go module proxy does not serve
+    that version; then it is the nearest served release and ``deviation`` says why.
+    """
+
+    chart: str
+    module: str
+    version: str
+    deviation: str = ""
+
+
+CRD_SOURCES: tuple[CrdSource, ...] = (
+    CrdSource("argo-cd", "github.com/argoproj/argo-cd/v3", ARGO_CD.app_version),
+    CrdSource("argo-events", "github.com/argoproj/argo-events", ARGO_EVENTS.app_version),
+    CrdSource("argo-rollouts", "github.com/argoproj/argo-rollouts", ARGO_ROLLOUTS.app_version),
+    CrdSource(
+        "argo-workflows",
+        "github.com/argoproj/argo-workflows/v4",
+        ARGO_WORKFLOWS_CLI,
+        deviation="the Go module proxy does not serve v4.0.6 (the chart's appVersion); v4.0.5 is the nearest served",
+    ),
+    CrdSource(
+        "argocd-image-updater",
+        "github.com/argoproj-labs/argocd-image-updater",
+        "v1.2.1",
+        deviation="the Go module proxy does not serve v1.2.2 (the chart's appVersion); v1.2.1 is the nearest served",
+    ),
+)
