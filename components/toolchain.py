@@ -121,6 +121,7 @@ TOOLS: dict[str, Tool] = {
             ".",
             versions.ARGO_EVENTS_CHECK,
             "github.com/argoproj/argo-events",
+            version_args=("version",),  # prints the argo-events module version it was built with
         ),
         Tool(
             "argo",
