@@ -15,6 +15,8 @@ Commands:
   ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
 - ``refresh-upstream``: copy the pinned upstream data files into ``upstream/``
   (``components.upstream_data``); ``--check`` only compares (exit 1 on a difference).
+- ``simulate-webhook``: one GitHub delivery through a rendered stack's Sensors with
+  Argo Events' own code (``components.upstream_events``).
 
 Deliberately not here: what is valid (``components.config.validate_all``) and how a
 stack is rendered (``components.render.engine``).
@@ -371,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(commands)
     _add_tools(commands)
     _add_refresh_upstream(commands)
+    from components.upstream_events import add_simulate_webhook
+
+    add_simulate_webhook(commands)
     return parser
 
 
