@@ -259,6 +259,31 @@ def test_repository_name_matches_in_any_case(tmp_path: Path) -> None:
     assert arguments(workflow, sensors_of(out, "dev")[svc.name])["repository"] == svc.repo.swapcase()
 
 
+def _services_with_dotted_repo() -> str:
+    text = (ROOT / "services.yaml").read_text(encoding="utf-8")
+    return text.replace("services:\n", """services:
+  - name: dotted
+    repo: Appen/my.repo
+    imageRepository: datacollect-dotted
+    namespace: datacollect
+    project: datacollect
+    helm:
+      repo: Appen-International/datacollect-helm
+      path: app/dotted
+""", 1)
+
+
+def test_repository_metacharacters_are_literal(tmp_path: Path) -> None:
+    out = rendered(_services_with_dotted_repo(), "dev")
+    branch = settings_of("dev").branch
+    ok = deliver(out, "dev", pull_request(base=branch, repo="appen/MY.REPO"), "pull_request", "Appen/my.repo", tmp_path)
+    assert fired(ok) == {"dotted": 1}
+    # "." is literal: a regexp wildcard would let this one through.
+    wild = deliver(out, "dev", pull_request(base=branch, repo="Appen/myXrepo"), "pull_request", "Appen/my.repo",
+                   tmp_path)
+    assert fired(wild) == {}
+
+
 def test_large_pr_numbers_arrive_as_plain_digits(tmp_path: Path) -> None:
     out = rendered()
     svc = services_of("dev")[0]
@@ -299,6 +324,32 @@ def test_hostile_text_arrives_verbatim_in_its_argument_only(title: str, tmp_path
     text = json.dumps(rest)
     for fragment in ("SLACK_TOKEN", "$(", "{{", "second line", "whoami", "curl", "${HOME}"):
         assert fragment not in text
+
+
+def test_the_encoded_form_decodes_to_the_same_text(tmp_path: Path) -> None:
+    """The helpers above read a `b64enc` dataTemplate parameter as the release does: decoded."""
+    import yaml
+
+    out = rendered()
+    svc = services_of("dev")[0]
+    _, manifests = read_stack(out / "dev")
+    for m in manifests:
+        if m["kind"] == "Sensor" and m["metadata"]["name"] == svc.name:
+            for p in m["spec"]["triggers"][0]["template"]["k8s"]["parameters"]:
+                if p["src"].get("dataKey") == "body.pull_request.title":
+                    p["src"] = {"dependencyName": p["src"]["dependencyName"],
+                                "dataTemplate": "{{ .Input.body.pull_request.title | b64enc }}"}
+            sensor = m
+    encoded_out = tmp_path / "out"
+    (encoded_out / "dev").mkdir(parents=True)
+    (encoded_out / "dev" / "manifests.yaml").write_text(yaml.safe_dump_all(manifests), encoding="utf-8")
+    title = HOSTILE[3]
+    body = pull_request(base=settings_of("dev").branch, repo=svc.repo, title=title)
+    [workflow] = next(r for r in deliver(encoded_out, "dev", body, "pull_request", svc.repo, tmp_path)
+                      if r["sensor"] == svc.name)["created"]
+    raw = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    assert raw["pr-title"] == base64.b64encode(title.encode()).decode()
+    assert summary(workflow, sensor) == expected(svc, "dev", body, "pull_request")
 
 
 # ------------------------------------------------------------------- push trigger
