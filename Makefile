@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: render test lint setup
+.PHONY: render test lint setup tools
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -21,8 +21,14 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: lint
+test: lint tools
 	$(PY) -m pytest
+
+# The pinned upstream programs the tests run (kube-apiserver, etcd, argo, ...), built
+# from their Go modules into ~/.cache/release-pipeline/tools once per version
+# (components/toolchain.py). The first run needs Go >= 1.26 and the Go module proxy.
+tools: setup
+	$(PY) -m components tools
 
 # Validate services.yaml and every Pulumi.<stack>.yaml (no Pulumi, under a second):
 # the pre-commit hook and the first CI job.

@@ -11,6 +11,12 @@ Commands:
   first CI job, so it imports ``components.config`` and nothing heavier: no Pulumi,
   no render engine (the parser below takes its choices from ``components.config``
   for the same reason).
+- ``tools``: build the pinned upstream programs the tests use (``components.toolchain``;
+  ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
+- ``refresh-upstream``: copy the pinned upstream data files into ``upstream/``
+  (``components.upstream_data``); ``--check`` only compares (exit 1 on a difference).
+- ``simulate-webhook``: one GitHub delivery through a rendered stack's Sensors with
+  Argo Events' own code (``components.upstream_events``).
 
 Deliberately not here: what is valid (``components.config.validate_all``) and how a
 stack is rendered (``components.render.engine``).
@@ -329,6 +335,64 @@ def _line_of(loaded: Loaded, path: list[str | int]) -> int | None:
     return loaded.line_of(tuple(found))
 
 
+# --- tools -------------------------------------------------------------------
+
+
+def _add_tools(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from components.toolchain import TOOLS
+
+    parser = commands.add_parser(
+        "tools",
+        help="build the pinned upstream tools the tests use into the user cache (make tools)",
+        description="Build each tool that is neither provided nor cached; one line per tool.",
+    )
+    parser.add_argument("--only", nargs="+", choices=sorted(TOOLS), metavar="NAME", help="build only these tools")
+    parser.set_defaults(handler=_run_tools)
+
+
+def _run_tools(args: argparse.Namespace, _validator: Validator | None) -> int:
+    from components.toolchain import ToolMissing, build
+
+    try:
+        failed = build(args.only)
+    except ToolMissing as exc:
+        print(f"tools: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if failed:
+        print(f"tools: failed to build {', '.join(failed)}", file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def _add_refresh_upstream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from components.upstream_data import KINDS
+
+    parser = commands.add_parser(
+        "refresh-upstream",
+        help="copy the pinned upstream data files (CRDs, ...) from Go modules into upstream/",
+        description="Copy each upstream file byte for byte from its pinned Go module; rewrite SHA256SUMS.",
+    )
+    parser.add_argument("--kind", nargs="+", choices=sorted(KINDS), help="only these kinds of data")
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a copy differs")
+    parser.set_defaults(handler=_run_refresh_upstream)
+
+
+def _run_refresh_upstream(args: argparse.Namespace, _validator: Validator | None) -> int:
+    from components.upstream_data import UpstreamError, refresh
+
+    try:
+        changes = refresh(args.kind, check=args.check)
+    except UpstreamError as exc:
+        print(f"refresh-upstream: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for change in changes:
+        print(change)
+    if args.check and changes:
+        return EXIT_INTERNAL
+    print("upstream data is up to date" if not changes else f"updated: {len(changes)} change(s)")
+    return EXIT_OK
+
+
 # --- entry point ----------------------------------------------------------------
 
 
@@ -337,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_render(commands)
     _add_check(commands)
+    _add_tools(commands)
+    _add_refresh_upstream(commands)
+    from components.upstream_events import add_simulate_webhook
+
+    add_simulate_webhook(commands)
     return parser
 
 

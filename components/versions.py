@@ -1,7 +1,9 @@
 """Every version this program deploys, pinned in one place.
 
 Owns: Helm chart versions (argo-helm), the upstream CRD release each chart's
-application version matches, and the container images workflow steps run.
+application version matches (and the Go module the CRD copies in upstream/crds come
+from), the container images workflow steps run, and the upstream tools the tests run
+(`components.toolchain` builds them).
 Does not own: Python dependency pins (`requirements*.txt`). The images the charts
 run (controllers, Dex, Redis) are pinned by the chart version: the values set no
 image tags, so each chart runs its own `appVersion` and the images its defaults name.
@@ -13,7 +15,11 @@ How to bump (also in docs/operating.md, "Bump chart and CRD versions"):
    application version, so CRDs and controllers move together. If a CRD file was
    added or renamed upstream, update `crd_paths` and the kind table in
    `components.crds` (tests fail until both agree).
-3. Refresh the chart's defaults in upstream/charts to the same chart version
+3. Set the CRD source in `CRD_SOURCES` (the same version, or the nearest one the Go
+   module proxy serves, with the reason) and run `python -m components refresh-upstream`:
+   `upstream/crds/` holds byte-for-byte copies the tests read. Tool pins (end of this
+   file) move with their go.mod in `tools/<dir>` (`go get MODULE@VERSION && go mod tidy`).
+4. Refresh the chart's defaults in upstream/charts to the same chart version
    (docs/upstream-data.md); run the tests (the chart values are checked against
    them) and review
    `python -m components render --stack all` for the diff, then `pulumi preview`.
@@ -140,3 +146,67 @@ RELEASE_TOOLS = ToolImage("release-tools", "1.1.0")
 # in to ECR without a token in any file, argument or log.
 BUILDKIT_ECR = ToolImage("buildkit-ecr", "1.0.0")
 TOOL_IMAGES: tuple[ToolImage, ...] = (BUILDKIT_ECR, RELEASE_TOOLS)
+
+
+# --- Upstream tools ---------------------------------------------------------------
+# The real programs the tests check the render with (`make tools`, components.toolchain):
+# each is built from its pinned Go module (tools/<dir>/go.mod requires exactly the version
+# below; tests/test_toolchain.py checks that they agree).
+#
+# Kubernetes: the program supports Kubernetes 1.34 -- the minor the Argo controllers it
+# deploys are built against (argo-rollouts v1.9.0 requires k8s.io/kubernetes v1.34.1 and
+# client-go v0.34; argo-workflows v4.0.x and argo-events v1.9.x use older client-go,
+# which the 1.34 API server serves) and a minor EKS runs in standard support. The API
+# server the tests apply the render to is the newest 1.34 patch the Go module proxy serves.
+KUBERNETES = "v1.34.4"
+# etcd: the version Kubernetes 1.34 ships with (its build/dependencies.yaml).
+ETCD = "v3.6.5"
+# Argo Workflows CLI (`argo lint --offline`). DEVIATION: the chart deploys v4.0.6
+# (ARGO_WORKFLOWS.app_version), but the Go module proxy refuses
+# github.com/argoproj/argo-workflows/v4@v4.0.6, so the CLI is the closest served
+# release, v4.0.5 (docs/decisions/0161-argo-cli-v4.0.5.md). Move it to the chart's
+# version as soon as the proxy serves it.
+ARGO_WORKFLOWS_CLI = "v4.0.5"
+# kubectl-argo-rollouts (`lint`): the controller's own release.
+ARGO_ROLLOUTS_CLI = ARGO_ROLLOUTS.app_version
+# argo-events-check (tools/eventscheck, this project's program): built against the
+# argo-events module of the controller the chart deploys.
+ARGO_EVENTS_CHECK = ARGO_EVENTS.app_version
+# actionlint: checks .github/workflows.
+ACTIONLINT = "v1.7.12"
+# nats-server: the JetStream version the EventBus names by default
+# (components.config.EventBusSettings.version).
+NATS_SERVER = "v2.10.10"
+
+
+@dataclass(frozen=True)
+class CrdSource:
+    """The Go module that carries a chart's CRD files (upstream/crds, scripts/refresh_upstream.py).
+
+    ``version`` is the chart's ``app_version`` unless the Go module proxy does not serve
+    that version; then it is the nearest served release and ``deviation`` says why.
+    """
+
+    chart: str
+    module: str
+    version: str
+    deviation: str = ""
+
+
+CRD_SOURCES: tuple[CrdSource, ...] = (
+    CrdSource("argo-cd", "github.com/argoproj/argo-cd/v3", ARGO_CD.app_version),
+    CrdSource("argo-events", "github.com/argoproj/argo-events", ARGO_EVENTS.app_version),
+    CrdSource("argo-rollouts", "github.com/argoproj/argo-rollouts", ARGO_ROLLOUTS.app_version),
+    CrdSource(
+        "argo-workflows",
+        "github.com/argoproj/argo-workflows/v4",
+        ARGO_WORKFLOWS_CLI,
+        deviation="the Go module proxy does not serve v4.0.6 (the chart's appVersion); v4.0.5 is the nearest served",
+    ),
+    CrdSource(
+        "argocd-image-updater",
+        "github.com/argoproj-labs/argocd-image-updater",
+        "v1.2.1",
+        deviation="the Go module proxy does not serve v1.2.2 (the chart's appVersion); v1.2.1 is the nearest served",
+    ),
+)
