@@ -35,6 +35,9 @@ from components.render.output import read_stack
 from tests.conftest import ROOT
 from tests.upstream_events_support import payload, rendered, require_tool
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from _common import payload_text  # the release's own decoder
+
 Manifest = dict[str, Any]
 Result = dict[str, Any]
 
@@ -114,8 +117,7 @@ def arguments(workflow: Manifest, sensor: Manifest) -> dict[str, str]:
     """The Workflow's arguments as the release reads them (base64 ones decoded)."""
     encoded = encoded_arguments(sensor)
     values = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
-    return {k: base64.b64decode(v, validate=True).decode("utf-8") if k in encoded and v else v
-            for k, v in values.items()}
+    return {k: payload_text({k: v}, k) if k in encoded else v for k, v in values.items()}
 
 
 def summary(workflow: Manifest, sensor: Manifest) -> Manifest:
@@ -338,7 +340,7 @@ def test_the_encoded_form_decodes_to_the_same_text(tmp_path: Path) -> None:
             for p in m["spec"]["triggers"][0]["template"]["k8s"]["parameters"]:
                 if p["src"].get("dataKey") == "body.pull_request.title":
                     p["src"] = {"dependencyName": p["src"]["dependencyName"],
-                                "dataTemplate": "{{ .Input.body.pull_request.title | b64enc }}"}
+                                "dataTemplate": "b64:{{ .Input.body.pull_request.title | b64enc }}"}
             sensor = m
     encoded_out = tmp_path / "out"
     (encoded_out / "dev").mkdir(parents=True)
@@ -348,7 +350,7 @@ def test_the_encoded_form_decodes_to_the_same_text(tmp_path: Path) -> None:
     [workflow] = next(r for r in deliver(encoded_out, "dev", body, "pull_request", svc.repo, tmp_path)
                       if r["sensor"] == svc.name)["created"]
     raw = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
-    assert raw["pr-title"] == base64.b64encode(title.encode()).decode()
+    assert raw["pr-title"] == "b64:" + base64.b64encode(title.encode()).decode()
     assert summary(workflow, sensor) == expected(svc, "dev", body, "pull_request")
 
 
