@@ -13,6 +13,8 @@ Commands:
   for the same reason).
 - ``tools``: build the pinned upstream programs the tests use (``components.toolchain``;
   ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
+- ``verify``: the render judged by a local kube-apiserver and the Argo tools
+  (``components.verify``); exit 0 all checks hold, 1 one fails, 2 unusable input.
 
 Deliberately not here: what is valid (``components.config.validate_all``) and how a
 stack is rendered (``components.render.engine``).
@@ -330,6 +332,41 @@ def _run_tools(args: argparse.Namespace, _validator: Validator | None) -> int:
     return EXIT_OK
 
 
+# --- verify ------------------------------------------------------------------
+
+
+def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from components.config import STACKS as ALL_STACKS
+
+    parser = commands.add_parser(
+        "verify",
+        help="apply a render to a local kube-apiserver and check RBAC, admission and the Argo linters",
+        description=(
+            "Per stack: a local etcd and kube-apiserver, the pinned CRDs, every object of "
+            "OUT/<stack>/manifests.yaml applied server-side, SubjectAccessReviews, dry-run pods, "
+            "argo lint, kubectl-argo-rollouts lint and argo-events validation. Exit 0 all hold, "
+            "1 a check fails, 2 unusable input."
+        ),
+    )
+    parser.add_argument("--in", dest="render_dir", required=True, type=Path, metavar="OUT",
+                        help="render folder (python -m components render --stack all --out OUT)")
+    parser.add_argument("--stack", default="all", choices=[*ALL_STACKS, "all"], help="stack to verify, or all")
+    parser.set_defaults(handler=_run_verify)
+
+
+def _run_verify(args: argparse.Namespace, _validator: Validator | None) -> int:
+    from components.config import STACKS as ALL_STACKS
+    from components.verify.apiserver import Interrupted
+    from components.verify.runner import run
+
+    stacks = list(ALL_STACKS) if args.stack == "all" else [args.stack]
+    try:
+        return run(args.render_dir, stacks)
+    except Interrupted as exc:  # the local servers are already stopped (their context managers ran)
+        print(f"verify: interrupted by signal {exc.signum}; local servers stopped", file=sys.stderr)
+        return 128 + exc.signum
+
+
 # --- entry point ----------------------------------------------------------------
 
 
@@ -339,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_check(commands)
     _add_tools(commands)
+    _add_verify(commands)
     return parser
 
 
