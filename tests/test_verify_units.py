@@ -268,3 +268,15 @@ def test_pki_files(tmp_path: Path) -> None:
     sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in sans.get_values_for_type(x509.DNSName)
     assert oct((tmp_path / "sa.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_sensor_and_event_source_pods_take_their_template(render_stack: RenderStack) -> None:
+    _, manifests = render_stack("dev")
+    sensor = next(m for m in manifests if m["kind"] == "Sensor")
+    tp = admission.events_pod(sensor)
+    assert tp is not None and tp.subject == f"Sensor argo-events/{sensor['metadata']['name']} (its pod)"
+    spec = tp.pod["spec"]
+    assert spec["serviceAccountName"] == sensor["spec"]["template"]["serviceAccountName"]
+    assert spec["securityContext"] == sensor["spec"]["template"]["securityContext"]
+    assert spec["containers"][0]["securityContext"] == sensor["spec"]["template"]["container"]["securityContext"]
+    assert admission.events_pod(next(m for m in manifests if m["kind"] == "Role")) is None

@@ -7,7 +7,8 @@ template's init containers and sidecars, the pod security context, service accou
 and token automount, volumes, node selection and `podSpecPatch` (template's, else the
 workflow's), with `templateDefaults` merged in; then the admission checks:
 
-- every such pod is admitted in the namespace its WorkflowTemplate lives in;
+- every such pod, and the pod each Sensor and EventSource runs (as far as its
+  `spec.template` decides it), is admitted in the namespace it runs in;
 - every build-namespace pod that needs a relaxation of `restricted` (seccomp or
   AppArmor Unconfined, privilege escalation; rootless BuildKit) is refused by Pod
   Security in the workflows namespace;
@@ -152,6 +153,28 @@ def _pod(spec: dict[str, Any], template: dict[str, Any], kind: str, pod_name: st
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": copy.deepcopy(pod_spec)}
 
 
+EVENTS_POD_FIELDS = ("serviceAccountName", "securityContext", "volumes", "nodeSelector", "tolerations", "affinity",
+                     "priorityClassName", "imagePullSecrets", "hostNetwork", "dnsPolicy", "dnsConfig",
+                     "runtimeClassName", "schedulerName")
+
+
+def events_pod(manifest: Manifest) -> TemplatePod | None:
+    """The pod the Argo Events controller runs for a Sensor or EventSource, as far as
+    `spec.template` decides it (the controller supplies image, args and env)."""
+    if manifest["kind"] not in ("Sensor", "EventSource"):
+        return None
+    template = (manifest.get("spec") or {}).get("template") or {}
+    metadata = manifest["metadata"]
+    namespace = metadata.get("namespace", "default")
+    container = {"name": "main", "image": "argo-events-controller-supplied", **(template.get("container") or {})}
+    spec: dict[str, Any] = {"containers": [container]}
+    spec.update({field: template[field] for field in EVENTS_POD_FIELDS if field in template})
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": _slug(f"{manifest['kind']}-{metadata['name']}"), "namespace": namespace},
+           "spec": copy.deepcopy(spec)}
+    return TemplatePod(f"{manifest['kind']} {namespace}/{metadata['name']} (its pod)", namespace, pod)
+
+
 def needs_relaxation(pod: Manifest) -> bool:
     """Whether the pod asks for something `restricted` forbids but the build namespace allows."""
     spec = pod["spec"]
@@ -260,6 +283,7 @@ def check_admission(client: ApiClient, manifests: list[Manifest], report: StackR
     build = next(iter(roles.get("build") or []), None)
     workflows = next(iter(roles.get("workflows") or []), None)
     template_pods_ = [tp for m in manifests if m["kind"] == "WorkflowTemplate" for tp in template_pods(m)]
+    template_pods_ += [tp for tp in map(events_pod, manifests) if tp is not None]
     build_pods = [tp for tp in template_pods_ if tp.namespace == build]
     base = next((tp.pod for tp in build_pods if needs_relaxation(tp.pod)), build_pods[0].pod if build_pods else None)
 
