@@ -13,6 +13,8 @@ Commands:
   for the same reason).
 - ``tools``: build the pinned upstream programs the tests use (``components.toolchain``;
   ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
+- ``refresh-upstream``: copy the pinned upstream data files into ``upstream/``
+  (``components.upstream_data``); ``--check`` only compares (exit 1 on a difference).
 - ``verify``: the render judged by a local kube-apiserver and the Argo tools
   (``components.verify``); exit 0 all checks hold, 1 one fails, 2 unusable input.
 
@@ -332,6 +334,35 @@ def _run_tools(args: argparse.Namespace, _validator: Validator | None) -> int:
     return EXIT_OK
 
 
+def _add_refresh_upstream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from components.upstream_data import KINDS
+
+    parser = commands.add_parser(
+        "refresh-upstream",
+        help="copy the pinned upstream data files (CRDs, ...) from Go modules into upstream/",
+        description="Copy each upstream file byte for byte from its pinned Go module; rewrite SHA256SUMS.",
+    )
+    parser.add_argument("--kind", nargs="+", choices=sorted(KINDS), help="only these kinds of data")
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a copy differs")
+    parser.set_defaults(handler=_run_refresh_upstream)
+
+
+def _run_refresh_upstream(args: argparse.Namespace, _validator: Validator | None) -> int:
+    from components.upstream_data import UpstreamError, refresh
+
+    try:
+        changes = refresh(args.kind, check=args.check)
+    except UpstreamError as exc:
+        print(f"refresh-upstream: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for change in changes:
+        print(change)
+    if args.check and changes:
+        return EXIT_INTERNAL
+    print("upstream data is up to date" if not changes else f"updated: {len(changes)} change(s)")
+    return EXIT_OK
+
+
 # --- verify ------------------------------------------------------------------
 
 
@@ -376,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(commands)
     _add_check(commands)
     _add_tools(commands)
+    _add_refresh_upstream(commands)
     _add_verify(commands)
     return parser
 

@@ -110,9 +110,9 @@ TOOLS: dict[str, Tool] = {
         Tool(
             "etcd",
             "etcd",
-            "go.etcd.io/etcd/v3",
+            "go.etcd.io/etcd/server/v3",
             versions.ETCD,
-            "go.etcd.io/etcd/v3",
+            "go.etcd.io/etcd/server/v3",
             kubebuilder_asset=True,
         ),
         Tool(
@@ -121,6 +121,7 @@ TOOLS: dict[str, Tool] = {
             ".",
             versions.ARGO_EVENTS_CHECK,
             "github.com/argoproj/argo-events",
+            version_args=("version",),  # prints the argo-events module version it was built with
         ),
         Tool(
             "argo",
@@ -352,9 +353,12 @@ def _build_one(tool: Tool, go: str) -> None:
         _run([*argv, "-o", str(out_dir / tool.name), tool.package], cwd, tool)
         (out_dir / STAMP).write_text(inputs_digest(tool) + "\n", encoding="utf-8")
         if final_dir.exists():  # a stale build (its inputs changed): replaced whole
-            stale = work / "stale"
-            final_dir.rename(stale)
-        out_dir.rename(final_dir)
+            final_dir.rename(work / "stale")
+        try:
+            out_dir.rename(final_dir)
+        except OSError:
+            if not _up_to_date(tool):  # else a concurrent `make tools` put the same build there first
+                raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

