@@ -125,13 +125,19 @@ def load_crds(folder: Path = CRDS_DIR) -> CrdSet:
     return CrdSet(files, tuple(crds))
 
 
-def install_crds(client: ApiClient, crd_set: CrdSet, report: StackReport) -> bool:
+def needed_crds(crd_set: CrdSet, kinds: set[str]) -> list[Manifest]:
+    """The pinned CRDs that define one of ``kinds`` (the full Workflow CRDs take seconds each
+    to install: a kind the render does not use is not installed)."""
+    return [crd for crd in crd_set.crds if ((crd.get("spec") or {}).get("names") or {}).get("kind") in kinds]
+
+
+def install_crds(client: ApiClient, crds: list[Manifest], report: StackReport) -> bool:
     """Apply the CRDs and wait until each is Established; False (with findings) if not."""
     client.discover()
     resource = client.resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
     assert resource is not None, "the API server serves no CustomResourceDefinition"
     names: list[str] = []
-    for crd in crd_set.crds:
+    for crd in crds:
         answer = client.apply(resource, crd)
         if not answer.ok:
             report.fail("apply", describe(crd), f"pinned CRD refused: {answer.reason}")

@@ -30,6 +30,7 @@ from components.verify.apply import (
     install_crds,
     load_crds,
     load_manifests,
+    needed_crds,
 )
 from components.verify.client import ApiClient, ApiError
 from components.verify.report import EXIT_UNUSABLE, StackReport, print_report
@@ -105,7 +106,13 @@ def check_sensor_workflows(client: ApiClient, manifests: list[Manifest], report:
 def verify_stack(client: ApiClient, stack: str, manifests: list[Manifest], inputs: Inputs) -> StackReport:
     """Every check of one stack against a fresh API server behind ``client``."""
     report = StackReport(stack)
-    if not install_crds(client, inputs.crds, report):
+    kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")}
+    kinds |= {workflow["kind"] for _, workflow in lint.sensor_workflows(manifests)}
+    crds = needed_crds(inputs.crds, kinds)
+    missing = sorted(kinds - {crd["spec"]["names"]["kind"] for crd in crds})
+    for kind in missing:
+        report.fail("apply", f"kind {kind}", "no pinned CRD in upstream/crds defines it")
+    if missing or not install_crds(client, crds, report):
         return report
     applied = apply_all(client, manifests, report)
     ensure_default_accounts(client, applied, report)
