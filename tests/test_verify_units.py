@@ -280,3 +280,27 @@ def test_sensor_and_event_source_pods_take_their_template(render_stack: RenderSt
     assert spec["securityContext"] == sensor["spec"]["template"]["securityContext"]
     assert spec["containers"][0]["securityContext"] == sensor["spec"]["template"]["container"]["securityContext"]
     assert admission.events_pod(next(m for m in manifests if m["kind"] == "Role")) is None
+
+
+def test_custom_kinds_include_argo_subgroups() -> None:
+    from components.verify.apply import is_custom
+
+    assert is_custom({"apiVersion": "argocd-image-updater.argoproj.io/v1alpha1"})
+    assert is_custom({"apiVersion": "argoproj.io/v1alpha1"})
+    assert not is_custom({"apiVersion": "apps/v1"}) and not is_custom({"apiVersion": "v1"})
+    assert not is_custom({"apiVersion": "notargoproj.io/v1"})
+
+
+def test_relay_is_asked_about_the_objects_that_notify_it() -> None:
+    def obj(kind: str, namespace: str, name: str, threaded: bool) -> dict[str, object]:
+        annotations = {"notifications.argoproj.io/subscribe.on-x.slack-thread": ""} if threaded else {}
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": kind,
+                "metadata": {"namespace": namespace, "name": name, "annotations": annotations}}
+
+    manifests = [obj("Application", "argocd", "a-dev", True), obj("Application", "argocd", "b-dev", False),
+                 obj("Rollout", "svc", "a", True), obj("Rollout", "svc", "b", False)]
+    ctx = rbac_checks.context_of(manifests)  # type: ignore[arg-type]
+    relay = rbac_checks.Account("argo", "release-pipeline-slack-relay", "slack-relay", "")
+    asked = {(ask.allowed, ask.verb, attrs.get("name")) for ask in rbac_checks.asks_for(relay) or ()
+             for attrs in rbac_checks.resolve(ask, relay, ctx) if attrs["resource"] in ("applications", "rollouts")}
+    assert {(True, "patch", "a-dev"), (True, "get", "a"), (False, "patch", "b-dev"), (False, "get", "b")} <= asked

@@ -7,8 +7,9 @@ template's init containers and sidecars, the pod security context, service accou
 and token automount, volumes, node selection and `podSpecPatch` (template's, else the
 workflow's), with `templateDefaults` merged in; then the admission checks:
 
-- every such pod, and the pod each Sensor and EventSource runs (as far as its
-  `spec.template` decides it), is admitted in the namespace it runs in;
+- every such pod, the pod each Sensor and EventSource runs (as far as its
+  `spec.template` decides it) and the pod template of each Deployment (StatefulSet,
+  DaemonSet, Job) of the render is admitted in the namespace it runs in;
 - every build-namespace pod that needs a relaxation of `restricted` (seccomp or
   AppArmor Unconfined, privilege escalation; rootless BuildKit) is refused by Pod
   Security in the workflows namespace;
@@ -175,6 +176,24 @@ def events_pod(manifest: Manifest) -> TemplatePod | None:
     return TemplatePod(f"{manifest['kind']} {namespace}/{metadata['name']} (its pod)", namespace, pod)
 
 
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet")
+
+
+def workload_pod(manifest: Manifest) -> TemplatePod | None:
+    """The pod a Deployment (StatefulSet, DaemonSet, Job) of the render would run: its pod template."""
+    if manifest["kind"] not in WORKLOAD_KINDS or not manifest["apiVersion"].startswith(("apps/", "batch/")):
+        return None
+    template = (manifest.get("spec") or {}).get("template") or {}
+    metadata = manifest["metadata"]
+    namespace = metadata.get("namespace", "default")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    pod_metadata: dict[str, Any] = {"name": _slug(f"{manifest['kind']}-{metadata['name']}"), "namespace": namespace}
+    if labels:
+        pod_metadata["labels"] = labels
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata, "spec": copy.deepcopy(template.get("spec"))}
+    return TemplatePod(f"{manifest['kind']} {namespace}/{metadata['name']} (its pod)", namespace, pod)
+
+
 def needs_relaxation(pod: Manifest) -> bool:
     """Whether the pod asks for something `restricted` forbids but the build namespace allows."""
     spec = pod["spec"]
@@ -284,6 +303,7 @@ def check_admission(client: ApiClient, manifests: list[Manifest], report: StackR
     workflows = next(iter(roles.get("workflows") or []), None)
     template_pods_ = [tp for m in manifests if m["kind"] == "WorkflowTemplate" for tp in template_pods(m)]
     template_pods_ += [tp for tp in map(events_pod, manifests) if tp is not None]
+    template_pods_ += [tp for tp in map(workload_pod, manifests) if tp is not None]
     build_pods = [tp for tp in template_pods_ if tp.namespace == build]
     base = next((tp.pod for tp in build_pods if needs_relaxation(tp.pod)), build_pods[0].pod if build_pods else None)
 

@@ -45,6 +45,7 @@ KIND_RANK = {
 }
 OTHER_RANK = 7
 CUSTOM_RANK = 8  # argoproj.io kinds: they need their CRD (installed before any object)
+CUSTOM_GROUP = "argoproj.io"
 
 
 class InputError(Exception):
@@ -91,10 +92,16 @@ def load_manifests(path: Path) -> list[Manifest]:
     return manifests
 
 
+def is_custom(manifest: Manifest) -> bool:
+    """Whether the object's kind comes from one of the Argo projects' CRDs (argoproj.io and its subgroups)."""
+    group = manifest["apiVersion"].rpartition("/")[0]
+    return group == CUSTOM_GROUP or group.endswith(f".{CUSTOM_GROUP}")
+
+
 def apply_order(manifests: list[Manifest]) -> list[Manifest]:
     def key(manifest: Manifest) -> tuple[int, str, str, str]:
         kind = manifest["kind"]
-        rank = KIND_RANK.get(kind, CUSTOM_RANK if manifest["apiVersion"].startswith("argoproj.io/") else OTHER_RANK)
+        rank = KIND_RANK.get(kind, CUSTOM_RANK if is_custom(manifest) else OTHER_RANK)
         metadata = manifest["metadata"]
         return rank, kind, metadata.get("namespace") or "", metadata["name"]
 

@@ -135,6 +135,11 @@ EXPECTATIONS: dict[str, tuple[Ask, ...]] = {
     ),
     # Replies in a release's Slack thread: reads and annotates Applications, reads Rollouts.
     "slack-relay": (
+        must("get", ARGO, "applications", "argocd", "threaded-application"),
+        must("patch", ARGO, "applications", "argocd", "threaded-application"),
+        must("get", ARGO, "rollouts", "threaded-rollout", "threaded-rollout"),
+        must_not("patch", ARGO, "applications", "argocd", "unthreaded-application"),
+        must_not("get", ARGO, "rollouts", "unthreaded-rollout", "unthreaded-rollout"),
         must_not("create", ARGO, "workflows", "workflows"),
         must_not("delete", ARGO, "applications", "argocd"),
         must_not("create", ARGO, "applications", "argocd"),
@@ -152,6 +157,10 @@ SSO_ADMIN_MUST = (
     must("delete", CORE, "pods", "workflows"),
 )
 SSO_ADMIN_NAME = "sso-admin"
+# An Application's or Rollout's notification subscription that the Slack relay serves.
+SUBSCRIBE = "notifications.argoproj.io/subscribe."
+RELAY_SUBSCRIPTION = ".slack-thread"
+THREADED_NAMES = ("threaded-application", "threaded-rollout", "unthreaded-application", "unthreaded-rollout")
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,8 @@ class Context:
     roles: dict[str, list[str]]  # namespace role -> namespace names
     applications: dict[str, str]  # service -> Application name
     rollouts: dict[str, tuple[str, str, str]]  # service -> (namespace, Rollout name, Deployment name)
+    # Objects whose notifications go to the Slack relay (a `...slack-thread` subscription), and the others.
+    threaded: dict[str, list[tuple[str, str]]]  # "threaded-application" etc. -> [(namespace, name)]
 
 
 def _labels(manifest: Manifest) -> dict[str, Any]:
@@ -198,7 +209,16 @@ def context_of(manifests: list[Manifest]) -> Context:
         elif kind == "Rollout" and service:
             workload = ((m.get("spec") or {}).get("workloadRef") or {}).get("name", metadata["name"])
             rollouts[service] = (metadata.get("namespace", ""), metadata["name"], str(workload))
-    return Context({k: sorted(v) for k, v in roles.items()}, applications, rollouts)
+    threaded: dict[str, list[tuple[str, str]]] = {}
+    for m in manifests:
+        if m["kind"] not in ("Application", "Rollout") or not m["apiVersion"].startswith("argoproj.io/"):
+            continue
+        annotations = m["metadata"].get("annotations") or {}
+        on = any(k.startswith(SUBSCRIBE) and k.endswith(RELAY_SUBSCRIPTION) for k in annotations)
+        key = f"{'threaded' if on else 'unthreaded'}-{m['kind'].lower()}"
+        threaded.setdefault(key, []).append((m["metadata"].get("namespace", ""), m["metadata"]["name"]))
+    return Context({k: sorted(v) for k, v in roles.items()}, applications, rollouts,
+                   {k: sorted(v) for k, v in threaded.items()})
 
 
 def accounts_of(manifests: list[Manifest]) -> list[Account]:
@@ -224,6 +244,10 @@ def asks_for(account: Account) -> tuple[Ask, ...] | None:
 
 def resolve(ask: Ask, account: Account, ctx: Context) -> Iterator[dict[str, str]]:
     """The SubjectAccessReview resourceAttributes of one row (none when the render has no such place)."""
+    if ask.name in THREADED_NAMES:
+        for namespace, name in ctx.threaded.get(ask.name, [])[:1 if ask.name.startswith("un") else None]:
+            yield _attributes(ask, namespace, name)
+        return
     if ask.where == "cluster":
         namespaces = [""]
     elif ask.where == "own":
@@ -240,17 +264,21 @@ def resolve(ask: Ask, account: Account, ctx: Context) -> Iterator[dict[str, str]
     elif ask.name in ("rollout", "deployment"):
         entry = ctx.rollouts.get(account.service)
         names = [entry[1] if ask.name == "rollout" else entry[2]] if entry else []
-    resource, _, subresource = ask.resource.partition("/")
     for namespace in namespaces:
         for name in names:
-            attributes = {"verb": ask.verb, "group": ask.group, "resource": resource}
-            if subresource:
-                attributes["subresource"] = subresource
-            if namespace:
-                attributes["namespace"] = namespace
-            if name:
-                attributes["name"] = name
-            yield attributes
+            yield _attributes(ask, namespace, name)
+
+
+def _attributes(ask: Ask, namespace: str, name: str) -> dict[str, str]:
+    resource, _, subresource = ask.resource.partition("/")
+    attributes = {"verb": ask.verb, "group": ask.group, "resource": resource}
+    if subresource:
+        attributes["subresource"] = subresource
+    if namespace:
+        attributes["namespace"] = namespace
+    if name:
+        attributes["name"] = name
+    return attributes
 
 
 def shown(attributes: dict[str, str]) -> str:

@@ -28,6 +28,7 @@ from components.verify.apply import (
     apply_all,
     describe,
     install_crds,
+    is_custom,
     load_crds,
     load_manifests,
     needed_crds,
@@ -106,7 +107,7 @@ def check_sensor_workflows(client: ApiClient, manifests: list[Manifest], report:
 def verify_stack(client: ApiClient, stack: str, manifests: list[Manifest], inputs: Inputs) -> StackReport:
     """Every check of one stack against a fresh API server behind ``client``."""
     report = StackReport(stack)
-    kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")}
+    kinds = {m["kind"] for m in manifests if is_custom(m)}
     kinds |= {workflow["kind"] for _, workflow in lint.sensor_workflows(manifests)}
     crds = needed_crds(inputs.crds, kinds)
     missing = sorted(kinds - {crd["spec"]["names"]["kind"] for crd in crds})
