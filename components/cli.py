@@ -396,6 +396,9 @@ def _run_verify(args: argparse.Namespace, _validator: Validator | None) -> int:
     except Interrupted as exc:  # the local servers are already stopped (their context managers ran)
         print(f"verify: interrupted by signal {exc.signum}; local servers stopped", file=sys.stderr)
         return 128 + exc.signum
+    except Exception as exc:  # a bug, not a finding: one line, servers stopped all the same
+        print(f"verify: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 # --- entry point ----------------------------------------------------------------
