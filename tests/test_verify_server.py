@@ -136,6 +136,17 @@ def test_argo_lint_finding_names_the_template(api: ApiClient, inputs: runner.Inp
     assert report.refused == 0
 
 
+def test_rollouts_lint_finding_names_the_rollout(api: ApiClient, inputs: runner.Inputs,
+                                                 render_stack: RenderStack) -> None:
+    _, manifests = render_stack("dev")
+    rollout = next(m for m in manifests if m["kind"] == "Rollout")
+    rollout["spec"]["strategy"]["canary"]["steps"].append({"setWeight": 150})
+    report = runner.verify_stack(api, "dev", manifests, inputs)
+    subject = f"Rollout {rollout['metadata']['namespace']}/{rollout['metadata']['name']}"
+    lint = [f for f in report.findings if f.check == "lint" and f.subject == subject]
+    assert lint and "SetWeight needs to be between 0 and 100" in lint[0].message, report.findings
+
+
 def _with_every_option(services: str) -> str:
     """services.yaml with Slack threads, newest-wins and the image updater on for its first service."""
     marker = "    tests:\n"
