@@ -330,9 +330,17 @@ class LocalCluster:
                            f"{self._processes[-1].tail()}")
 
     def stop(self) -> None:
-        """Stop the API server, then etcd; remove the folder. Safe to call twice."""
-        for process in reversed(self._processes):
-            _stop(process)
-        self._processes.clear()
-        if self.folder is not None and self.folder.exists():
-            shutil.rmtree(self.folder, ignore_errors=True)
+        """Stop the API server, then etcd; remove the folder. Safe to call twice.
+
+        A second Ctrl-C while stopping waits until both are stopped (the signals are
+        blocked meanwhile and delivered afterwards)."""
+        blocked = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+        try:
+            for process in reversed(self._processes):
+                _stop(process)
+            self._processes.clear()
+            if self.folder is not None and self.folder.exists():
+                shutil.rmtree(self.folder, ignore_errors=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
