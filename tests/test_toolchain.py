@@ -243,6 +243,25 @@ def test_a_failed_build_leaves_nothing_behind(env):
     assert not (env / "cache").exists() or not any((env / "cache").iterdir())
 
 
+def test_a_concurrent_build_that_finished_first_is_kept(env, monkeypatch):
+    _fake_go(env)
+    final = toolchain.cached_path("actionlint").parent
+    rename = Path.rename
+
+    def racing_rename(self, target):
+        if Path(target) == final and self.name == "out":  # another `make tools` got there first
+            final.mkdir()
+            _fake_tool(final, "actionlint", "theirs")
+            (final / toolchain.STAMP).write_text(toolchain.inputs_digest(toolchain.TOOLS["actionlint"]))
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", racing_rename)
+    out = io.StringIO()
+    assert toolchain.build(["actionlint"], out=out) == [], out.getvalue()
+    assert "theirs" in (final / "actionlint").read_text(encoding="utf-8")
+    assert sorted(p.name for p in final.parent.iterdir()) == [final.name]
+
+
 def test_the_argo_cli_is_built_in_a_module_copy_with_the_ui_placeholder():
     tool = toolchain.TOOLS["argo"]
     assert tool.placeholders == ("ui/dist/app/placeholder",) and tool.package == "./cmd/argo"
