@@ -154,7 +154,8 @@ The server acts with the login account's token (the account in the server's own
 namespace, the workflows namespace) in every namespace a request names, so the
 child builds (build namespace) are visible only if those accounts are bound there
 too: the same Roles `sso-read` and `sso-admin` exist in the build namespace, bound
-to the same workflows-namespace accounts (RoleBindings named after the account).
+to the same workflows-namespace accounts (RoleBindings named after the account);
+there the admin Role has no `create`: builds start from a release only.
 Not namespace delegation (`SSO_DELEGATE_RBAC_TO_NAMESPACE`): it would need a second
 set of annotated accounts and tokens in the build namespace and a server setting,
 for the same rights (docs/decisions/0140-sso-rbac-in-the-build-namespace.md).
@@ -412,11 +413,17 @@ def sso_read_rules() -> list[dict[str, list[str]]]:
     ]
 
 
-def sso_admin_rules() -> list[dict[str, list[str]]]:
-    """The read-only view plus submit, resubmit, retry, stop, terminate and delete of Workflows."""
+def sso_admin_rules(*, submit: bool = True) -> list[dict[str, list[str]]]:
+    """The read-only view plus submit, resubmit, retry, stop, terminate and delete of Workflows.
+
+    `submit=False` (the build namespace) leaves out `create`: a child build is started by
+    its release only, so an admin may stop, retry or delete one but not submit or resubmit
+    a build outside a release.
+    """
+    verbs = ADMIN_WORKFLOW_VERBS if submit else tuple(v for v in ADMIN_WORKFLOW_VERBS if v != "create")
     return [
         *sso_read_rules(),
-        rule(ARGO_GROUP, ["workflows"], ADMIN_WORKFLOW_VERBS),
+        rule(ARGO_GROUP, ["workflows"], verbs),
         rule(CORE_GROUP, ["pods"], ["delete"]),
     ]
 
@@ -575,7 +582,7 @@ def sso_manifests(settings: Settings, team_names: Iterable[str]) -> dict[str, Ma
     result: dict[str, Manifest] = {}
     for suffix, namespace in granted:
         result[f"sso-read-role{suffix}"] = role(SSO_READ_ROLE, namespace, sso_read_rules(), "sso")
-        result[f"sso-admin-role{suffix}"] = role(SSO_ADMIN_ROLE, namespace, sso_admin_rules(), "sso")
+        result[f"sso-admin-role{suffix}"] = role(SSO_ADMIN_ROLE, namespace, sso_admin_rules(submit=not suffix), "sso")
     for key, sa, rbac, role_name, extra in accounts:
         # The Argo Server uses the token Secret; no pod ever runs as these accounts.
         result[f"{key}-serviceaccount"] = service_account(

@@ -207,6 +207,11 @@ def _previous_platform(settings: Settings, team_names: list[str]) -> dict[tuple[
         {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "delete", "patch", "update"]},
         {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
     ])
+    # In the build namespace the admin stops, retries and deletes builds, never submits one.
+    admin_build = read | _atoms([
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["delete", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+    ])
     return {
         (ns.events, names.SENSOR_SERVICE_ACCOUNT): {ns.workflows: _atoms([
             {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get"]}])},
@@ -214,7 +219,7 @@ def _previous_platform(settings: Settings, team_names: list[str]) -> dict[tuple[
         (ns.build, names.EXECUTOR_SERVICE_ACCOUNT): {ns.build: _atoms([WORKFLOW_TASK_RESULTS])},
         # The UI's accounts see (and admin acts on) the child builds too.
         (ns.workflows, "sso-default"): {ns.workflows: read, ns.build: read},
-        (ns.workflows, "sso-admin"): {ns.workflows: admin, ns.build: admin},
+        (ns.workflows, "sso-admin"): {ns.workflows: admin, ns.build: admin_build},
         **{(ns.workflows, f"sso-team-{team}"): {ns.workflows: read, ns.build: read} for team in team_names},
     }
 
@@ -576,12 +581,19 @@ def test_teams_and_default_read_only_admin_also_writes_workflows() -> None:
 
 def test_sso_accounts_read_the_child_builds_in_the_build_namespace() -> None:
     """The server acts with the login account (workflows ns) in every namespace: the
-    same Roles and bindings exist in the build namespace, and no second account."""
+    same Roles and bindings exist in the build namespace (the admin's without submitting
+    a build: builds start from a release only), and no second account."""
     manifests = _manifests()
     ns = _settings().namespaces
-    for role_name in ("sso-read", "sso-admin"):
-        assert (_by_name(manifests, "Role", role_name, ns.build)["rules"]
-                == _by_name(manifests, "Role", role_name, ns.workflows)["rules"])
+    assert (_by_name(manifests, "Role", "sso-read", ns.build)["rules"]
+            == _by_name(manifests, "Role", "sso-read", ns.workflows)["rules"])
+    admin_build = _by_name(manifests, "Role", "sso-admin", ns.build)["rules"]
+    admin_workflows = _by_name(manifests, "Role", "sso-admin", ns.workflows)["rules"]
+    workflow_verbs = [set(r["verbs"]) for r in admin_build if r["resources"] == ["workflows"]]
+    assert {"delete", "patch", "update"} <= set.union(*workflow_verbs)
+    assert "create" not in set.union(*workflow_verbs)
+    assert [r for r in admin_build if r["resources"] != ["workflows"]] == [
+        r for r in admin_workflows if r["resources"] != ["workflows"]]
     for account, role in (("sso-default", "sso-read"), ("sso-team-datacollect", "sso-read"),
                           ("sso-team-payments", "sso-read"), ("sso-admin", "sso-admin")):
         binding = _by_name(manifests, "RoleBinding", account, ns.build)

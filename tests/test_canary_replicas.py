@@ -13,8 +13,10 @@ import pytest
 
 from components.canary import canary_pods, fewest_replicas, unhonoured_steps
 from components.config import STACKS, ConfigError, load_stack_settings, parse_services, validate_all
+from tests.conftest import SERVICES_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
+
 LIVE_STEPS = [20, 40, 60, 80]
 
 SERVICE = """services:
@@ -103,8 +105,9 @@ def test_the_replica_count_follows_environment_service_stack_then_steps() -> Non
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name in ["services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS)]:
+    for name in (f"Pulumi.{s}.yaml" for s in STACKS):
         shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copy(SERVICES_FILE, tmp_path / "services.yaml")  # the tests' own services file
     return tmp_path
 
 

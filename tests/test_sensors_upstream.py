@@ -32,7 +32,7 @@ import pytest
 from components import intake, names, sensors, upstream_events
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
 from components.render.output import read_stack
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SERVICES_FILE
 from tests.upstream_events_support import payload, rendered, require_tool
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -55,7 +55,7 @@ def settings_of(stack: str) -> Settings:
 
 
 def services_of(stack: str) -> list[Service]:
-    return load_services(ROOT / "services.yaml").for_environment(stack)
+    return load_services(SERVICES_FILE).for_environment(stack)
 
 
 def sensors_of(out: Path, stack: str) -> dict[str, Manifest]:
@@ -262,7 +262,7 @@ def test_repository_name_matches_in_any_case(tmp_path: Path) -> None:
 
 
 def _services_with_dotted_repo() -> str:
-    text = (ROOT / "services.yaml").read_text(encoding="utf-8")
+    text = SERVICES_FILE.read_text(encoding="utf-8")
     return text.replace("services:\n", """services:
   - name: dotted
     repo: Appen/my.repo
@@ -358,7 +358,7 @@ def test_the_encoded_form_decodes_to_the_same_text(tmp_path: Path) -> None:
 
 
 def _services_with_push(name: str) -> str:
-    text = (ROOT / "services.yaml").read_text(encoding="utf-8")
+    text = SERVICES_FILE.read_text(encoding="utf-8")
     marker = f"  - name: {name}\n"
     assert marker in text
     return text.replace(marker, f"{marker}    triggerOnPush: true\n", 1)

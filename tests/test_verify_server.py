@@ -148,7 +148,7 @@ def test_rollouts_lint_finding_names_the_rollout(api: ApiClient, inputs: runner.
 
 
 def _with_every_option(services: str) -> str:
-    """services.yaml with Slack threads, newest-wins and the image updater on for its first service."""
+    """The tests' services file with Slack threads, newest-wins and the image updater on for its first service."""
     marker = "    tests:\n"
     options = "    slackThreads: true\n    newestWins: true\n    imageUpdater:\n      enabled: true\n" \
               "      tagPolicy: {kind: sha}\n"
@@ -158,9 +158,9 @@ def _with_every_option(services: str) -> str:
 
 def test_render_with_every_option_holds(api: ApiClient, inputs: runner.Inputs, render_stack: RenderStack) -> None:
     """Last in the module: the extra objects stay on the server afterwards."""
-    from tests.conftest import ROOT
+    from tests.conftest import SERVICES_FILE
 
-    _, manifests = render_stack("dev", _with_every_option((ROOT / "services.yaml").read_text()))
+    _, manifests = render_stack("dev", _with_every_option(SERVICES_FILE.read_text()))
     kinds = {m["kind"] for m in manifests}
     assert {"ImageUpdater", "Deployment", "NetworkPolicy"} <= kinds
     report = runner.verify_stack(api, "dev", manifests, inputs)

@@ -4,7 +4,7 @@ Owns:
 - ``rendered()``: the four stacks rendered once per test session through the CLI
   (``python -m components render --stack all``), as a directory ``OUT`` holding
   ``OUT/<stack>/manifests.yaml``; ``rendered(services_text)`` renders with another
-  services file (cached per text);
+  services file than the tests' own (tests/data/services.yaml) (cached per text);
 - ``require_tool()``: the ``argo-events-check`` binary, or a skip saying how to build it
   (a failure under CI, which builds every tool first: ``make test`` -> ``make tools``);
 - ``payload(name)``: a fresh copy of a real GitHub payload from ``upstream/github-webhooks``.
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, run_render_cli
+from tests.conftest import ROOT, SERVICES_FILE, run_render_cli
 
 PAYLOADS = ROOT / "upstream" / "github-webhooks"
 
@@ -45,11 +45,10 @@ def require_tool() -> Path:
 def _render(services_text: str | None, stacks: str) -> Path:
     base = Path(tempfile.mkdtemp(prefix="upstream-events-"))
     atexit.register(shutil.rmtree, base, True)
-    args = ["--stack", stacks, "--out", str(base / "out")]
-    if services_text is not None:
-        services = base / "services.yaml"
-        services.write_text(services_text, encoding="utf-8")
-        args += ["--services", str(services)]
+    services = base / "services.yaml"
+    services.write_text(SERVICES_FILE.read_text(encoding="utf-8") if services_text is None else services_text,
+                        encoding="utf-8")
+    args = ["--stack", stacks, "--out", str(base / "out"), "--services", str(services)]
     proc = run_render_cli(*args)
     if proc.returncode != 0:
         raise RuntimeError(f"render --stack {stacks} failed with exit {proc.returncode}:\n{proc.stderr}")

@@ -129,6 +129,8 @@ EXPECTATIONS: dict[str, tuple[Ask, ...]] = {
         must("get", ARGO, "workflows", "workflows"),
         must("list", ARGO, "workflowtemplates", "workflows"),
         must("get", CORE, "pods/log", "workflows"),
+        must("list", ARGO, "workflows", "build"),
+        must("get", CORE, "pods/log", "build"),
         must_not("create", ARGO, "workflows", "build"),
         must_not("update", ARGO, "workflowtemplates", "workflows"),
         must_not("delete", ARGO, "workflowtemplates", "workflows"),
@@ -155,6 +157,10 @@ SSO_ADMIN_MUST = (
     must("delete", ARGO, "workflows", "workflows"),
     must("create", ARGO, "workflows", "workflows"),
     must("delete", CORE, "pods", "workflows"),
+    # The child builds: stop, retry and delete them, never submit one outside a release.
+    must("get", ARGO, "workflows", "build"),
+    must("patch", ARGO, "workflows", "build"),
+    must("delete", ARGO, "workflows", "build"),
 )
 SSO_ADMIN_NAME = "sso-admin"
 # An Application's or Rollout's notification subscription that the Slack relay serves.
