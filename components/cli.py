@@ -15,6 +15,8 @@ Commands:
   ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
 - ``refresh-upstream``: copy the pinned upstream data files into ``upstream/``
   (``components.upstream_data``); ``--check`` only compares (exit 1 on a difference).
+- ``settings-reference``: write docs/settings.md from the config models
+  (``components.settings_reference``); ``--check`` only compares (exit 1 when stale).
 - ``simulate-webhook``: one GitHub delivery through a rendered stack's Sensors with
   Argo Events' own code (``components.upstream_events``).
 
@@ -457,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     from components.upstream_events import add_simulate_webhook
 
     add_simulate_webhook(commands)
+    from components.settings_reference import add_settings_reference
+
+    add_settings_reference(commands)
     return parser
 
 
