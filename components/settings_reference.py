@@ -163,8 +163,10 @@ def shape(annotation: Any) -> Shape:
             return shape(options[0])
         shapes = [shape(a) for a in options]
         models = tuple(m for s in shapes for m in s.models)
-        return Shape("mapping, one of: " + ", ".join(m.__name__ for m in models) if models else
-                     " or ".join(s.kind for s in shapes), models=models)
+        if models:
+            forms = ", ".join(f"`{_variant_label(m) or m.__name__}`" for m in models)
+            return Shape(f"mapping in one of the forms {forms}", models=models)
+        return Shape(" or ".join(s.kind for s in shapes))
     if origin is Literal:
         choices = typing.get_args(annotation)
         return Shape("one of " + ", ".join(_quoted(c) for c in choices), choices=choices)

@@ -58,7 +58,9 @@ def test_a_changed_action_is_one_changed_line_in_the_review_but_the_whole_policy
     changed["Statement"][1]["Action"][1] = "ecr:PutImageTagMutability"
     before, after = review_documents(stack()), review_documents(stack(policy=changed))
     name = "web-push-policy.policy.json"
-    assert changed_lines(before[name], after[name]) == ['-        "ecr:PutImage",', '+        "ecr:PutImageTagMutability",']
+    assert changed_lines(before[name], after[name]) == [
+        '-        "ecr:PutImage",', '+        "ecr:PutImageTagMutability",'
+    ]
     # What the review view is for: in resources.json the policy is one escaped line.
     assert "\n" not in stack()[0]["inputs"]["policy"]
 
@@ -152,7 +154,8 @@ def test_the_render_writes_the_review_view_byte_identically_and_a_setting_moves_
     stack_file = project / "Pulumi.dev.yaml"
     text = stack_file.read_text(encoding="utf-8")
     assert "    environment: dev\n" in text and "\n    ecr:" not in text
-    stack_file.write_text(text.replace("    environment: dev\n", "    environment: dev\n    ecr:\n      keepImages: 150\n"))
+    settings = "    environment: dev\n    ecr:\n      keepImages: 150\n"
+    stack_file.write_text(text.replace("    environment: dev\n", settings), encoding="utf-8")
     changed = _render(project, tmp_path / "c")
     differ = {p.name for p in review.iterdir() if p.read_text() != (changed / p.name).read_text()}
     assert differ and all(n.endswith("-lifecycle.policy.json") for n in differ), differ
