@@ -63,10 +63,11 @@ def test_render_writes_to_out_by_default():
 # --- check --format json ------------------------------------------------------------
 
 
-def test_json_lists_each_problem_with_file_line_service_field_and_message(capsys):
+def test_json_lists_each_problem_with_file_line_service_field_and_message(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # files under the working directory are shown relative to it
     found = [
-        Problem(str(ROOT / "services.yaml"), 7, "service 'web'", "namespace", "must be a DNS-1123 label"),
-        Problem(str(ROOT / "Pulumi.dev.yaml"), 3, "settings", "cluster.name", "bad"),
+        Problem(str(tmp_path / "services.yaml"), 7, "service 'web'", "namespace", "must be a DNS-1123 label"),
+        Problem(str(tmp_path / "Pulumi.dev.yaml"), 3, "settings", "cluster.name", "bad"),
         "a problem of no file",
     ]
     assert main(["check", "--format", "json"], validator=lambda *_: found) == 2
