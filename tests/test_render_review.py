@@ -146,6 +146,8 @@ def test_the_render_writes_the_review_view_byte_identically_and_a_setting_moves_
                      "platform-argo-cd.values.configs.rbac.policy.csv",
                      "platform-argo-cd.values.configs.cm.dex.config.yaml"):
         assert any(n.endswith(expected) for n in names), (expected, names)
+    texts = "".join(p.read_text(encoding="utf-8") for p in review.iterdir())
+    assert "PRIVATE KEY" not in texts and "offline-placeholder" not in texts  # made from the redacted inputs
     again = _render(project, tmp_path / "b")
     assert {p.name: p.read_bytes() for p in review.iterdir()} == {p.name: p.read_bytes() for p in again.iterdir()}
 
