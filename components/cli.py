@@ -15,6 +15,8 @@ Commands:
   ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
 - ``refresh-upstream``: copy the pinned upstream data files into ``upstream/``
   (``components.upstream_data``); ``--check`` only compares (exit 1 on a difference).
+- ``settings-reference``: write docs/settings.md from the config models
+  (``components.settings_reference``); ``--check`` only compares (exit 1 when stale).
 - ``simulate-webhook``: one GitHub delivery through a rendered stack's Sensors with
   Argo Events' own code (``components.upstream_events``).
 - ``verify``: the render judged by a local kube-apiserver and the Argo tools
@@ -27,13 +29,16 @@ stack is rendered (``components.render.engine``).
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from components import __version__
 from components.errors import Problem
 
 if TYPE_CHECKING:
@@ -73,7 +78,9 @@ def _add_render(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Run the program under Pulumi's mock engine, once per stack, and write what it registers.",
     )
     parser.add_argument("--stack", required=True, choices=[*ALL_STACKS, "all"], help="stack to render, or all")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), metavar="DIR", help="output directory (default: out)"
+    )
     parser.add_argument("--services", type=Path, metavar="FILE", help="services file instead of services.yaml")
     parser.add_argument(
         "--project-dir",
@@ -185,9 +192,12 @@ def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--format",
-        choices=["text", "github"],
+        choices=["text", "github", "json"],
         default="text",
-        help="github: also print each problem as a GitHub Actions error annotation",
+        help=(
+            "github: also print each problem as a GitHub Actions error annotation; json: print one JSON "
+            "list of problems (file, line, service, field, message), [] when there are none"
+        ),
     )
     parser.set_defaults(handler=_run_check)
 
@@ -205,16 +215,53 @@ def _run_check(args: argparse.Namespace, validator: Validator | None) -> int:
     except Exception as exc:  # a bug, not bad input; still no traceback for a hook
         print(f"internal error while checking: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_INTERNAL
-    if problems:
+    if args.format == "json":
+        # stdout is the JSON document alone; what a person reads goes to stderr.
+        print(json.dumps([_as_json(p) for p in problems], indent=2, ensure_ascii=False))
+    elif problems:
         _report(problems, args.format, sys.stdout)
+    if problems:
+        if args.format == "json":
+            files = {p.file for p in problems if isinstance(p, Problem)}
+            print(f"{len(problems)} problem(s) in {max(len(files), 1)} file(s)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    said = sys.stderr if args.format == "json" else sys.stdout
     for notice in notices:
-        print(notice)
+        print(notice, file=said)
     print(
         f"OK: {_display_path(services_path)} ({services} service{'' if services == 1 else 's'}) and "
-        f"{len(stacks)} stacks ({', '.join(stacks)}) are valid"
+        f"{len(stacks)} stacks ({', '.join(stacks)}) are valid",
+        file=said,
     )
     return EXIT_OK
+
+
+def _service_name(where: str) -> str | None:
+    """'NAME' of a problem's "service 'NAME'" (the name as config repeats it, a Python literal)."""
+    if not where.startswith("service "):
+        return None
+    try:
+        name = ast.literal_eval(where.removeprefix("service "))
+    except (ValueError, SyntaxError):  # "service #2" (no name), or a name cut short with "..."
+        return None
+    return name if isinstance(name, str) else None
+
+
+def _as_json(problem: object) -> dict[str, object]:
+    """A problem as one object of `check --format json`: file (relative to the working
+    directory), line, service (its name, or null when the problem is not a service's),
+    where (service 'NAME', settings, ...), field and message."""
+    if not isinstance(problem, Problem):
+        return {"file": None, "line": None, "service": None, "where": None, "field": None, "message": str(problem)}
+    service = _service_name(problem.where)
+    return {
+        "file": _display_path(problem.file),
+        "line": problem.line,
+        "service": service,
+        "where": problem.where,
+        "field": problem.field,
+        "message": problem.message,
+    }
 
 
 def _located(problems: Sequence[object]) -> list[object]:
@@ -437,7 +484,13 @@ def _run_verify(args: argparse.Namespace, _validator: Validator | None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m components", description=__doc__.split("\n")[0])
+    from components.config import PROJECT
+
+    parser = argparse.ArgumentParser(
+        prog="python -m components",
+        description=f"Command line of {PROJECT}: offline render, checks, upstream tools and data.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROJECT} {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_render(commands)
     _add_check(commands)
@@ -446,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     from components.upstream_events import add_simulate_webhook
 
     add_simulate_webhook(commands)
+    from components.settings_reference import add_settings_reference
+
+    add_settings_reference(commands)
     _add_verify(commands)
     return parser
 

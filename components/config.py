@@ -234,14 +234,27 @@ PinnedImage = Annotated[Image, AfterValidator(_not_latest)]
 class Pause(Model):
     """A canary pause: without `duration` it waits for a person to promote."""
 
-    duration: Duration | None = None
+    duration: Duration | None = Field(
+        default=None,
+        description="How long the pause lasts; left out, the rollout waits for a person to promote it.",
+        examples=["10m"],
+    )
 
 
 class CanaryStep(Model):
     """One Argo Rollouts canary step: exactly one of `setWeight` or `pause`."""
 
-    set_weight: int | None = Field(default=None, ge=1, le=100)
-    pause: Pause | None = None
+    set_weight: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Percent of the traffic (or of the pods, without traffic routing) the canary gets.",
+        examples=[20],
+    )
+    pause: Pause | None = Field(
+        default=None,
+        description="Wait before the next step, for a duration or until a person promotes.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -276,31 +289,65 @@ def _some_steps(steps: list[CanaryStep]) -> list[CanaryStep]:
 class SourceTests(Model):
     """The service's unit tests, run in its own test image before the image build."""
 
-    image: PinnedImage
-    command: list[NoTemplate] = Field(min_length=1)
+    image: PinnedImage = Field(
+        description="Container image the unit tests run in, pinned by a tag or digest.",
+        examples=["python:3.12.8-slim"],
+    )
+    command: list[NoTemplate] = Field(
+        min_length=1,
+        description="Command and arguments that run the unit tests in the service's directory.",
+        examples=[["pytest", "-q"]],
+    )
     # Extra environment of the test container, e.g. GOPATH=/tmp/go: the container
     # runs as uid 1000 with a read-only root filesystem; only /tmp and /workspace
     # are writable.
-    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = {}
-    skip: bool = False
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = Field(
+        default={},
+        description="Extra environment of the test container (only /tmp and /workspace are writable; uid 1000).",
+        examples=[{"GOPATH": "/tmp/go"}],
+    )
+    skip: bool = Field(default=False, description="Skip the unit tests (the image is still built).")
 
 
 class Build(Model):
     """How the image is built from the service's directory."""
 
-    dockerfile: RelPathBelowRoot = "Dockerfile"
-    context: RelPath = ""
-    args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = {}
+    dockerfile: RelPathBelowRoot = Field(
+        default="Dockerfile",
+        description="Dockerfile of the image, relative to the service's path.",
+        examples=["docker/Dockerfile"],
+    )
+    context: RelPath = Field(
+        default="",
+        description="Build context, relative to the service's path; empty for the path itself.",
+        examples=["."],
+    )
+    args: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], NoTemplate] = Field(
+        default={},
+        description="Build arguments handed to the image build.",
+        examples=[{"PYTHON_VERSION": "3.12"}],
+    )
 
 
 class HelmTarget(Model):
     """Where the service's chart and values live in the GitOps (helm) repository."""
 
-    repo: GithubRepo
-    path: RelPathBelowRoot  # the chart's directory (a chart at the repository root is not supported)
-    values_file: RelPathBelowRoot | None = None  # default: the stack's `valuesFile`
-    image_tag_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = (
-        "image.tag"
+    repo: GithubRepo = Field(
+        description="GitOps (helm) repository that holds the service's chart and values, as owner/name.",
+        examples=["acme/helm-charts"],
+    )
+    path: RelPathBelowRoot = Field(
+        description="Directory of the service's chart in the helm repository.",
+        examples=["charts/web"],
+    )
+    values_file: RelPathBelowRoot | None = Field(
+        default=None,
+        description="Values file the promote step edits, relative to the chart; left out, the stack's valuesFile.",
+        examples=["values-dev.yaml"],
+    )
+    image_tag_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] = Field(
+        default="image.tag",
+        description="Dotted key of the image tag in the values file.",
     )
 
 
@@ -318,34 +365,98 @@ class RolloutOptions(Model):
 
     # The chart's Deployment the Rollout takes the pod template from (default: the
     # service name). The chart keeps it at `replicas: 0`.
-    deployment: DnsLabel | None = None
+    deployment: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "The chart's Deployment the Rollout takes its pod template from (kept at replicas: 0); left out, the "
+            "service name."
+        ),
+        examples=["web-api"],
+    )
     # `never` keeps the Deployment's (zero) pods untouched; `onsuccess` only as an
     # explicit migration setting from a Deployment that still runs pods.
-    scale_down: Literal["never", "onsuccess"] = "never"
+    scale_down: Literal["never", "onsuccess"] = Field(
+        default="never",
+        description=(
+            "Whether the Rollout scales the Deployment down: never, or onsuccess only to migrate from a "
+            "Deployment that still runs pods."
+        ),
+    )
     # Canary by replica weight by default; with traffic routing the platform creates
     # `<service>-stable` / `<service>-canary` Services and splits traffic at the ALB.
-    traffic_routing: bool = False
+    traffic_routing: bool = Field(
+        default=False,
+        description=(
+            "Split traffic at the ALB through <service>-stable and <service>-canary Services instead of by "
+            "replica weight."
+        ),
+    )
     # Port of the service's pods behind the stable/canary Services (traffic routing).
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(
+        default=8080,
+        ge=1,
+        le=65535,
+        description="Port of the service's pods behind the stable and canary Services (traffic routing).",
+        examples=[8000],
+    )
     # Automated analysis (Prometheus success rate, settings `analysis`) during the canary.
-    analysis: bool = False
+    analysis: bool = Field(
+        default=False,
+        description="Run the automated Prometheus analysis (the stack's analysis settings) during the canary.",
+    )
     # Pods the Rollout runs (it owns them; the chart's Deployment stays at 0), in every
     # environment; `replicasByEnvironment` overrides it per environment. Unset: the
     # stack's `release.replicas`, else the fewest that honour the canary steps
     # (components.canary). `check` refuses a count the steps cannot be carried out with.
-    replicas: int | None = Field(default=None, ge=1, le=1000)
-    replicas_by_environment: dict[Environment, Annotated[int, Field(ge=1, le=1000)]] = {}
+    replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "Pods the Rollout runs in every environment; left out, the stack's release.replicas, else the fewest "
+            "the canary steps need."
+        ),
+        examples=[4],
+    )
+    replicas_by_environment: dict[Environment, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default={},
+        description="Pods the Rollout runs per environment, overriding replicas.",
+        examples=[{"live": 6}],
+    )
     # An HPA of the chart targets the Rollout: Pulumi never writes `spec.replicas` (the
     # HPA does), so neither replica field may be set.
-    hpa: bool = False
+    hpa: bool = Field(
+        default=False,
+        description=(
+            "An HPA of the chart targets the Rollout and sets its replica count (then set neither replica field)."
+        ),
+    )
     # The Deployment's pod labels: the stable/canary Services' selector (default
     # `app.kubernetes.io/name: <service>`).
-    selector: dict[LabelKey, LabelValue] = {}
+    selector: dict[LabelKey, LabelValue] = Field(
+        default={},
+        description="Pod labels the stable and canary Services select; left out, app.kubernetes.io/name: <service>.",
+        examples=[{"app": "web"}],
+    )
     # Traffic routing: the chart's Ingress the Rollouts controller writes the ALB
     # action to (default: the service name), and the Service its rule points at with
     # port `use-annotation` (default: `<service>-stable`).
-    ingress: DnsLabel | None = None
-    root_service: Dns1035Label | None = None
+    ingress: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "The chart's Ingress the Rollouts controller writes the ALB action to (traffic routing); left out, "
+            "the service name."
+        ),
+        examples=["web-public"],
+    )
+    root_service: Dns1035Label | None = Field(
+        default=None,
+        description=(
+            "Service the Ingress rule points at with port use-annotation (traffic routing); left out, "
+            "<service>-stable."
+        ),
+        examples=["web"],
+    )
 
     @model_validator(mode="after")
     def _hpa_or_replicas(self) -> Self:
@@ -370,14 +481,17 @@ SemverConstraint = Annotated[
 class ShaTagPolicy(Model):
     """Follow full-git-sha tags (the pipeline's own scheme): the newest build among them."""
 
-    kind: Literal["sha"] = "sha"
+    kind: Literal["sha"] = Field(
+        default="sha",
+        description="Follow full git sha tags, the pipeline's own scheme: the newest build wins.",
+    )
 
 
 class SemverTagPolicy(Model):
     """Follow semantic-version tags within `constraint` (e.g. `1.2.x`, `~1.2`, `^1`)."""
 
-    kind: Literal["semver"]
-    constraint: SemverConstraint
+    kind: Literal["semver"] = Field(description="Follow semantic-version tags within constraint.")
+    constraint: SemverConstraint = Field(description="Semver constraint the new tag must meet.", examples=["~1.2"])
 
 
 TagPolicy = Annotated[ShaTagPolicy | SemverTagPolicy, Field(discriminator="kind")]
@@ -391,42 +505,103 @@ class ImageUpdaterOptions(Model):
     the promote step edits, on this environment's helm branch.
     """
 
-    enabled: bool = False
-    tag_policy: TagPolicy = ShaTagPolicy()
+    enabled: bool = Field(
+        default=False,
+        description="Let Argo CD Image Updater write new image tags pushed by something other than this pipeline.",
+    )
+    tag_policy: TagPolicy = Field(default=ShaTagPolicy(), description="Which new tags the image updater follows.")
     # Key of the image repository in the values file. The image updater's Helm
     # values write-back always writes the image name next to the tag (the ECR
     # repository URL); default: `repository` beside `helm.imageTagKey`.
-    image_name_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] | None = None
+    image_name_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")] | None = Field(
+        default=None,
+        description=(
+            "Dotted key of the image repository in the values file; left out, repository beside helm.imageTagKey."
+        ),
+        examples=["image.repository"],
+    )
 
 
 class Service(Model):
     """One deployable service: where its code is, where its image and chart go."""
 
     # Starts with a letter: `<name>-stable` / `<name>-canary` are Kubernetes Services.
-    name: Dns1035Label
-    repo: GithubRepo
-    path: RelPath = ""  # sub-path in a monorepo; "" for the repository root
-    image_repository: EcrName
-    namespace: NamespaceName
-    project: DnsLabel  # Argo CD AppProject: the team that owns the service
-    helm: HelmTarget
-    environments: list[Environment] = Field(default_factory=lambda: list(STACKS), min_length=1)
-    tests: SourceTests | None = None
-    build: Build = Build()
+    name: Dns1035Label = Field(
+        description="The service's name: it names its Sensor, WorkflowTemplates, Rollout and Applications.",
+        examples=["web-api"],
+    )
+    repo: GithubRepo = Field(description="Source repository of the service, as owner/name.", examples=["acme/web-api"])
+    path: RelPath = Field(
+        default="",
+        description="Sub-path of the service in a monorepo; empty for the repository root.",
+        examples=["services/web"],
+    )
+    image_repository: EcrName = Field(
+        description="ECR repository of the image, below the stack's ECR repository prefix.",
+        examples=["web-api"],
+    )
+    namespace: NamespaceName = Field(
+        description="Kubernetes namespace the service runs in (the team's own, not a platform namespace).",
+        examples=["web"],
+    )
+    project: DnsLabel = Field(
+        description="Argo CD AppProject of the team that owns the service.",
+        examples=["storefront"],
+    )
+    helm: HelmTarget = Field(description="Where the service's chart and values live in the GitOps (helm) repository.")
+    environments: list[Environment] = Field(
+        default_factory=lambda: list(STACKS),
+        min_length=1,
+        description="Environments the service is deployed to.",
+        examples=[["dev", "sandbox"]],
+    )
+    tests: SourceTests | None = Field(
+        default=None,
+        description="Unit tests run in their own image before the image build; left out, none.",
+    )
+    build: Build = Field(default=Build(), description="How the image is built from the service's directory.")
     # An empty list is refused (as the stack's `canary` is): leave the environment out
     # for the stack's profile.
-    canary: dict[Environment, Annotated[CanarySteps, AfterValidator(_some_steps)]] = {}
-    trigger_on_push: bool = False
-    slack_channel: Annotated[NoTemplate, Field(max_length=80), AfterValidator(_not_empty)] | None = None
-    rollout: RolloutOptions = RolloutOptions()
+    canary: dict[Environment, Annotated[CanarySteps, AfterValidator(_some_steps)]] = Field(
+        default={},
+        description="The service's own canary steps per environment; an environment left out uses the stack's canary.",
+        examples=[{"live": [{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}]}],
+    )
+    trigger_on_push: bool = Field(
+        default=False,
+        description="Release on every push to the stack's branch, not only on merged pull requests.",
+    )
+    slack_channel: Annotated[NoTemplate, Field(max_length=80), AfterValidator(_not_empty)] | None = Field(
+        default=None,
+        description="Slack channel for this service's release notices; left out, the stack's slack.channel.",
+        examples=["#web-releases"],
+    )
+    rollout: RolloutOptions = Field(
+        default=RolloutOptions(),
+        description="How the platform's Rollout releases the service.",
+    )
     # Newest-wins releases (components.workflows): a newer merge stops this service's
     # older release in the same environment before it can promote. Unset: the stack's
     # `release.newestWins`.
-    newest_wins: bool | None = None
+    newest_wins: bool | None = Field(
+        default=None,
+        description=(
+            "A newer merge stops this service's older release in the same environment; left out, the stack's "
+            "release.newestWins."
+        ),
+    )
     # One Slack thread per release instead of one message per stage. Unset: the
     # stack's `slack.threads`.
-    slack_threads: bool | None = None
-    image_updater: ImageUpdaterOptions = ImageUpdaterOptions()
+    slack_threads: bool | None = Field(
+        default=None,
+        description=(
+            "One Slack thread per release instead of one message per stage; left out, the stack's slack.threads."
+        ),
+    )
+    image_updater: ImageUpdaterOptions = Field(
+        default=ImageUpdaterOptions(),
+        description="Registry-driven image updates by Argo CD Image Updater (off by default).",
+    )
 
     @property
     def deployment(self) -> str:
@@ -530,7 +705,7 @@ def _repository_clashes(label: str, repos: list[str]) -> list[str]:
 class ServicesFile(Model):
     """The whole `services.yaml`."""
 
-    services: list[Service]
+    services: list[Service] = Field(description="The services.")
 
     @model_validator(mode="after")
     def _unique(self, info: ValidationInfo) -> Self:
@@ -588,16 +763,33 @@ class ServicesFile(Model):
 
 
 class AwsSettings(Model):
-    region: Annotated[str, Field(pattern=REGION_PATTERN)]
-    account_id: Annotated[str, Field(pattern=ACCOUNT_PATTERN)]
+    region: Annotated[str, Field(pattern=REGION_PATTERN)] = Field(
+        description="AWS region of the stack's cluster and ECR repositories.",
+        examples=["eu-west-1"],
+    )
+    account_id: Annotated[str, Field(pattern=ACCOUNT_PATTERN)] = Field(
+        description="AWS account of the stack, quoted.",
+        examples=["123456789012"],
+    )
 
 
 class ClusterSettings(Model):
     """The EKS cluster of this stack; exactly one of kubeContext or kubeconfig."""
 
-    name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")]
-    kube_context: str | None = None
-    kubeconfig: str | None = None  # a path; the file's contents are read at deploy time
+    name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")] = Field(
+        description="Name of the stack's EKS cluster.",
+        examples=["release-dev"],
+    )
+    kube_context: str | None = Field(
+        default=None,
+        description="kubeconfig context that reaches the cluster (exactly one of kubeContext or kubeconfig).",
+        examples=["arn:aws:eks:eu-west-1:123456789012:cluster/release-dev"],
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Path of a kubeconfig file, read at deploy time (exactly one of kubeContext or kubeconfig).",
+        examples=["~/.kube/release-dev"],
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
@@ -609,14 +801,20 @@ class ClusterSettings(Model):
 class PodIdentity(Model):
     """EKS Pod Identity: the agent add-on maps a ServiceAccount to a role."""
 
-    mode: Literal["pod-identity"] = "pod-identity"
+    mode: Literal["pod-identity"] = Field(
+        default="pod-identity",
+        description="EKS Pod Identity: the agent add-on maps each ServiceAccount to its IAM role.",
+    )
 
 
 class Irsa(Model):
     """IAM Roles for Service Accounts through the cluster's OIDC provider."""
 
-    mode: Literal["irsa"]
-    oidc_provider_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/.+$")]
+    mode: Literal["irsa"] = Field(description="IAM Roles for Service Accounts through the cluster's OIDC provider.")
+    oidc_provider_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/.+$")] = Field(
+        description="ARN of the cluster's IAM OIDC provider.",
+        examples=["arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLE"],
+    )
 
 
 KMS_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z]{2}(-gov)?-[a-z]+-[0-9]:[0-9]{12}:(key|alias)/[A-Za-z0-9/_+=,.@:-]+")
@@ -633,26 +831,51 @@ KmsArn = Annotated[str, AfterValidator(_kms_arn)]
 
 
 class EcrSettings(Model):
-    repository_prefix: Annotated[str, Field(pattern=r"^([a-z0-9]+([._-][a-z0-9]+)*)?$")] | None = (
-        None  # default: the environment name
+    repository_prefix: Annotated[str, Field(pattern=r"^([a-z0-9]+([._-][a-z0-9]+)*)?$")] | None = Field(
+        default=None,
+        description="Prefix of the stack's ECR repository names; left out, the environment name.",
+        examples=["dev"],
     )
-    keep_images: int = Field(default=200, ge=1, le=10000)
-    untagged_expire_days: int = Field(default=7, ge=1, le=365)
-    cache_tag: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")] = "buildcache"
+    keep_images: int = Field(
+        default=200,
+        ge=1,
+        le=10000,
+        description="Images each repository keeps; the lifecycle policy expires older ones.",
+    )
+    untagged_expire_days: int = Field(default=7, ge=1, le=365, description="Days after which untagged images expire.")
+    cache_tag: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")] = Field(
+        default="buildcache",
+        description="Tag of the BuildKit cache image in each repository.",
+    )
     # A KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/... or alias/...);
     # default: AES256 (AWS-owned key).
-    kms_key_arn: KmsArn | None = None
+    kms_key_arn: KmsArn | None = Field(
+        default=None,
+        description="KMS key or alias that encrypts the repositories; left out, AES256 with an AWS-owned key.",
+        examples=["arn:aws:kms:eu-west-1:123456789012:alias/ecr"],
+    )
 
 
 class GithubSettings(Model):
-    organization: Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")]
+    organization: Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")] = Field(
+        description="GitHub organization whose teams sign in and own projects.",
+        examples=["acme"],
+    )
 
 
 class HelmWriterSettings(Model):
     """This environment's GitHub App: the only identity allowed onto its helm branch."""
 
-    app_id: int = Field(gt=0)
-    installation_id: int = Field(gt=0)
+    app_id: int = Field(
+        gt=0,
+        description="ID of this environment's GitHub App, the only identity that may push to its helm branch.",
+        examples=[123456],
+    )
+    installation_id: int = Field(
+        gt=0,
+        description="Installation ID of that GitHub App in the organization.",
+        examples=[45678901],
+    )
 
 
 def _refuse_equal_fields(model: Model, rule: str) -> None:
@@ -677,9 +900,18 @@ class Hostnames(Model):
     (a cross-stack rule).
     """
 
-    events: str
-    argocd: str
-    workflows: str
+    events: str = Field(
+        description="Public host name of the GitHub webhook intake.",
+        examples=["events.dev.example.com"],
+    )
+    argocd: str = Field(
+        description="Public host name of the Argo CD UI (behind SSO).",
+        examples=["argocd.dev.example.com"],
+    )
+    workflows: str = Field(
+        description="Public host name of the Argo Workflows UI (behind SSO).",
+        examples=["workflows.dev.example.com"],
+    )
 
     @field_validator("*")
     @classmethod
@@ -698,11 +930,23 @@ class Namespaces(Model):
     """The platform's namespaces: each its own (the build namespace is privileged, the
     others restricted), none of Kubernetes' own (default, kube-*)."""
 
-    events: NamespaceName = "argo-events"
-    workflows: NamespaceName = "argo"
-    argocd: NamespaceName = "argocd"
-    rollouts: NamespaceName = "argo-rollouts"
-    build: NamespaceName = "argo-build"
+    events: NamespaceName = Field(
+        default="argo-events",
+        description="Namespace of Argo Events: the EventBus, EventSource and Sensors.",
+    )
+    workflows: NamespaceName = Field(
+        default="argo",
+        description="Namespace of Argo Workflows and the release workflows.",
+    )
+    argocd: NamespaceName = Field(default="argocd", description="Namespace of Argo CD.")
+    rollouts: NamespaceName = Field(
+        default="argo-rollouts",
+        description="Namespace of the Argo Rollouts controller and dashboard.",
+    )
+    build: NamespaceName = Field(
+        default="argo-build",
+        description="Namespace of the image builds (privileged Pod Security level).",
+    )
 
     @model_validator(mode="after")
     def _each_its_own(self) -> Self:
@@ -713,11 +957,17 @@ class Namespaces(Model):
 class SlackSettings(Model):
     """Where release notifications go; the bot token is the config secret `slackToken`."""
 
-    channel: Annotated[NoTemplate, Field(max_length=80), AfterValidator(_not_empty)]
+    channel: Annotated[NoTemplate, Field(max_length=80), AfterValidator(_not_empty)] = Field(
+        description="Slack channel release notices go to.",
+        examples=["#releases-dev"],
+    )
     # One Slack thread per release (scripts/slack_thread.py, components.slack_relay) for
     # every service that does not set its own `slackThreads`. Off by default. No channel
     # id setting: chat.postMessage answers with the id, and that is what gets stored.
-    threads: bool = False
+    threads: bool = Field(
+        default=False,
+        description="One Slack thread per release, for every service that does not set its own slackThreads.",
+    )
 
 
 Quantity = Annotated[str, Field(pattern=QUANTITY_PATTERN)]
@@ -725,8 +975,8 @@ GithubTeam = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")]
 
 
 class Amounts(Model):
-    cpu: Quantity
-    memory: Quantity
+    cpu: Quantity = Field(description="CPU, as a Kubernetes quantity.", examples=["250m"])
+    memory: Quantity = Field(description="Memory, as a Kubernetes quantity.", examples=["256Mi"])
 
 
 _QUANTITY_SUFFIXES: dict[str, Fraction] = {
@@ -747,8 +997,8 @@ def quantity_value(quantity: str) -> Fraction:
 class Resources(Model):
     """Requests and limits of a container; a request may not exceed its limit."""
 
-    requests: Amounts
-    limits: Amounts
+    requests: Amounts = Field(description="What the container is guaranteed.")
+    limits: Amounts = Field(description="What the container may use at most; each at least its request.")
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Self:
@@ -768,8 +1018,8 @@ class Resources(Model):
 class Size(Model):
     """Replicas and resources of one long-running platform component."""
 
-    replicas: int = Field(default=1, ge=1, le=10)
-    resources: Resources
+    replicas: int = Field(default=1, ge=1, le=10, description="How many run.")
+    resources: Resources = Field(description="Requests and limits of the component's container.")
 
 
 def _size(cpu: str, memory: str, limit_cpu: str, limit_memory: str, replicas: int = 1) -> Size:
@@ -784,30 +1034,81 @@ def _size(cpu: str, memory: str, limit_cpu: str, limit_memory: str, replicas: in
 class Sizes(Model):
     """Per-component sizes; live raises replicas for HA in its stack file."""
 
-    argocd_controller: Size = _size("250m", "512Mi", "1", "2Gi")
-    argocd_server: Size = _size("50m", "128Mi", "500m", "512Mi")
-    argocd_repo_server: Size = _size("100m", "256Mi", "1", "1Gi")
-    argocd_applicationset: Size = _size("50m", "64Mi", "250m", "256Mi")
-    argocd_dex: Size = _size("10m", "32Mi", "100m", "128Mi")
-    argocd_redis: Size = _size("50m", "64Mi", "250m", "256Mi")
-    argocd_notifications: Size = _size("20m", "64Mi", "200m", "256Mi")
-    workflows_controller: Size = _size("100m", "128Mi", "1", "1Gi")
-    workflows_server: Size = _size("50m", "64Mi", "500m", "256Mi")
+    argocd_controller: Size = Field(
+        default=_size("250m", "512Mi", "1", "2Gi"),
+        description="Argo CD application controller (exactly one).",
+    )
+    argocd_server: Size = Field(
+        default=_size("50m", "128Mi", "500m", "512Mi"),
+        description="Argo CD API server and UI.",
+    )
+    argocd_repo_server: Size = Field(default=_size("100m", "256Mi", "1", "1Gi"), description="Argo CD repo server.")
+    argocd_applicationset: Size = Field(
+        default=_size("50m", "64Mi", "250m", "256Mi"),
+        description="Argo CD ApplicationSet controller.",
+    )
+    argocd_dex: Size = Field(
+        default=_size("10m", "32Mi", "100m", "128Mi"),
+        description="Dex, the SSO of Argo CD and Argo Workflows (exactly one).",
+    )
+    argocd_redis: Size = Field(
+        default=_size("50m", "64Mi", "250m", "256Mi"),
+        description="Argo CD's Redis (exactly one; argocd.ha replaces it).",
+    )
+    argocd_notifications: Size = Field(
+        default=_size("20m", "64Mi", "200m", "256Mi"),
+        description="Argo CD notifications controller (exactly one).",
+    )
+    workflows_controller: Size = Field(
+        default=_size("100m", "128Mi", "1", "1Gi"),
+        description="Argo Workflows controller.",
+    )
+    workflows_server: Size = Field(
+        default=_size("50m", "64Mi", "500m", "256Mi"),
+        description="Argo Workflows server and UI.",
+    )
     # The init and wait containers Argo Workflows adds to every workflow pod (replicas unused).
-    workflows_executor: Size = _size("10m", "64Mi", "500m", "256Mi")
+    workflows_executor: Size = Field(
+        default=_size("10m", "64Mi", "500m", "256Mi"),
+        description="The init and wait containers Argo Workflows adds to every workflow pod (replicas unused).",
+    )
     # Containers of the release and build workflows (replicas unused): the release-tools
     # steps (checkout, change check, image check, promote, verify, notify), the service's
     # unit tests in its own test image, and the rootless BuildKit build.
-    workflow_step: Size = _size("50m", "128Mi", "1", "512Mi")
-    unit_tests: Size = _size("500m", "1Gi", "2", "4Gi")
-    image_build: Size = _size("1", "2Gi", "4", "8Gi")
-    events_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
-    event_source: Size = _size("20m", "32Mi", "200m", "128Mi", replicas=2)
-    sensor: Size = _size("20m", "32Mi", "200m", "128Mi")
-    rollouts_controller: Size = _size("50m", "64Mi", "500m", "256Mi")
-    rollouts_dashboard: Size = _size("10m", "32Mi", "100m", "128Mi")
+    workflow_step: Size = Field(
+        default=_size("50m", "128Mi", "1", "512Mi"),
+        description="Each release-tools step of the release and build workflows (replicas unused).",
+    )
+    unit_tests: Size = Field(
+        default=_size("500m", "1Gi", "2", "4Gi"),
+        description="The service's unit tests in its own test image (replicas unused).",
+    )
+    image_build: Size = Field(
+        default=_size("1", "2Gi", "4", "8Gi"),
+        description="The rootless BuildKit image build (replicas unused).",
+    )
+    events_controller: Size = Field(
+        default=_size("50m", "64Mi", "500m", "256Mi"),
+        description="Argo Events controller.",
+    )
+    event_source: Size = Field(
+        default=_size("20m", "32Mi", "200m", "128Mi", replicas=2),
+        description="The GitHub EventSource (at least two: GitHub does not redeliver by itself).",
+    )
+    sensor: Size = Field(default=_size("20m", "32Mi", "200m", "128Mi"), description="Each service's Sensor.")
+    rollouts_controller: Size = Field(
+        default=_size("50m", "64Mi", "500m", "256Mi"),
+        description="Argo Rollouts controller.",
+    )
+    rollouts_dashboard: Size = Field(
+        default=_size("10m", "32Mi", "100m", "128Mi"),
+        description="Argo Rollouts dashboard.",
+    )
     # Argo CD Image Updater: deployed only when a service sets `imageUpdater.enabled`.
-    image_updater: Size = _size("50m", "128Mi", "500m", "512Mi")
+    image_updater: Size = Field(
+        default=_size("50m", "128Mi", "500m", "512Mi"),
+        description="Argo CD Image Updater, deployed when a service enables it (exactly one).",
+    )
 
     @field_validator("argocd_controller")
     @classmethod
@@ -861,15 +1162,35 @@ AcmArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}
 class IngressSettings(Model):
     """How hosts are exposed: the AWS Load Balancer Controller by default."""
 
-    class_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = "alb"
+    class_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")] = Field(
+        default="alb",
+        description="IngressClass of every Ingress.",
+    )
     # default: the controller discovers the ACM certificate by host name
-    certificate_arn: AcmArn | None = None
+    certificate_arn: AcmArn | None = Field(
+        default=None,
+        description="ACM certificate of the hosts; left out, the controller discovers it by host name.",
+        examples=["arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d"],
+    )
     # An ALB security policy name (not empty: the controller refuses an empty one).
-    ssl_policy: Annotated[str, AfterValidator(_not_empty)] = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-    group_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")] = "release-pipeline"
-    ui_scheme: Literal["internal", "internet-facing"] = "internal"
+    ssl_policy: Annotated[str, AfterValidator(_not_empty)] = Field(
+        default="ELBSecurityPolicy-TLS13-1-2-2021-06",
+        description="ALB security policy of the HTTPS listeners.",
+    )
+    group_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")] = Field(
+        default="release-pipeline",
+        description="ALB group every Ingress of the stack joins (one load balancer).",
+    )
+    ui_scheme: Literal["internal", "internet-facing"] = Field(
+        default="internal",
+        description="Whether the UIs' load balancer is internal or internet-facing.",
+    )
     # Added to every Ingress, e.g. external-dns; keys are Kubernetes annotation keys.
-    annotations: dict[AnnotationKey, str] = {}
+    annotations: dict[AnnotationKey, str] = Field(
+        default={},
+        description="Annotations added to every Ingress, e.g. for external-dns.",
+        examples=[{"external-dns.alpha.kubernetes.io/ttl": "60"}],
+    )
 
 
 class SsoSettings(Model):
@@ -878,17 +1199,33 @@ class SsoSettings(Model):
     The OAuth App's client secret is the config secret `ssoClientSecret`.
     """
 
-    client_id: Annotated[str, Field(min_length=1)]
+    client_id: Annotated[str, Field(min_length=1)] = Field(
+        description="Client ID of the GitHub OAuth App Dex signs in with (its secret is ssoClientSecret).",
+        examples=["Iv1.0123456789abcdef"],
+    )
 
 
 class RbacSettings(Model):
     """Who may do what in Argo CD and Argo Workflows (GitHub teams of `github.organization`)."""
 
-    admin_team: GithubTeam = "platform"
-    sync_by: Literal["team", "release-managers"] = "team"
-    release_managers_team: GithubTeam = "release-managers"
+    admin_team: GithubTeam = Field(
+        default="platform",
+        description="GitHub team with admin rights in Argo CD and Argo Workflows.",
+    )
+    sync_by: Literal["team", "release-managers"] = Field(
+        default="team",
+        description="Who may sync an Application: its owning team, or only the release managers team.",
+    )
+    release_managers_team: GithubTeam = Field(
+        default="release-managers",
+        description="GitHub team that may sync every Application when syncBy is release-managers.",
+    )
     # project (team in services.yaml) -> GitHub team slugs; default: the project name
-    team_slugs: dict[DnsLabel, Annotated[list[GithubTeam], Field(min_length=1)]] = {}
+    team_slugs: dict[DnsLabel, Annotated[list[GithubTeam], Field(min_length=1)]] = Field(
+        default={},
+        description="GitHub team slugs per project (services.yaml project); left out, the project name.",
+        examples=[{"storefront": ["storefront-devs", "storefront-leads"]}],
+    )
 
 
 class ArgoCdSettings(Model):
@@ -898,7 +1235,12 @@ class ArgoCdSettings(Model):
     # three HAProxy, one per node) instead of the single Redis, and the API server, the
     # repo server and the ApplicationSet controller at 2+ replicas each
     # (`sizes.argocdServer`, `argocdRepoServer`, `argocdApplicationset`).
-    ha: bool = False
+    ha: bool = Field(
+        default=False,
+        description=(
+            "The argo-cd chart's HA profile: redis-ha and 2+ API server, repo server and ApplicationSet replicas."
+        ),
+    )
 
 
 # The replicated Argo CD components of the HA profile: settings field -> its YAML name.
@@ -913,16 +1255,25 @@ ARGOCD_HA_MIN_REPLICAS = 2
 class EventBusSettings(Model):
     """The JetStream EventBus `default`."""
 
-    replicas: int = Field(default=3, ge=3)
-    storage_class: DnsLabel = "gp3"
-    volume_size: Quantity = "10Gi"
+    replicas: int = Field(default=3, ge=3, description="NATS JetStream servers of the EventBus.")
+    storage_class: DnsLabel = Field(default="gp3", description="StorageClass of the JetStream volumes.")
+    volume_size: Quantity = Field(
+        default="10Gi",
+        description="Size of each JetStream volume, as a Kubernetes quantity.",
+    )
     # Of each nats-server container (the reloader and metrics sidecars get small fixed ones).
-    resources: Resources = Resources(
+    resources: Resources = Field(
+        default=Resources(
         requests=Amounts(cpu="100m", memory="256Mi"), limits=Amounts(cpu="1", memory="1Gi")
+    ),
+        description="Requests and limits of each nats-server container.",
     )
     # Must be one of the versions the argo-events controller lists (chart values
     # `configs.jetstream.versions`).
-    version: Literal["2.10.10", "2.9.16", "latest"] = "2.10.10"
+    version: Literal["2.10.10", "2.9.16", "latest"] = Field(
+        default="2.10.10",
+        description="JetStream version, one the argo-events controller lists.",
+    )
 
 
 class ToolImages(Model):
@@ -933,7 +1284,10 @@ class ToolImages(Model):
     pinned in `components.versions`; the repositories must have immutable tags.
     """
 
-    registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$")]
+    registry: Annotated[str, Field(pattern=r"^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)*$")] = Field(
+        description="Registry and path the release-tools and buildkit-ecr images are pushed to.",
+        examples=["123456789012.dkr.ecr.eu-west-1.amazonaws.com/platform"],
+    )
 
 
 # The args of the canary's AnalysisTemplate (components.delivery), which Argo Rollouts
@@ -954,38 +1308,74 @@ def _analysis_args_only(query: str) -> str:
 class AnalysisSettings(Model):
     """Canary analysis against Prometheus, for services with `rollout.analysis: true`."""
 
-    prometheus_address: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] = (
-        "http://prometheus-operated.monitoring.svc:9090"
+    prometheus_address: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] = Field(
+        default="http://prometheus-operated.monitoring.svc:9090",
+        description="Address of the Prometheus the canary analysis queries.",
     )
     # PromQL returning the success ratio (0..1) of the canary; `{{args.service}}` and
     # `{{args.namespace}}` are filled in by Argo Rollouts.
-    success_rate_query: Annotated[str, AfterValidator(_analysis_args_only)] = (
-        'sum(rate(http_requests_total{namespace="{{args.namespace}}",service="{{args.service}}",'
-        'code!~"5.."}[2m])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",'
-        'service="{{args.service}}"}[2m]))'
+    success_rate_query: Annotated[str, AfterValidator(_analysis_args_only)] = Field(
+        default=(
+            'sum(rate(http_requests_total{namespace="{{args.namespace}}",service="{{args.service}}",'
+            'code!~"5.."}[2m])) / sum(rate(http_requests_total{namespace="{{args.namespace}}",'
+            'service="{{args.service}}"}[2m]))'
+        ),
+        description=(
+            "PromQL giving the canary's success ratio (0 to 1); may use {{args.service}} and {{args.namespace}}."
+        ),
     )
-    success_threshold: float = Field(default=0.99, gt=0, le=1)
-    interval: Duration = "1m"
-    failure_limit: int = Field(default=2, ge=0, le=100)
+    success_threshold: float = Field(
+        default=0.99,
+        gt=0,
+        le=1,
+        description="Lowest success ratio a measurement passes with.",
+    )
+    interval: Duration = Field(default="1m", description="Time between two measurements.")
+    failure_limit: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="Failed measurements tolerated before the rollout is aborted.",
+    )
 
 
 class ReleaseSettings(Model):
     """Behaviour of the release workflow and the Argo CD Application in this environment."""
 
     # Minutes the verify step waits for Argo CD to sync and the Rollout to settle.
-    verify_timeout_minutes: int = Field(default=30, ge=1, le=240)
+    verify_timeout_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=240,
+        description="Minutes the verify step waits for Argo CD to sync and the Rollout to settle.",
+    )
     # Minutes any one workflow pod may run (activeDeadlineSeconds).
-    step_timeout_minutes: int = Field(default=45, ge=1, le=480)
+    step_timeout_minutes: int = Field(default=45, ge=1, le=480, description="Minutes any one workflow pod may run.")
     # Whether deleting an Application deletes what it deployed (Argo CD's cascading
     # finalizer). Off in live: dropping a service never deletes the running service.
-    cascade_delete: bool = True
+    cascade_delete: bool = Field(
+        default=True,
+        description="Deleting an Application deletes what it deployed (off in live).",
+    )
     # Newest-wins releases for every service of this stack that does not set its own
     # `newestWins` (components.workflows). Off by default.
-    newest_wins: bool = False
+    newest_wins: bool = Field(
+        default=False,
+        description="Newest-wins releases for every service that does not set its own newestWins.",
+    )
     # Pods of every service's Rollout that sets neither `rollout.replicas` nor its
     # `rollout.replicasByEnvironment` entry. Unset: per service, the fewest that
     # honour its canary steps (components.canary).
-    replicas: int | None = Field(default=None, ge=1, le=1000)
+    replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "Pods of every Rollout whose service sets no replica count; left out, the fewest its canary steps "
+            "need."
+        ),
+        examples=[3],
+    )
 
 
 def _grafana_folder(value: str) -> str:
@@ -1006,26 +1396,45 @@ class GrafanaDashboard(Model):
     program does not create it.
     """
 
-    namespace: DnsLabel
-    label: LabelKey = "grafana_dashboard"
-    label_value: LabelValue = "1"
+    namespace: DnsLabel = Field(
+        description="Existing namespace the Grafana dashboards sidecar searches.",
+        examples=["monitoring"],
+    )
+    label: LabelKey = Field(default="grafana_dashboard", description="Label the sidecar finds dashboard ConfigMaps by.")
+    label_value: LabelValue = Field(default="1", description="Value of that label.")
     # Grafana folder; set only where the sidecar honours a folder annotation and
     # Grafana makes folders from it (`sidecar.dashboards.provider.foldersFromFilesStructure`).
-    folder: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_grafana_folder)] | None = None
+    folder: Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_grafana_folder)] | None = Field(
+        default=None,
+        description="Grafana folder of the dashboard, where the sidecar honours a folder annotation.",
+        examples=["Platform"],
+    )
     # The chart's `sidecar.dashboards.folderAnnotation`; unset there, k8s-sidecar reads this one.
-    folder_annotation: LabelKey = "k8s-sidecar-target-directory"
+    folder_annotation: LabelKey = Field(
+        default="k8s-sidecar-target-directory",
+        description="Annotation the sidecar reads the folder from.",
+    )
 
 
 class MetricsSettings(Model):
-    enabled: bool = True
-    service_monitor: bool = False  # needs the Prometheus Operator CRDs
+    enabled: bool = Field(default=True, description="Serve the controllers' metrics.")
+    service_monitor: bool = Field(
+        default=False,
+        description="Create ServiceMonitors (needs the Prometheus Operator CRDs).",
+    )
     # Release metrics (outcomes, stage durations, lead time) emitted by the release
     # WorkflowTemplates through the Argo Workflows controller (components.workflows;
     # dashboards/release-pipeline.json). Needs `enabled`. Off by default.
-    release_metrics: bool = False
+    release_metrics: bool = Field(
+        default=False,
+        description="Release metrics (outcomes, stage durations, lead time) from the release workflows; needs enabled.",
+    )
     # dashboards/release-pipeline.json provisioned for Grafana's dashboards sidecar.
     # Needs `releaseMetrics`. Off by default.
-    grafana_dashboard: GrafanaDashboard | None = None
+    grafana_dashboard: GrafanaDashboard | None = Field(
+        default=None,
+        description="Provision the release dashboard for Grafana's dashboards sidecar; needs releaseMetrics.",
+    )
 
     @model_validator(mode="after")
     def _release_metrics_need_the_controllers(self) -> Self:
@@ -1055,14 +1464,31 @@ class PromoteFrom(Model):
     the upstream stack's own account, region and repository prefix (a cross-stack rule).
     """
 
-    environment: Environment
+    environment: Environment = Field(
+        description="Upstream stack whose image of the same commit is copied instead of rebuilt.",
+    )
     # Default: this stack's `aws.accountId` / `aws.region`.
-    account_id: Annotated[str, Field(pattern=ACCOUNT_PATTERN)] | None = None
-    region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = None
+    account_id: Annotated[str, Field(pattern=ACCOUNT_PATTERN)] | None = Field(
+        default=None,
+        description="The upstream stack's AWS account; left out, this stack's.",
+        examples=["210987654321"],
+    )
+    region: Annotated[str, Field(pattern=REGION_PATTERN)] | None = Field(
+        default=None,
+        description="The upstream stack's AWS region; left out, this stack's.",
+        examples=["eu-central-1"],
+    )
     # The upstream stack's `ecr.repositoryPrefix` (default: its environment name).
-    repository_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")] | None = None
+    repository_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$")] | None = Field(
+        default=None,
+        description="The upstream stack's ecr.repositoryPrefix; left out, its environment name.",
+        examples=["integration"],
+    )
     # Repository namespace of the pull-through cache (another account or region only).
-    cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$", max_length=30)] = "promoted"
+    cache_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*$", max_length=30)] = Field(
+        default="promoted",
+        description="Repository namespace of the pull-through cache (another account or region only).",
+    )
 
     @property
     def upstream_prefix(self) -> str:
@@ -1072,35 +1498,70 @@ class PromoteFrom(Model):
 class Settings(Model):
     """`release-pipeline:settings` of one stack: everything that differs per environment."""
 
-    environment: Environment
+    environment: Environment = Field(description="The stack's environment; must be the stack's name.")
     # A valid git branch name (no '..', '//', leading/trailing '/', '.lock'); left out, the
     # branch map's (config_keys.BRANCH_MAP); another one needs `branchDeparture: deliberate`.
-    branch: GitBranch
-    branch_departure: Literal["deliberate"] | None = None
-    helm_branch: GitBranch
-    values_file: RelPathBelowRoot = "values.yaml"
-    aws: AwsSettings
-    cluster: ClusterSettings
-    identity: Annotated[PodIdentity | Irsa, Field(discriminator="mode")] = PodIdentity()
-    ecr: EcrSettings = EcrSettings()
-    github: GithubSettings
-    helm_writer: HelmWriterSettings
-    hostnames: Hostnames
-    namespaces: Namespaces = Namespaces()
-    slack: SlackSettings
-    canary: CanarySteps = Field(min_length=1)
-    ingress: IngressSettings = IngressSettings()
-    sso: SsoSettings
-    rbac: RbacSettings = RbacSettings()
-    event_bus: EventBusSettings = EventBusSettings()
-    argocd: ArgoCdSettings = ArgoCdSettings()
-    sizes: Sizes = Sizes()
-    metrics: MetricsSettings = MetricsSettings()
-    tool_images: ToolImages
-    analysis: AnalysisSettings = AnalysisSettings()
-    release: ReleaseSettings = ReleaseSettings()
+    branch: GitBranch = Field(
+        description=(
+            "Branch whose merges this stack releases; left out, the branch map's (another needs branchDeparture)."
+        ),
+        examples=["main"],
+    )
+    branch_departure: Literal["deliberate"] | None = Field(
+        default=None,
+        description="Confirms a branch other than the branch map's is meant.",
+    )
+    helm_branch: GitBranch = Field(
+        description="Branch of the helm repositories the promote step commits to and Argo CD deploys from.",
+        examples=["env/dev"],
+    )
+    values_file: RelPathBelowRoot = Field(
+        default="values.yaml",
+        description="Values file the promote step edits in each chart, unless a service names its own.",
+    )
+    aws: AwsSettings = Field(description="AWS account and region of the stack.")
+    cluster: ClusterSettings = Field(description="The stack's EKS cluster.")
+    identity: Annotated[PodIdentity | Irsa, Field(discriminator="mode")] = Field(
+        default=PodIdentity(),
+        description="How platform pods get their IAM roles.",
+    )
+    ecr: EcrSettings = Field(default=EcrSettings(), description="The stack's ECR repositories.")
+    github: GithubSettings = Field(description="The GitHub organization.")
+    helm_writer: HelmWriterSettings = Field(
+        description="This environment's GitHub App, the only identity allowed onto its helm branch.",
+    )
+    hostnames: Hostnames = Field(description="Public host names of the event intake and the UIs.")
+    namespaces: Namespaces = Field(default=Namespaces(), description="The platform's namespaces.")
+    slack: SlackSettings = Field(description="Where release notices go.")
+    canary: CanarySteps = Field(
+        min_length=1,
+        description="The stack's canary steps, for every service without its own.",
+        examples=[[{"setWeight": 20}, {"pause": {"duration": "5m"}}, {"setWeight": 50}, {"pause": {}}]],
+    )
+    ingress: IngressSettings = Field(default=IngressSettings(), description="How the hosts are exposed.")
+    sso: SsoSettings = Field(description="Sign-in to Argo CD and Argo Workflows through Dex's GitHub connector.")
+    rbac: RbacSettings = Field(default=RbacSettings(), description="Who may do what in Argo CD and Argo Workflows.")
+    event_bus: EventBusSettings = Field(default=EventBusSettings(), description="The JetStream EventBus.")
+    argocd: ArgoCdSettings = Field(default=ArgoCdSettings(), description="How Argo CD itself runs.")
+    sizes: Sizes = Field(default=Sizes(), description="Replicas and resources of each platform component.")
+    metrics: MetricsSettings = Field(
+        default=MetricsSettings(),
+        description="Metrics of the controllers and of the releases.",
+    )
+    tool_images: ToolImages = Field(description="Where the project's own tool images are pushed.")
+    analysis: AnalysisSettings = Field(
+        default=AnalysisSettings(),
+        description="Canary analysis against Prometheus, for services with rollout.analysis.",
+    )
+    release: ReleaseSettings = Field(
+        default=ReleaseSettings(),
+        description="Behaviour of the release workflow and the Argo CD Application.",
+    )
     # Build once, promote many: reuse the upstream stack's image of the same commit. Off.
-    promote_from: PromoteFrom | None = None
+    promote_from: PromoteFrom | None = Field(
+        default=None,
+        description="Build once, promote many: reuse the upstream stack's image of the same commit (off).",
+    )
 
     def team_slugs(self, project: str) -> list[str]:
         """GitHub team slugs that own `project` (default: the project name)."""

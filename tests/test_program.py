@@ -220,7 +220,12 @@ def test_render_of_the_real_project_is_byte_identical_twice(tmp_path: Path) -> N
         proc = run_render_cli("--stack", "all", "--out", str(out))
         assert proc.returncode == 0, proc.stderr
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
-    assert len(files) == 2 * len(STACKS)
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    # Per stack: the two files, and the review view of their embedded documents.
+    for stack in STACKS:
+        assert {Path(stack, "manifests.yaml"), Path(stack, "resources.json")} <= set(files)
+        assert [f for f in files if f.parent == Path(stack, "review")], stack
+    assert {f.parts[0] for f in files} == set(STACKS)
     for name in files:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 

@@ -431,7 +431,7 @@ def test_rendering_again_replaces_the_stack_directory(project, tmp_path):
     (out / "dev").mkdir(parents=True)
     (out / "dev" / "stale.txt").write_text("from an older render\n")
     assert run(project, out) == 0
-    assert sorted(p.name for p in (out / "dev").iterdir()) == ["manifests.yaml", "resources.json"]
+    assert sorted(p.name for p in (out / "dev").iterdir()) == ["manifests.yaml", "resources.json", "review"]
 
 
 def test_all_stacks_render_in_parallel_each_in_its_own_process(tmp_path):

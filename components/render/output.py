@@ -3,8 +3,11 @@
 Owns: the wire-format helpers (secret markers, resource references, numbers),
 redaction of secrets to ``"[secret]"`` at their own position, the choice of which
 registered resources are Kubernetes objects the stack applies, the stable order of
-resources and manifests, and the byte-stable serialisation of
-``resources.json`` / ``manifests.yaml`` (docs/architecture.md, "The offline render").
+resources and manifests, the byte-stable serialisation of
+``resources.json`` / ``manifests.yaml``, and the review view beside them: each document
+embedded in a resource's inputs as one string (IAM and ECR policies, Argo CD's
+``policy.csv`` and Dex config, ...) in a file of its own under ``review/``, one line per
+rule (docs/architecture.md, "The offline render"; docs/decisions/0230-review-view-of-embedded-documents.md).
 
 Deliberately not here: running the program (``engine``) or inventing outputs
 (``mocks``). Nothing in this module imports Pulumi, so it is cheap to use from
@@ -13,8 +16,10 @@ tests and checks that only read rendered files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +43,7 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 REDACTED = "[secret]"
 MANIFESTS_FILE = "manifests.yaml"
 RESOURCES_FILE = "resources.json"
+REVIEW_DIR = "review"
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -314,16 +320,104 @@ def dump_resources(resources: Iterable[Mapping[str, Any]]) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+# --- review view -------------------------------------------------------------
+
+# A JSON document shorter than this reads well on its one line already.
+REVIEW_MIN_JSON = 100
+# Name suffixes an embedded document keeps as its file's extension (`policy.csv`).
+_KNOWN_SUFFIXES = (".csv", ".json", ".yaml", ".yml", ".py", ".sh", ".txt", ".toml", ".conf", ".ini")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_NAME = 200
+
+
+def _strings(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], str]]:
+    if isinstance(value, dict):
+        for key in sorted(value):
+            yield from _strings(value[key], (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, str(index)))
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _json_document(text: str) -> Any:
+    """The object or list ``text`` holds as JSON, or None."""
+    if len(text) < REVIEW_MIN_JSON or text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict | list) else None
+
+
+def _text_suffix(key: str, text: str) -> str:
+    if key.lower().endswith(_KNOWN_SUFFIXES):
+        return ""
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return ".txt"
+    return ".yaml" if isinstance(parsed, dict | list) else ".txt"
+
+
+def review_documents(resources: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The review view of a stack: file name -> text, for every embedded document.
+
+    Embedded documents are the string inputs that hold a JSON object or list (at least
+    ``REVIEW_MIN_JSON`` characters; written with indent 2 and sorted keys, one value
+    per line) and, outside Kubernetes objects, the multi-line strings (written as they
+    are; `manifests.yaml` already shows those of Kubernetes objects as YAML blocks).
+    A file is named ``<resource name>.<input path>[.<ext>]``; when two resources would
+    give one name, each gets its type after the resource name, then a count in the
+    order of ``resources.json``.
+    """
+    found: list[tuple[str, str, str]] = []  # (name, type, text)
+    for resource in resources:
+        kubernetes = is_kubernetes_object(str(resource.get("type", "")))
+        for path, text in _strings(resource.get("inputs") or {}, ()):
+            document = _json_document(text)
+            if document is not None:
+                body, suffix = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n", ".json"
+            elif "\n" in text.strip("\n") and not kubernetes:
+                body, suffix = text if text.endswith("\n") else text + "\n", _text_suffix(path[-1], text)
+            else:
+                continue
+            name = ".".join(_UNSAFE.sub("_", part) for part in (str(resource.get("name", "")), *path)) + suffix
+            found.append((name, str(resource.get("type", "")).rsplit(":", 1)[-1], body))
+    counts: dict[str, int] = {}
+    for name, _, _ in found:
+        counts[name] = counts.get(name, 0) + 1
+    files: dict[str, str] = {}
+    for name, type_name, body in found:
+        if counts[name] > 1:
+            resource_name, _, rest = name.partition(".")
+            name = f"{resource_name}.{_UNSAFE.sub('_', type_name)}.{rest}"
+            base, number = name, 1
+            while name in files:
+                number += 1
+                name = f"{base}.{number}"
+        if len(name) > _MAX_NAME:
+            name = f"{name[:_MAX_NAME - 13]}.{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+        files[name] = body
+    return files
+
+
 def write_stack(
     directory: Path,
     resources: list[dict[str, Any]],
     manifests: list[dict[str, Any]],
 ) -> None:
-    """Write one stack's two files into ``directory`` (created if missing)."""
+    """Write one stack's two files, and its review view, into ``directory`` (created if missing)."""
     directory.mkdir(parents=True, exist_ok=True)
     # newline="\n" so the bytes are the same on every platform.
     (directory / RESOURCES_FILE).write_text(dump_resources(resources), encoding="utf-8", newline="\n")
     (directory / MANIFESTS_FILE).write_text(dump_manifests(manifests), encoding="utf-8", newline="\n")
+    review = directory / REVIEW_DIR
+    review.mkdir(exist_ok=True)
+    for name, text in sorted(review_documents(resources).items()):
+        (review / name).write_text(text, encoding="utf-8", newline="\n")
 
 
 def read_stack(directory: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
