@@ -29,7 +29,7 @@ import pytest
 from components import intake, names
 from components import workflows as wf
 from components.config import STACKS, load_services, load_stack_settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SERVICES_FILE
 from tests.payload_sim import argo_substitute, container_environment, k8s_expand, mapping_func_for, sensor_deliveries
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -195,7 +195,7 @@ def test_hostile_text_reaches_every_step_byte_exact_and_no_secret_leaks(render_s
     the release template, and every step's decoder gives back exactly the delivered text."""
     _, manifests = render_stack(stack)
     by_name = {m["metadata"]["name"]: m for m in release_templates(manifests)}
-    services = [s for s in load_services(ROOT / "services.yaml").for_environment(stack)]
+    services = load_services(SERVICES_FILE).for_environment(stack)
     assert services
     branch = load_stack_settings(ROOT, stack).branch
     for svc in services:

@@ -102,12 +102,16 @@ class Judge:
             problem = self._namespace(metadata["namespace"])
             if problem:
                 return problem[0]
-        query = urllib.parse.urlencode({"fieldManager": FIELD_MANAGER, "force": "true", "fieldValidation": "Strict",
-                                        "dryRun": "All"})
-        path = f"{resource.path(metadata.get('namespace') if resource.namespaced else None, metadata['name'])}"
+        namespace = metadata.get("namespace") if resource.namespaced else None
         try:
-            answer = self.client.call("PATCH", f"{path}?{query}", {**manifest, "metadata": metadata},
-                                      content_type="application/apply-patch+yaml")
+            if not metadata.get("name"):
+                answer = self.client.dry_run_create(resource, {**manifest, "metadata": metadata})
+            else:
+                query = urllib.parse.urlencode({"fieldManager": FIELD_MANAGER, "force": "true",
+                                                "fieldValidation": "Strict", "dryRun": "All"})
+                answer = self.client.call("PATCH", f"{resource.path(namespace, metadata['name'])}?{query}",
+                                          {**manifest, "metadata": metadata},
+                                          content_type="application/apply-patch+yaml")
         except ApiError as exc:
             return f"{_describe(manifest)}: no answer: {exc}"
         return None if answer.ok else f"{_describe(manifest)}: {answer.reason}"
@@ -130,7 +134,8 @@ class Judge:
         problems = self._events(events) if events else []
         problems += self._install({m["kind"] for m in others if is_custom(m)})
         self.client.discover()
-        for manifest in apply_order(others):
+        unnamed = [m for m in others if not m["metadata"].get("name")]  # generateName: a dry-run create
+        for manifest in [*apply_order([m for m in others if m not in unnamed]), *unnamed]:
             if manifest["kind"] == "Namespace" and manifest["apiVersion"] == "v1":
                 problems += self._namespace(manifest["metadata"]["name"], manifest)
                 continue
