@@ -33,8 +33,8 @@ Decisions
 ---------
 - The `ImageUpdater` custom resource, not Application annotations: the Application
   stays Pulumi's plain object, and the whole configuration is one schema-checked
-  object. Only fields that both the deployed v1.2.2 and the v1.3.0 schema in
-  upstream/schemas know are used (no `imagesVerification`, no `plugin` target).
+  object. Only fields the pinned CRD (upstream/crds) knows are used (no
+  `imagesVerification`, no `plugin` target: those came in v1.3.0).
 - Registry credentials: the image updater's `ext:` credentials script runs
   `aws ecr get-authorization-token` with the pod's own identity (the AWS CLI is in
   the image updater's image and follows Pod Identity and IRSA through its default
