@@ -155,8 +155,12 @@ def judge(report: StackReport, cases: list[dl.Case], found: list[dict[str, Any]]
             report.fail("e2e", subject, problem)
 
 
-def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest], tools: dict[str, Path], folder: Path,
-              stack_cleanup: ExitStack, err: TextIO, crds_dir: Path = CRDS_DIR) -> StackReport:
+Observer = Callable[[list[dl.Case], list[dict[str, Any]]], None]
+
+
+def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest], tools: dict[str, Path],
+              folder: Path, stack_cleanup: ExitStack, err: TextIO, observe: Observer | None = None,
+              crds_dir: Path = CRDS_DIR) -> StackReport:
     report = StackReport(stack)
     bus_obj, sources, routes = plan(manifests)
     kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")} | {"Workflow"}
@@ -210,6 +214,8 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
     time.sleep(SETTLE_SECONDS)
     found = workflows(client)
     judge(report, [*cases, *redeliveries], found)
+    if observe is not None:
+        observe([*cases, *redeliveries], found)
     report.notes.extend(f"Workflow {w['metadata'].get('namespace')}/{w['metadata']['name']} created" for w in found)
     for program in programs:
         if program.process and program.process.popen.poll() is not None:
@@ -261,7 +267,8 @@ def print_report(report: StackReport, out: TextIO) -> int:
 
 
 def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO | None = None,
-        tool_finder: Callable[[], dict[str, Path]] = lambda: find_tools(TOOLS), keep: bool = False) -> int:
+        tool_finder: Callable[[], dict[str, Path]] = lambda: find_tools(TOOLS), keep: bool = False,
+        observe: Observer | None = None) -> int:
     """The whole command; returns the exit code (0 all hold, 1 a check fails, 2 unusable input)."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -280,9 +287,11 @@ def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO 
         try:
             cluster = LocalCluster(tools["kube-apiserver"], tools["etcd"])
             with cluster as client, ExitStack() as cleanup:
-                print(f"{stack}: local API server on 127.0.0.1:{cluster.port}", file=err, flush=True)
+                print(f"{stack}: local API server on 127.0.0.1:{cluster.port}; run folder {folder}", file=err,
+                      flush=True)
                 assert cluster.folder is not None
-                report = run_stack(client, cluster.folder / "ca.crt", stack, manifests, tools, folder, cleanup, err)
+                report = run_stack(client, cluster.folder / "ca.crt", stack, manifests, tools, folder, cleanup, err,
+                                   observe)
         except ClusterError as exc:
             print(f"e2e: {stack}: cannot start the local API server: {exc}", file=err)
             return EXIT_UNUSABLE
