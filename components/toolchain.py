@@ -150,6 +150,19 @@ TOOLS: dict[str, Tool] = {
             placeholders=("ui/dist/app/placeholder",),
         ),
         Tool(
+            "workflow-controller",
+            "argo",  # the same pinned module as the CLI, built the same way
+            "./cmd/workflow-controller",
+            versions.ARGO_WORKFLOWS_CLI,
+            _ARGO_WF,
+            version_args=("version",),
+            ldflags=(
+                f"-X {_ARGO_WF}.version={versions.ARGO_WORKFLOWS_CLI}",
+                f"-X {_ARGO_WF}.gitTreeState=clean",
+            ),
+            placeholders=("ui/dist/app/placeholder",),
+        ),
+        Tool(
             "kubectl-argo-rollouts",
             "kubectl-argo-rollouts",
             f"{_ROLLOUTS}/cmd/kubectl-argo-rollouts",

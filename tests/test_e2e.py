@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from components.cli import main
+from components.e2e import controller, runner
 from components.e2e import deliveries as dl
-from components.e2e import runner
 from components.verify.apply import InputError
 from components.verify.report import StackReport
 from tests.conftest import RenderStack
@@ -39,8 +39,10 @@ class Outcome:
     workflows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _write(folder: Path, stack: str, manifests: Manifests) -> Path:
+def _write(folder: Path, stack: str, manifests: Manifests, resources: list[dict[str, Any]] | None = None) -> Path:
     (folder / stack).mkdir(parents=True)
+    if resources is not None:
+        (folder / stack / "resources.json").write_text(json.dumps(resources), encoding="utf-8")
     (folder / stack / "manifests.yaml").write_text(yaml.safe_dump_all(manifests, sort_keys=True), encoding="utf-8")
     return folder
 
@@ -63,8 +65,8 @@ def _run(folder: Path, stack: str = "dev") -> Outcome:
 
 @pytest.fixture(scope="module")
 def dev(render_stack: RenderStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifests, Outcome]:
-    _, manifests = render_stack("dev")
-    return manifests, _run(_write(tmp_path_factory.mktemp("e2e-dev"), "dev", manifests))
+    resources, manifests = render_stack("dev")
+    return manifests, _run(_write(tmp_path_factory.mktemp("e2e-dev"), "dev", manifests, resources))
 
 
 def _sensors(manifests: Manifests) -> list[dict[str, Any]]:
@@ -121,6 +123,17 @@ def test_a_redelivery_still_makes_one_workflow(dev: tuple[Manifests, Outcome]) -
         assert sum(w["metadata"]["name"].endswith(case.sha) for w in outcome.workflows) == 1
 
 
+def test_the_workflows_controller_takes_each_workflow_and_its_first_pod_is_admitted(
+    dev: tuple[Manifests, Outcome],
+) -> None:
+    _, outcome = dev
+    assert outcome.workflows
+    for workflow in outcome.workflows:
+        name = workflow["metadata"]["name"]
+        assert re.search(rf"note: Workflow {name}: (Pending|Running), [1-9][0-9]* pod\(s\) admitted", outcome.out), \
+            outcome.out
+
+
 def test_everything_started_is_stopped(dev: tuple[Manifests, Outcome]) -> None:
     _, outcome = dev
     assert "3 argo-events programs started" in outcome.err
@@ -161,6 +174,21 @@ def test_without_create_on_workflows_the_sensor_makes_none(
 
 
 # --- without servers ---------------------------------------------------------------------
+
+
+def test_controller_configmap_is_derived_from_the_programs_helm_values(render_stack: RenderStack) -> None:
+    resources, _ = render_stack("dev")
+    release = controller.helm_values(resources)
+    assert release is not None
+    namespace, values = release
+    configmap = controller.configmap(namespace, values)
+    data = {key: yaml.safe_load(text) for key, text in configmap["data"].items()}
+    assert configmap["metadata"] == {"name": "workflow-controller-configmap", "namespace": namespace}
+    assert data["workflowRestrictions"] == values["controller"]["workflowRestrictions"]
+    assert data["executor"] == {"resources": values["executor"]["resources"],
+                                "securityContext": values["executor"]["securityContext"]}
+    assert data["metricsConfig"] == {"enabled": True, "path": "/metrics", "port": 9090}
+    assert controller.configmap(namespace, {})["data"] == {}
 
 
 def test_unusable_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

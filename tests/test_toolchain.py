@@ -49,7 +49,7 @@ def _replaces(go_mod: Path) -> dict[str, str]:
 def test_the_table_names_exactly_the_tools_the_project_uses():
     assert set(toolchain.TOOLS) == {
         "kube-apiserver", "etcd", "argo", "kubectl-argo-rollouts", "argo-events-check", "actionlint", "nats-server",
-        "argo-events",
+        "argo-events", "workflow-controller",
     }
     for name, tool in toolchain.TOOLS.items():
         assert tool.name == name and tool.version.startswith("v"), name

@@ -15,6 +15,7 @@ Does not own: the pieces (`bus`, `programs`, `sandbox`, `deliveries`), the API s
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import shutil
 import sys
@@ -25,11 +26,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.e2e import controller
 from components.e2e import deliveries as dl
 from components.e2e.bus import Bus
 from components.e2e.programs import Program, ProgramError, kubeconfig, secret_refs, service_account_token
 from components.e2e.sandbox import UnixToTcp, helper_argv
-from components.verify.apiserver import ClusterError, LocalCluster, _stop, stop_on_signals
+from components.verify.apiserver import ClusterError, LocalCluster, _start, _stop, stop_on_signals
 from components.verify.apply import (
     CRDS_DIR,
     InputError,
@@ -44,7 +46,11 @@ from components.verify.client import ApiClient, ApiError
 from components.verify.report import EXIT_FAILED, EXIT_OK, EXIT_UNUSABLE, StackReport
 from components.verify.runner import ensure_default_accounts, find_tools
 
-TOOLS = ("kube-apiserver", "etcd", "nats-server", "argo-events")
+TOOLS = ("kube-apiserver", "etcd", "nats-server", "argo-events", "workflow-controller")
+CONTROLLER_TIMEOUT = 90.0
+# Every kind of the Argo Workflows CRDs the program installs: the controller watches them all.
+WORKFLOW_KINDS = {"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow", "WorkflowTaskSet",
+                  "WorkflowTaskResult", "WorkflowArtifactGCTask", "WorkflowEventBinding"}
 READY_TIMEOUT = 90.0
 WORKFLOW_TIMEOUT = 60.0
 SETTLE_SECONDS = 8.0
@@ -160,10 +166,10 @@ Observer = Callable[[list[dl.Case], list[dict[str, Any]]], None]
 
 def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest], tools: dict[str, Path],
               folder: Path, stack_cleanup: ExitStack, err: TextIO, observe: Observer | None = None,
-              crds_dir: Path = CRDS_DIR) -> StackReport:
+              resources: list[dict[str, Any]] | None = None, crds_dir: Path = CRDS_DIR) -> StackReport:
     report = StackReport(stack)
     bus_obj, sources, routes = plan(manifests)
-    kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")} | {"Workflow"}
+    kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")} | WORKFLOW_KINDS
     if not install_crds(client, needed_crds(load_crds(crds_dir), kinds), report):
         return report
     applied = apply_all(client, manifests, report)
@@ -214,6 +220,11 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
     time.sleep(SETTLE_SECONDS)
     found = workflows(client)
     judge(report, [*cases, *redeliveries], found)
+    if resources is None:
+        report.notes.append("no resources.json in the render: the Workflows controller was not run")
+    elif found:
+        run_controller(client, ca.read_bytes(), tools["workflow-controller"], resources, found, folder,
+                       stack_cleanup, report)
     if observe is not None:
         observe([*cases, *redeliveries], found)
     report.notes.extend(f"Workflow {w['metadata'].get('namespace')}/{w['metadata']['name']} created" for w in found)
@@ -221,6 +232,42 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
         if program.process and program.process.popen.poll() is not None:
             report.fail("e2e", program.name, f"exited with {program.process.popen.returncode}")
     return report
+
+
+def run_controller(client: ApiClient, ca_pem: bytes, binary: Path, resources: list[dict[str, Any]],
+                   found: list[dict[str, Any]], folder: Path, stack_cleanup: ExitStack, report: StackReport) -> None:
+    """The Workflows controller takes the Workflows; each must get its first pod admitted."""
+    release = controller.helm_values(resources)
+    if release is None:
+        report.notes.append("no argo-workflows Helm release in resources.json: the controller was not run")
+        return
+    namespace, values = release
+    resource = client.resource("v1", "ConfigMap")
+    assert resource is not None
+    answer = client.apply(resource, controller.configmap(namespace, values))
+    problems = [] if answer.ok else [f"ConfigMap: {answer.reason}"]
+    problems += controller.identity(client, namespace)
+    if problems:
+        for problem in problems:
+            report.fail("controller", "workflow-controller", problem)
+        return
+    box = folder / "workflow-controller"
+    box.mkdir()
+    token = service_account_token(client, namespace, controller.ACCOUNT)
+    controller.write_box(box / "root", binary, kubeconfig(f"https://127.0.0.1:{client.port}", ca_pem, token))
+    (box / "spec.json").write_text(controller.spec(box / "root", namespace, client.port, folder / "api.sock"),
+                                   encoding="utf-8")
+    holder = Program("Controller", {"metadata": {"namespace": namespace, "name": "workflow-controller"}}, box)
+    stack_cleanup.callback(_stop_started, holder)
+    holder.process = _start("workflow-controller", [*helper_argv(box / "spec.json")], box / "program.log")
+    seen = controller.wait_first_pods(client, found, CONTROLLER_TIMEOUT)
+    for name, (phase, message, pods) in sorted(seen.items()):
+        if pods:
+            report.notes.append(f"Workflow {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
+        else:
+            report.fail("controller", f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
+    if holder.process.popen.poll() is not None:
+        report.fail("controller", "workflow-controller", f"exited:\n{holder.process.tail(10)}")
 
 
 def _stop_started(owner: Bus | Program) -> None:
@@ -257,6 +304,19 @@ def _await(client: ApiClient, cases: list[dl.Case], timeout: float = WORKFLOW_TI
         time.sleep(0.5)
 
 
+def _resources(path: Path) -> list[dict[str, Any]] | None:
+    """The render's resources.json (the Helm releases' values), or None when it is absent."""
+    if not path.is_file():
+        return None
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(loaded, list):
+        raise InputError(f"{path}: not a list of resources")
+    return [item for item in loaded if isinstance(item, dict)]
+
+
 def print_report(report: StackReport, out: TextIO) -> int:
     for finding in sorted(report.findings, key=lambda f: (f.check, f.subject, f.message)):
         print(f"FAIL {finding}", file=out)
@@ -278,6 +338,7 @@ def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO 
                              f"--stack all --out {render_dir})")
         manifests = load_manifests(render_dir / stack / "manifests.yaml")
         plan(manifests)
+        resources = _resources(render_dir / stack / "resources.json")
         tools = tool_finder()
     except InputError as exc:
         print(f"e2e: {exc}", file=err)
@@ -291,7 +352,7 @@ def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO 
                       flush=True)
                 assert cluster.folder is not None
                 report = run_stack(client, cluster.folder / "ca.crt", stack, manifests, tools, folder, cleanup, err,
-                                   observe)
+                                   observe, resources)
         except ClusterError as exc:
             print(f"e2e: {stack}: cannot start the local API server: {exc}", file=err)
             return EXIT_UNUSABLE
