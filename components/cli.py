@@ -420,7 +420,19 @@ def _add_e2e(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         help="render folder (python -m components render --stack all --out OUT)")
     parser.add_argument("--stack", required=True, choices=list(ALL_STACKS), help="stack to run")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs of every program)")
+    parser.add_argument("--load", type=_count, default=0, metavar="N",
+                        help="also send N merged-PR deliveries at once (plus duplicates) and report loss and latency")
     parser.set_defaults(handler=_run_e2e)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 0 to 10000")
+    return value
 
 
 def _run_e2e(args: argparse.Namespace, _validator: Validator | None) -> int:
@@ -428,7 +440,7 @@ def _run_e2e(args: argparse.Namespace, _validator: Validator | None) -> int:
     from components.verify.apiserver import Interrupted
 
     try:
-        return run(args.render_dir, args.stack, keep=args.keep)
+        return run(args.render_dir, args.stack, keep=args.keep, load=args.load)
     except Interrupted as exc:  # everything it started is already stopped
         print(f"e2e: interrupted by signal {exc.signum}; local servers and programs stopped", file=sys.stderr)
         return 128 + exc.signum

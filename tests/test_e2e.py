@@ -21,13 +21,14 @@ import pytest
 import yaml
 
 from components.cli import main
-from components.e2e import controller, runner
+from components.e2e import controller, load, runner
 from components.e2e import deliveries as dl
 from components.verify.apply import InputError
 from components.verify.report import StackReport
 from tests.conftest import RenderStack
 
 Manifests = list[dict[str, Any]]
+LOAD = 12
 
 
 @dataclass
@@ -47,7 +48,7 @@ def _write(folder: Path, stack: str, manifests: Manifests, resources: list[dict[
     return folder
 
 
-def _run(folder: Path, stack: str = "dev") -> Outcome:
+def _run(folder: Path, stack: str = "dev", load: int = 0) -> Outcome:
     try:
         tools = runner.find_tools(runner.TOOLS)
     except InputError as exc:
@@ -58,7 +59,8 @@ def _run(folder: Path, stack: str = "dev") -> Outcome:
     def observe(cases: list[dl.Case], workflows: list[dict[str, Any]]) -> None:
         outcome.cases, outcome.workflows = cases, workflows
 
-    outcome.code = runner.run(folder, stack, out=out, err=err, tool_finder=lambda: tools, observe=observe)
+    outcome.code = runner.run(folder, stack, out=out, err=err, tool_finder=lambda: tools, observe=observe,
+                              load=load)
     outcome.out, outcome.err = out.getvalue(), err.getvalue()
     return outcome
 
@@ -66,7 +68,7 @@ def _run(folder: Path, stack: str = "dev") -> Outcome:
 @pytest.fixture(scope="module")
 def dev(render_stack: RenderStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifests, Outcome]:
     resources, manifests = render_stack("dev")
-    return manifests, _run(_write(tmp_path_factory.mktemp("e2e-dev"), "dev", manifests, resources))
+    return manifests, _run(_write(tmp_path_factory.mktemp("e2e-dev"), "dev", manifests, resources), load=LOAD)
 
 
 def _sensors(manifests: Manifests) -> list[dict[str, Any]]:
@@ -132,6 +134,15 @@ def test_the_workflows_controller_takes_each_workflow_and_its_first_pod_is_admit
         name = workflow["metadata"]["name"]
         assert re.search(rf"note: Workflow {name}: (Pending|Running), [1-9][0-9]* pod\(s\) admitted", outcome.out), \
             outcome.out
+
+
+def test_load_loses_and_duplicates_nothing(dev: tuple[Manifests, Outcome]) -> None:
+    _, outcome = dev
+    duplicates = len(range(0, LOAD, load.DUPLICATE_EVERY))
+    line = re.search(r"note: load: sent (\d+) \((\d+) deliveries \+ (\d+) duplicates, 0 not answered 200\), "
+                     r"Workflows created (\d+), lost 0, duplicated 0, latency p50 [\d.]+ s", outcome.out)
+    assert line, outcome.out
+    assert [int(n) for n in line.groups()] == [LOAD + duplicates, LOAD, duplicates, LOAD]
 
 
 def test_everything_started_is_stopped(dev: tuple[Manifests, Outcome]) -> None:
@@ -211,6 +222,16 @@ def _workflow(case: dl.Case) -> dict[str, Any]:
     name, template, params = dl.expected_workflow(case)
     return {"metadata": {"name": name}, "spec": {"workflowTemplateRef": {"name": template}, "arguments": {
         "parameters": [{"name": k, "value": v} for k, v in params.items()]}}}
+
+
+def test_load_count_must_be_a_small_whole_number(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("-1", "x", "10001"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["e2e", "--in", "out", "--stack", "dev", "--load", bad])
+        assert exit_.value.code == 2
+        assert "a whole number from 0 to 10000" in capsys.readouterr().err
+    assert load._percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
+    assert load._percentile([3.0, 1.0, 2.0, 4.0], 0.95) == 4.0
 
 
 def test_judge_names_a_wrong_parameter_a_missing_and_an_unexpected_workflow(render_stack: RenderStack) -> None:

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from components.e2e import controller
 from components.e2e import deliveries as dl
 from components.e2e.bus import Bus
+from components.e2e.load import run_load
 from components.e2e.programs import Program, ProgramError, kubeconfig, secret_refs, service_account_token
 from components.e2e.sandbox import UnixToTcp, helper_argv
 from components.verify.apiserver import ClusterError, LocalCluster, _start, _stop, stop_on_signals
@@ -166,7 +167,8 @@ Observer = Callable[[list[dl.Case], list[dict[str, Any]]], None]
 
 def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest], tools: dict[str, Path],
               folder: Path, stack_cleanup: ExitStack, err: TextIO, observe: Observer | None = None,
-              resources: list[dict[str, Any]] | None = None, crds_dir: Path = CRDS_DIR) -> StackReport:
+              resources: list[dict[str, Any]] | None = None, load: int = 0,
+              crds_dir: Path = CRDS_DIR) -> StackReport:
     report = StackReport(stack)
     bus_obj, sources, routes = plan(manifests)
     kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")} | WORKFLOW_KINDS
@@ -220,6 +222,9 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
     time.sleep(SETTLE_SECONDS)
     found = workflows(client)
     judge(report, [*cases, *redeliveries], found)
+    if load:
+        sockets = {p.obj["metadata"]["name"]: p.webhook_socket for p in programs if p.kind == "EventSource"}
+        run_load(client, load, routes, values, sockets, report, workflows)
     if resources is None:
         report.notes.append("no resources.json in the render: the Workflows controller was not run")
     elif found:
@@ -328,7 +333,7 @@ def print_report(report: StackReport, out: TextIO) -> int:
 
 def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO | None = None,
         tool_finder: Callable[[], dict[str, Path]] = lambda: find_tools(TOOLS), keep: bool = False,
-        observe: Observer | None = None) -> int:
+        observe: Observer | None = None, load: int = 0) -> int:
     """The whole command; returns the exit code (0 all hold, 1 a check fails, 2 unusable input)."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -352,7 +357,7 @@ def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO 
                       flush=True)
                 assert cluster.folder is not None
                 report = run_stack(client, cluster.folder / "ca.crt", stack, manifests, tools, folder, cleanup, err,
-                                   observe, resources)
+                                   observe, resources, load)
         except ClusterError as exc:
             print(f"e2e: {stack}: cannot start the local API server: {exc}", file=err)
             return EXIT_UNUSABLE
