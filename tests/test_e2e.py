@@ -212,6 +212,17 @@ def test_unusable_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "EventBus" in capsys.readouterr().err
 
 
+def test_without_unshare_or_ip_the_input_is_unusable(
+    render_stack: RenderStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, manifests = render_stack("dev")
+    folder = _write(tmp_path / "out", "dev", manifests)
+    monkeypatch.setattr(runner.shutil, "which", lambda name: None if name == "ip" else f"/usr/bin/{name}")
+    err = io.StringIO()
+    assert runner.run(folder, "dev", err=err, tool_finder=lambda: pytest.fail("tools are not looked for")) == 2
+    assert err.getvalue().startswith("e2e: ip not found: e2e runs each program in its own network namespace")
+
+
 def _route(render_stack: RenderStack) -> dl.Route:
     _, manifests = render_stack("dev")
     sources = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "EventSource"}

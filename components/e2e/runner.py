@@ -344,6 +344,10 @@ def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO 
         manifests = load_manifests(render_dir / stack / "manifests.yaml")
         plan(manifests)
         resources = _resources(render_dir / stack / "resources.json")
+        missing = [name for name in ("unshare", "ip") if shutil.which(name) is None]
+        if missing:
+            raise InputError(f"{' and '.join(missing)} not found: e2e runs each program in its own network "
+                             "namespace (util-linux unshare, iproute2 ip)")
         tools = tool_finder()
     except InputError as exc:
         print(f"e2e: {exc}", file=err)

@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 BUFFER = 65536
@@ -59,9 +60,8 @@ def _splice(left: socket.socket, right: socket.socket) -> None:
     right.close()
 
 
-def _serve(listener: socket.socket, connect: object) -> None:
+def _serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> None:
     """Accept forever; each connection is spliced to a new one made by ``connect()``."""
-    assert callable(connect)
     while True:
         try:
             client, _ = listener.accept()
