@@ -113,12 +113,13 @@ def progress(client: ApiClient, workflow: dict[str, Any]) -> tuple[str, str, int
 
 def wait_first_pods(client: ApiClient, workflows: list[dict[str, Any]],
                     timeout: float) -> dict[str, tuple[str, str, int]]:
-    """Until each Workflow has a pod or has failed (or the time is up): name -> (phase, message, pods)."""
+    """Until each Workflow has a phase and a pod, or has failed (or the time is up): name -> (phase, message, pods)."""
     deadline = time.monotonic() + timeout
     seen: dict[str, tuple[str, str, int]] = {}
     while True:
         seen = {w["metadata"]["name"]: progress(client, w) for w in workflows}
-        done = all(pods or phase in ("Failed", "Error") for phase, _, pods in seen.values())
+        # A pod can exist before the controller has written the Workflow's phase: wait for both.
+        done = all((pods and phase) or phase in ("Failed", "Error") for phase, _, pods in seen.values())
         if done or time.monotonic() > deadline:
             return seen
         time.sleep(1.0)
