@@ -124,12 +124,38 @@ TOOLS: dict[str, Tool] = {
             version_args=("version",),  # prints the argo-events module version it was built with
         ),
         Tool(
+            "argo-events",
+            "argo-events",
+            "github.com/argoproj/argo-events/cmd",
+            versions.ARGO_EVENTS.app_version,
+            "github.com/argoproj/argo-events",
+            # It has no version command: only the cached build (whose inputs are stamped) is used.
+            version_args=("--version",),
+            ldflags=(
+                f"-X github.com/argoproj/argo-events.version={versions.ARGO_EVENTS.app_version}",
+                "-X github.com/argoproj/argo-events.gitTreeState=clean",
+            ),
+        ),
+        Tool(
             "argo",
             "argo",
             "./cmd/argo",
             versions.ARGO_WORKFLOWS_CLI,
             _ARGO_WF,
             version_args=("version", "--short"),
+            ldflags=(
+                f"-X {_ARGO_WF}.version={versions.ARGO_WORKFLOWS_CLI}",
+                f"-X {_ARGO_WF}.gitTreeState=clean",
+            ),
+            placeholders=("ui/dist/app/placeholder",),
+        ),
+        Tool(
+            "workflow-controller",
+            "argo",  # the same pinned module as the CLI, built the same way
+            "./cmd/workflow-controller",
+            versions.ARGO_WORKFLOWS_CLI,
+            _ARGO_WF,
+            version_args=("version",),
             ldflags=(
                 f"-X {_ARGO_WF}.version={versions.ARGO_WORKFLOWS_CLI}",
                 f"-X {_ARGO_WF}.gitTreeState=clean",
