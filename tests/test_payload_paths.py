@@ -31,6 +31,7 @@ from components import workflows as wf
 from components.config import STACKS, load_services, load_stack_settings
 from tests.conftest import ROOT, SERVICES_FILE
 from tests.payload_sim import argo_substitute, container_environment, k8s_expand, mapping_func_for, sensor_deliveries
+from tests.test_workflows import walk
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from _common import StepError, payload_text  # the scripts' own decoder
@@ -59,16 +60,6 @@ def containers(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def release_templates(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in manifests if m["kind"] == "WorkflowTemplate"]
-
-
-def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from walk(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from walk(item, f"{path}[{i}]")
 
 
 # ------------------------------------------------------------ the simulators themselves

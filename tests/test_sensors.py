@@ -25,13 +25,13 @@ import yaml
 
 from components import events, intake, names, sensors
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
-from tests.conftest import SERVICES_FILE, UPSTREAM
+from tests.conftest import SERVICES_FILE
 from tests.harness import run_under_mocks
 from tests.payload_sim import sensor_deliveries
+from tests.upstream_events_support import pull_request, push
 from tests.upstream_support import argo_lint, beyond_argo_lint, require
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-FIXTURES = UPSTREAM / "github-webhooks"
 SENSOR_TYPE = "kubernetes:argoproj.io/v1alpha1:Sensor"
 
 Manifest = dict[str, Any]
@@ -242,28 +242,6 @@ def test_builder_is_deterministic() -> None:
 # Here the same engine runs on *built* Sensors, for what the render does not contain: a
 # branch with regexp metacharacters, the push trigger in every stack, text of any content,
 # and the created Workflow linted by `argo lint --offline` against a template.
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def pull_request(name: str = "pull_request.closed-merged.json", *, base: str, repo: str,
-                 **pr: Any) -> dict[str, Any]:
-    """A real PR payload, retargeted at `base` of `repo` (the payloads all merge into `master`)."""
-    payload = fixture(name)
-    payload["pull_request"]["base"]["ref"] = base
-    payload["repository"]["full_name"] = repo
-    payload["pull_request"].update(pr)
-    return payload
-
-
-def push(*, branch: str, repo: str, **changes: Any) -> dict[str, Any]:
-    payload = fixture("push.branch.json")
-    payload["ref"] = f"refs/heads/{branch}"
-    payload["repository"]["full_name"] = repo
-    payload.update(changes)
-    return payload
 
 
 def deliver(sensor: Manifest, svc: Service, settings: Settings, payload: dict[str, Any],

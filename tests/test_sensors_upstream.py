@@ -33,7 +33,7 @@ from components import intake, names, sensors, upstream_events
 from components.config import STACKS, Service, Settings, load_services, load_stack_settings
 from components.render.output import read_stack
 from tests.conftest import ROOT, SERVICES_FILE
-from tests.upstream_events_support import payload, rendered, require_tool
+from tests.upstream_events_support import payload, pull_request, push, rendered, require_tool
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from _common import payload_text  # the release's own decoder
@@ -73,22 +73,6 @@ def deliver(out: Path, stack: str, body: dict[str, Any], github_event: str, repo
     results = upstream_events.simulate(out / stack / "manifests.yaml", intake.event_name(repo), path, headers)
     assert all(r["errors"] == [] for r in results), results
     return results
-
-
-def pull_request(name: str = "pull_request.closed-merged.json", *, base: str, repo: str, **pr: Any) -> dict[str, Any]:
-    body = payload(name)
-    body["pull_request"]["base"]["ref"] = base
-    body["repository"]["full_name"] = repo
-    body["pull_request"].update(pr)
-    return body
-
-
-def push(*, branch: str, repo: str, **changes: Any) -> dict[str, Any]:
-    body = payload("push.branch.json")
-    body["ref"] = f"refs/heads/{branch}"
-    body["repository"]["full_name"] = repo
-    body.update(changes)
-    return body
 
 
 def contract_arguments(body: dict[str, Any], trigger: str) -> dict[str, str]:

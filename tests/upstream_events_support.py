@@ -65,3 +65,21 @@ def rendered(services_text: str | None = None, stacks: str = "all") -> Path:
 
 def payload(name: str) -> dict[str, Any]:
     return json.loads((PAYLOADS / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def pull_request(name: str = "pull_request.closed-merged.json", *, base: str, repo: str,
+                 **pr: Any) -> dict[str, Any]:
+    """A real PR payload, retargeted at `base` of `repo` (the payloads all merge into `master`)."""
+    body = payload(name)
+    body["pull_request"]["base"]["ref"] = base
+    body["repository"]["full_name"] = repo
+    body["pull_request"].update(pr)
+    return body
+
+
+def push(*, branch: str, repo: str, **changes: Any) -> dict[str, Any]:
+    body = payload("push.branch.json")
+    body["ref"] = f"refs/heads/{branch}"
+    body["repository"]["full_name"] = repo
+    body.update(changes)
+    return body
