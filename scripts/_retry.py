@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from typing import TypeVar
@@ -276,6 +276,41 @@ def fetch(request: urllib.request.Request, deadline: Deadline, *, timeout: float
     if watch.expired:  # the answer may be cut short
         raise DeadlineExceeded(f"{what}: no complete answer within {budget:.1f}s")
     return response
+
+
+@contextlib.contextmanager
+def stream(request: urllib.request.Request, deadline: Deadline, *, timeout: float = 60.0,
+           context: object = None) -> Iterator[http.client.HTTPResponse]:
+    """The open answer to `request`, to be read in pieces, all of it before `deadline`.
+
+    `timeout` bounds each read; the deadline bounds the whole exchange (a server sending a
+    byte a second passes every per-read timeout): when it passes, the connection is shut
+    down and DeadlineExceeded raised. An HTTP error status is HTTPStatusError; no answer is
+    Unreachable (its reason, never the URL's query).
+    """
+    what = f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
+    budget = deadline.budget(math.inf, what)
+    watch = _Watch()
+    timer = threading.Timer(budget, watch.expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        try:
+            with _opener(watch, context).open(request, timeout=min(timeout, budget)) as answer:
+                yield answer
+        except urllib.error.HTTPError as error:
+            with error:
+                raise HTTPStatusError(f"{what}: HTTP {error.code}", Response(error.code, error.headers, b"")) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            if watch.expired:
+                raise DeadlineExceeded(f"{what}: not complete within {budget:.1f}s") from None
+            reason = getattr(error, "reason", None) or error
+            raise Unreachable(f"{what}: {type(error).__name__}: {reason}".rstrip(": ")) from None
+        if watch.expired:  # the answer may be cut short
+            raise DeadlineExceeded(f"{what}: not complete within {budget:.1f}s")
+    finally:
+        timer.cancel()
+        watch.close()
 
 
 # ------------------------------------------------------------------ git

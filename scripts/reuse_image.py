@@ -63,10 +63,14 @@ if (_HERE := str(Path(__file__).resolve().parent)) not in sys.path:
     sys.path.append(_HERE)
 import _ecr
 from _common import StepError, commit_sha, loopback_ip, write_output
+from _retry import Deadline, DeadlineExceeded, HTTPStatusError, Unreachable, stream
 
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 READ_TIMEOUT_SECONDS = 60
 DOWNLOAD_TIMEOUT_SECONDS = 60
+# A blob's download must be over within DOWNLOAD_TIMEOUT_SECONDS plus its size at this rate
+# (bytes per second): a server trickling bytes cannot hold the step until the Workflow's deadline.
+DOWNLOAD_MIN_RATE = 1024 * 1024
 # Used only when InitiateLayerUpload names no part size.
 DEFAULT_PART_SIZE = 10 * 1024 * 1024
 # BatchCheckLayerAvailability takes at most 100 digests per call.
@@ -212,16 +216,18 @@ def copy_blob(client: Any, source: str, destination: str, digest: str, size: int
     part_size = int(upload.get("partSize") or DEFAULT_PART_SIZE)
     hasher = hashlib.sha256()
     offset = 0
+    deadline = Deadline(DOWNLOAD_TIMEOUT_SECONDS + size / DOWNLOAD_MIN_RATE)
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
+        with stream(urllib.request.Request(url), deadline, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
             for chunk in _chunks(response, part_size):
                 hasher.update(chunk)
                 _call(client, "upload_layer_part", repositoryName=destination, uploadId=upload_id,
                       partFirstByte=offset, partLastByte=offset + len(chunk) - 1, layerPartBlob=chunk)
                 offset += len(chunk)
-    except OSError as error:
-        # urllib's errors carry the reason and status, never the URL.
-        reason = getattr(error, "reason", None) or getattr(error, "code", None) or type(error).__name__
+    except (DeadlineExceeded, Unreachable, HTTPStatusError) as error:
+        # These name the method and the URL's path, never its signed query. A redirect is
+        # refused like any other status: the pre-signed URL is the only place bytes come from.
+        reason = str(error).split(": ", 1)[-1]
         raise StepError(f"downloading blob {digest} from {source} failed: {reason}") from None
     actual = "sha256:" + hasher.hexdigest()
     if actual != digest or offset != size:

@@ -16,12 +16,13 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fakes import FakeServer, Request, aws_env, run_script
+from tests.fakes import FakeServer, Request, TrickleServer, aws_env, run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "reuse_image.py"
@@ -348,3 +349,45 @@ def test_plain_http_download_url_off_loopback_is_refused():
     reuse_image._check_download_url("http://127.0.0.1:1234/x")
     with pytest.raises(reuse_image.StepError, match="only https"):
         reuse_image._check_download_url("http://example.com/x?X-Amz-Signature=s")
+
+
+class _OneBlobClient:
+    """The ECR calls copy_blob makes, answering with a download URL on `url`."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.parts = url, 0
+
+    def get_download_url_for_layer(self, **_: Any) -> dict[str, str]:
+        return {"downloadUrl": self.url + "/blob?" + SIGNATURE}
+
+    def initiate_layer_upload(self, **_: Any) -> dict[str, Any]:
+        return {"uploadId": "u1", "partSize": 1024}
+
+    def upload_layer_part(self, **_: Any) -> dict[str, Any]:
+        self.parts += 1
+        return {}
+
+
+def test_a_trickling_blob_download_ends_at_its_deadline(monkeypatch):
+    """Bytes arriving every 0.2 s pass the per-read timeout; the blob's deadline still ends it."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import reuse_image
+    finally:
+        sys.path.pop(0)
+    body = b"x" * 4096
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    server = TrickleServer(interval=0.2, reply=reply)
+    monkeypatch.setattr(reuse_image, "DOWNLOAD_TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(reuse_image, "DOWNLOAD_MIN_RATE", 1024 * 1024)
+    client = _OneBlobClient(server.url)
+    started = time.monotonic()
+    try:
+        expected = r"downloading blob sha256:0+ from src failed: not complete"
+        with pytest.raises(reuse_image.StepError, match=expected) as error:
+            reuse_image.copy_blob(client, "src", "dst", "sha256:" + "0" * 64, len(body))
+    finally:
+        server.close()
+    assert time.monotonic() - started < 10
+    assert "presigned-signature" not in str(error.value)
+    assert client.parts == 0  # nothing uploaded from a cut-short stream
