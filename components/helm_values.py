@@ -292,6 +292,18 @@ def _thread_notifier(relay_url: str) -> dict[str, str]:
         {"url": relay_url, "headers": [{"name": "Content-Type", "value": "application/json"}]})}
 
 
+# Text the cluster wrote (conditions, health and sync messages) goes to Slack escaped as
+# Slack asks (&, <, > as entities): a message holding `<!channel>` or `<https://x|y>` shows
+# as written instead of pinging everyone or hiding a link. sprig's `replace old new src`
+# is in both notification controllers' function maps.
+SLACK_ESCAPE = ' | replace "&" "&amp;" | replace "<" "&lt;" | replace ">" "&gt;"'
+
+
+def _cluster_text(expression: str) -> str:
+    """`expression` printed escaped for Slack, and nothing when it is empty or absent."""
+    return "{{with " + expression + "}}{{." + SLACK_ESCAPE + "}}{{end}}"
+
+
 # What the health-degraded message says about the Application (Go text/template, as the
 # notifications controller renders it against the Application's JSON). Argo CD 3.x no
 # longer sets `status.health.message` (AppHealthStatus: "Deprecated: this field is not
@@ -302,9 +314,9 @@ def _thread_notifier(relay_url: str) -> dict[str, str]:
 # fields, so a missing one prints nothing rather than "<no value>".
 HEALTH_DEGRADED_DETAIL = (
     "Health: {{.app.status.health.status}}"
-    "{{range .app.status.conditions}}\nCondition {{.type}}: {{.message}}{{end}}"
+    "{{range .app.status.conditions}}\nCondition {{.type}}: " + _cluster_text(".message") + "{{end}}"
     "{{range $r := .app.status.resources}}{{with $r.health}}{{if eq .status \"Degraded\"}}"
-    "\nDegraded: {{$r.kind}} {{$r.name}}{{with .message}}: {{.}}{{end}}"
+    "\nDegraded: {{$r.kind}} {{$r.name}}{{with .message}}: {{." + SLACK_ESCAPE + "}}{{end}}"
     "{{end}}{{end}}{{end}}"
 )
 
@@ -336,7 +348,8 @@ def argocd_notifications(settings: Settings, slack_relay_url: str | None = None)
     templates = {
         "template.app-sync-succeeded": template(":white_check_mark:", "synced", event="sync-succeeded"),
         "template.app-sync-failed": template(
-            ":x:", "failed to sync", "Error: {{.app.status.operationState.message}}", event="sync-failed"
+            ":x:", "failed to sync", "Error: " + _cluster_text(".app.status.operationState.message"),
+            event="sync-failed",
         ),
         "template.app-health-degraded": template(
             ":warning:", "is Degraded", HEALTH_DEGRADED_DETAIL, event="health-degraded"
@@ -412,7 +425,8 @@ def rollouts_notifications(settings: Settings, slack_relay_url: str | None = Non
             "Promote: kubectl argo rollouts promote " + name + " -n {{.rollout.metadata.namespace}}",
             event="paused",
         ),
-        "template.rollout-aborted": template(":x:", "was aborted", "Reason: {{.rollout.status.message}}",
+        "template.rollout-aborted": template(":x:", "was aborted",
+                                             "Reason: " + _cluster_text(".rollout.status.message"),
                                              event="aborted"),
         "template.rollout-completed": template(":white_check_mark:", "completed", event="completed"),
     }

@@ -126,3 +126,30 @@ def test_a_hostile_resource_message_is_printed_as_data_not_evaluated(render: Ren
          "health": {"status": "Degraded", "message": "{{.app.metadata.namespace}} $(id) `x`"}}]}
     out = render(_message("app-health-degraded"), _application(status))
     assert "Degraded: Deployment vbsiv: {{.app.metadata.namespace}} $(id) `x`" in out.splitlines()
+
+
+MENTIONS = "<!channel> see <https://evil.example|the runbook> & <@U0123>"
+ESCAPED = "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt; &amp; &lt;@U0123&gt;"
+
+
+def _rollout_message(template_name: str) -> str:
+    settings = load_stack_settings(ROOT, "live")
+    templates = hv.rollouts_notifications(settings)["templates"]
+    return str(yaml.safe_load(templates[f"template.{template_name}"])["message"])
+
+
+def test_cluster_written_text_cannot_mention_or_link_in_slack(render: Render) -> None:
+    """Every message the cluster writes reaches Slack with &, < and > escaped (Slack's own rule)."""
+    degraded = {"sync": {"revision": "abc"}, "health": {"status": "Degraded"},
+                "conditions": [{"type": "SyncError", "message": MENTIONS}],
+                "resources": [{"kind": "Rollout", "name": "vbsiv",
+                               "health": {"status": "Degraded", "message": MENTIONS}}]}
+    out = render(_message("app-health-degraded"), _application(degraded))
+    assert f"Condition SyncError: {ESCAPED}" in out.splitlines()
+    assert f"Degraded: Rollout vbsiv: {ESCAPED}" in out.splitlines()
+    failed = {"sync": {"revision": "abc"}, "operationState": {"phase": "Failed", "message": MENTIONS}}
+    assert f"Error: {ESCAPED}" in render(_message("app-sync-failed"), _application(failed)).splitlines()
+    rollout = {"rollout": {"metadata": {"name": "vbsiv", "namespace": "datacollect"},
+                           "status": {"message": MENTIONS, "currentStepIndex": 1}}}
+    assert f"Reason: {ESCAPED}" in render(_rollout_message("rollout-aborted"), rollout).splitlines()
+    assert "<!channel>" not in out

@@ -26,6 +26,8 @@ func main() {
 	funcs := template.FuncMap{
 		// sprig's trimSuffix(suffix, s): strings.TrimSuffix(s, suffix).
 		"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
+		// sprig's replace(old, new, src): strings.Replace(src, old, new, -1).
+		"replace": func(old, new, src string) string { return strings.Replace(src, old, new, -1) },
 	}
 	tmpl, err := template.New("message").Funcs(funcs).Parse(input.Template)
 	if err != nil {
