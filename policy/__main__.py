@@ -1,7 +1,7 @@
 """The release pipeline's policy pack: docs/security-model.md, "Invariants", mandatory at preview and up.
 
 Run from the project root: `pulumi preview --policy-pack policy` (README). The checks
-are in `release_policies.py`, their Pulumi wiring in `policy_pack.py`; this file only
+are in `release_policies/`, their Pulumi wiring in `policy_pack.py`; this file only
 starts the analyzer (PolicyPack serves until the engine stops it).
 """
 

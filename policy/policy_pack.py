@@ -4,12 +4,12 @@ Owns: turning what pulumi-policy hands a validation (`ResourceValidationArgs`: i
 behind a proxy that raises on values unknown during a preview, and the resource
 options it can see) into the plain `(type, inputs, options, context)` the checks take,
 and the stack `Context` from the config the engine passes the pack (`PULUMI_CONFIG`).
-Does not own: the checks (`release_policies`), starting the analyzer (`__main__.py`).
+Does not own: the checks and their table (`release_policies/`), starting the analyzer
+(`__main__.py`).
 
-What a policy can see of the options (pulumi-policy 1.21.0 over pulumi 3.272's
-analyzer protocol): protect, ignore_changes, delete_before_replace, aliases,
-custom_timeouts, additional_secret_outputs, parent. Not retain_on_delete: the engine's
-AnalyzerResourceOptions has no such field, for resource and stack policies alike.
+Decisions: docs/decisions/0380-policy-checks-are-pure-functions.md,
+docs/decisions/0381-unknown-values-are-left-for-up.md,
+docs/decisions/0382-retention-judged-on-what-the-engine-shows.md (the options a policy sees).
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ PACK_NAME = "release-pipeline"
 def plain(value: Any) -> Any:
     """A copy of pulumi-policy's proxied inputs as dicts and lists, unknowns as `UNKNOWN`.
 
-    Reading an unknown value through the proxy raises, which would turn the whole
-    policy into an advisory "can't run during preview"; reading it here per value keeps
-    every known part of the resource checked.
+    Read per value, so an unknown one does not stop the rest of the resource being checked
+    (docs/decisions/0381-unknown-values-are-left-for-up.md).
     """
     if isinstance(value, Mapping):
         out = {}

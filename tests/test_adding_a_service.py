@@ -118,7 +118,7 @@ def test_a_service_added_as_the_doc_says_passes_check_render_and_invariants(tmp_
 def assert_invariants(stack: str, resources: list[dict[str, Any]], manifests: list[dict[str, Any]],
                       judge: Any) -> None:
     """The render-based checks of the suite that are cheap: schemas, policy pack, secrets, retention."""
-    from tests.test_policy import pulumi_config, rp
+    from tests.policy_support import pulumi_config, rp
 
     errors = judge.errors(manifests)  # the session's kube-apiserver and argo-events-check
     assert errors == [], f"{stack}: {errors[:10]}"
