@@ -7,23 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from components.config import (
-    ConfigError,
-    load_services,
-    load_stack_settings,
-    validate_all,
-)
+from components.config import ConfigError, load_services, load_stack_settings, validate_all
 from components.yamlsafe import MAX_EXPANDED_NODES
-from tests.config_support import (
-    GOOD,
-    ROOT,
-    _stack_problems,
-    edit,
-    messages,
-    problems_of,
-    project_copy,
-    with_field,
-)
+from tests.config_support import GOOD, ROOT, _stack_problems, edit, messages, problems_of, project_copy, with_field
 from tests.conftest import copy_project
 
 # --------------------------- services.yaml: YAML, lines, every problem at once
@@ -88,7 +74,6 @@ def test_a_services_file_that_is_not_utf8_is_a_problem(tmp_path: Path) -> None:
     ]
 
 
-
 # ----------------------------------------------------------------- stack files
 
 
@@ -143,7 +128,6 @@ def test_a_services_file_key_in_a_stack_file_is_refused(tmp_path: Path, spelled:
     assert _stack_problems(tmp_path, "config:\n", f"config:\n  {spelled}: other.yaml\n") == [
         f"{spelled}: is not a stack setting: every stack reads services.yaml (the offline render's "
         "--services sets it for a render only)"]
-
 
 
 # -------------------------------------------------------- 12: the settings key

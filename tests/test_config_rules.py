@@ -1,6 +1,7 @@
 """The rules across files (components.config.rules): across stacks (cluster, host names, ECR
-prefix per account, promoteFrom elsewhere) and between services.yaml and a stack, as
-`check` (validate_all) and one stack's `pulumi up` (sibling_stack_problems) report them."""
+prefix per account; promoteFrom in tests/test_promotion_grant.py) and between services.yaml
+and a stack, as `check` (validate_all) and one stack's `pulumi up` (sibling_stack_problems)
+report them."""
 
 from __future__ import annotations
 
@@ -17,14 +18,7 @@ from components.config import (
     sibling_stack_problems,
     validate_all,
 )
-from tests.config_support import (
-    GOOD,
-    ROOT,
-    add_settings,
-    edit,
-    messages,
-    project_copy,
-)
+from tests.config_support import GOOD, ROOT, add_settings, edit, messages, project_copy
 from tests.conftest import copy_project
 
 # --------------------------------------------------------- the shipped project
@@ -38,7 +32,6 @@ def test_all_shipped_stack_files_are_valid() -> None:
 
 def test_the_shipped_project_passes_every_rule() -> None:
     assert validate_all(STACKS, ROOT / "services.yaml", ROOT) == []
-
 
 
 # --------------------------------------------------------------- across stacks
@@ -81,7 +74,6 @@ def test_a_stack_reports_the_cross_stack_problems_it_is_part_of_and_no_others(tm
     assert [p for p in reported["dev"] if "same cluster" in p.message] == []
 
 
-
 # --------------------------------------------------------------- 6: host names
 
 
@@ -99,7 +91,6 @@ def test_host_names_across_stacks_must_differ(tmp_path: Path) -> None:
     assert [str(p) for p in reported["sandbox"]] == [expected]
     assert [str(p) for p in reported["dev"]] == [expected]
     assert reported["live"] == reported["integration"] == []
-
 
 
 # --------------------------------------------------- 7: ECR prefix per account
@@ -135,7 +126,6 @@ def test_one_ecr_prefix_in_different_accounts_is_fine(tmp_path: Path) -> None:
     add_settings(project, "dev", "    ecr: {repositoryPrefix: shared}\n")
     add_settings(project, "live", "    ecr: {repositoryPrefix: shared}\n")
     assert messages(project) == []
-
 
 
 # --------------------------------------- services.yaml with a stack's settings

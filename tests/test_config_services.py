@@ -9,19 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from components.config import (
-    STACKS,
-    Service,
-    parse_services,
-    validate_all,
-)
-from tests.config_support import (
-    GOOD,
-    ROOT,
-    SECOND,
-    problems_of,
-    with_field,
-)
+from components.config import STACKS, Service, parse_services, validate_all
+from tests.config_support import GOOD, ROOT, SECOND, problems_of, with_field
 from tests.conftest import SERVICES_FILE
 
 # ---------------------------- services.yaml as shipped and as the tests use it
@@ -54,7 +43,6 @@ def test_good_minimal_service_gets_defaults() -> None:
 
 def test_empty_list_of_services_is_a_valid_platform() -> None:
     assert parse_services("services: []\n", "services.yaml").services == []
-
 
 
 # ----------------------------------------------- names, repositories and paths
@@ -133,7 +121,6 @@ def test_a_path_that_must_name_a_file_or_chart_refuses_the_repository_root(text:
                             "not its root ('' or '.')")
 
 
-
 # ----------------------------------------------------- canary and environments
 
 
@@ -189,7 +176,6 @@ def test_a_canary_for_an_environment_the_service_is_not_deployed_to_is_refused()
                             "live (environments: dev, sandbox); remove that canary or add the environment")
 
 
-
 # ------------------------------------------- values that reach a workflow step
 
 
@@ -224,7 +210,6 @@ def test_a_slack_channel_is_fine() -> None:
     assert parse_services(with_field("slackChannel", "'#team'"), "services.yaml").services[0].slack_channel == "#team"
 
 
-
 # ------------------------------------------------------------ 1, 2: namespaces
 
 
@@ -240,7 +225,6 @@ def test_a_namespace_named_like_a_kubernetes_one_is_fine() -> None:
     assert parse_services(with_field("namespace", "kube-tools"), "services.yaml").services[0].namespace == "kube-tools"
 
 
-
 # ---------------------------------------------------------- 3: project default
 
 
@@ -253,7 +237,6 @@ def test_project_default_is_refused() -> None:
 
 def test_a_project_named_like_default_is_fine() -> None:
     assert parse_services(with_field("project", "defaults"), "services.yaml").services[0].project == "defaults"
-
 
 
 # ----------------------------------------------- 4: one Rollout per Deployment
@@ -285,7 +268,6 @@ def test_the_same_deployment_in_different_environments_is_fine() -> None:
     assert len(parse_services(text, "services.yaml").services) == 2
 
 
-
 # ----------------------------------------------------------- 5: DNS-1035 names
 
 
@@ -311,7 +293,6 @@ def test_generated_benchmark_services_pass(tmp_path: Path) -> None:
 
     path = _bench().write_services(300, tmp_path / "services.yaml")
     assert validate_all(STACKS, path, ROOT) == []
-
 
 
 # --------------------------------------------------- 8: GitHub owners and case
@@ -357,7 +338,6 @@ def test_helm_repositories_that_share_a_slug_are_refused() -> None:
         "services.yaml:1: services file: helm repositories whose names differ only in punctuation: "
         "Appen-International/datacollect-helm and Appen-International/datacollect_helm"
     ]
-
 
 
 # --------------------------------- the field table of docs/adding-a-service.md

@@ -8,19 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.config import (
-    ConfigError,
-    load_stack_settings,
-    quantity_value,
-    validate_all,
-)
-from tests.config_support import (
-    _stack_problems,
-    add_settings,
-    edit,
-    messages,
-    project_copy,
-)
+from components.config import ConfigError, load_stack_settings, quantity_value, validate_all
+from tests.config_support import _stack_problems, add_settings, edit, messages, project_copy
 from tests.conftest import copy_project
 
 # ---------------------------------------------------------- cluster and canary
@@ -40,7 +29,6 @@ def test_stack_canary_profile_weights_increase(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("setWeight: 60", "setWeight: 30"))
     [problem] = validate_all(["live"], project / "services.yaml", project)
     assert "settings: canary: setWeight values must be strictly increasing" in str(problem)
-
 
 
 # ------------------------------------------------------------ 1, 2: namespaces
@@ -71,7 +59,6 @@ def test_platform_namespace_is_not_one_of_kubernetes_own(tmp_path: Path, namespa
     ]
 
 
-
 # --------------------------------------------------------------- 6: host names
 
 
@@ -83,7 +70,6 @@ def test_host_names_within_a_stack_must_differ(tmp_path: Path) -> None:
         f"{path}:28: settings: hostnames: workflows is 'workflows.dev.release.example.com' like argocd: "
         "each host name must differ from the others"
     ]
-
 
 
 # -------------------------------------------------- 10: requests within limits
@@ -120,7 +106,6 @@ def test_event_bus_requests_above_limits_are_refused(tmp_path: Path) -> None:
                                  "limits: {cpu: 200m, memory: 1Gi}}}\n")
     [problem] = messages(project, ["dev"])
     assert "settings: eventBus.resources: requests.memory '2Gi' is above limits.memory '1Gi'" in problem
-
 
 
 # -------------------------------------------------- 11: ingress and ECR values
@@ -181,7 +166,6 @@ def test_kms_key_arn_must_be_a_kms_key_or_alias(tmp_path: Path, arn: str) -> Non
         f"{path}:15: settings: ecr.kmsKeyArn: must be a KMS key or alias ARN: "
         "arn:aws:kms:<region>:<12-digit account>:key/<key id> or ...:alias/<alias name>"
     ]
-
 
 
 # ----------------------------------------------------------- 13: smaller rules
