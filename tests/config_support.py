@@ -86,4 +86,3 @@ def _stack_problems(tmp_path: Path, old: str, new: str) -> list[str]:
     with pytest.raises(ConfigError) as err:
         load_stack_settings(project, "dev")
     return [f"{p.field}: {p.message}" for p in err.value.problems]
-

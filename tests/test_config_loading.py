@@ -169,4 +169,3 @@ def test_the_project_must_be_named_as_the_program_reads_its_config(tmp_path: Pat
         "program reads its config as 'release-pipeline:<key>' (settings, githubToken, ...), and Pulumi files a "
         "stack's config under the project's name"
     ]
-

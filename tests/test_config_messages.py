@@ -225,7 +225,6 @@ def test_stack_integer_setting_refuses_a_boolean(tmp_path: Path) -> None:
     ]
 
 
-
 # ---------------------------------------------------- 13: values said in words
 
 
@@ -264,4 +263,3 @@ def test_an_account_id_says_what_it_must_be_and_to_quote_it(tmp_path: Path) -> N
         with pytest.raises(ConfigError) as err:
             load_stack_settings(project, "dev")
         assert [(p.field, p.message) for p in err.value.problems] == [("aws.accountId", message)]
-

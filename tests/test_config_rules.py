@@ -163,4 +163,3 @@ def test_a_push_triggered_service_whose_promote_commit_would_release_it_again_is
             "  - name: a", "    repo: Appen/mono", "    imageRepository: a", "    namespace: team", "    project: team",
             f"    path: '{path}'", f"    helm: {{repo: Appen/Mono, path: {helm_path}}}")), "services.yaml")
     assert service_problems(quiet, dev, "services.yaml") == []
-

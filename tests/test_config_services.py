@@ -362,4 +362,3 @@ def test_every_services_yaml_field_is_in_the_field_table() -> None:
     fields = _documented_fields(Service)
     assert {"slackThreads", "imageUpdater.tagPolicy", "rollout.trafficRouting", "tests.command"} <= set(fields)
     assert [f for f in fields if f"`{f}`" not in table] == []
-

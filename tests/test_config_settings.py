@@ -236,4 +236,3 @@ def test_the_success_rate_query_may_use_only_the_analysis_templates_args(tmp_pat
     assert _stack_problems(tmp_path, anchor, anchor + f"    analysis: {{successRateQuery: '{query}'}}\n") == [
         "analysis.successRateQuery: uses {{args.job}}, {{args.pod}}; the AnalysisTemplate declares only "
         "{{args.service}} and {{args.namespace}}"]
-

@@ -264,4 +264,3 @@ def _some_steps(steps: list[CanaryStep]) -> list[CanaryStep]:
     if not steps:
         raise ValueError("needs at least one step; leave the environment out to use the stack's canary")
     return steps
-

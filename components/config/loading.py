@@ -270,4 +270,3 @@ def settings_from_pulumi_config(raw: str | Mapping[str, object], stack: str) -> 
     """Validate the settings object as Pulumi hands it to the program (JSON)."""
     data = json.loads(raw) if isinstance(raw, str) else raw
     return _on_the_branch_map(parse_settings(data, f"Pulumi.{stack}.yaml"), f"Pulumi.{stack}.yaml")
-

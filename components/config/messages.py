@@ -85,4 +85,3 @@ def _problems_from(
             message = f"{_PATTERN_MESSAGES[e['ctx']['pattern']]}, not {_shown(e['input'])}"
         problems.append(Problem(file, line, where, field, message))
     return problems
-

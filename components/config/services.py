@@ -346,4 +346,3 @@ class ServicesFile(Model):
         return sorted(
             (s for s in self.services if environment in s.environments), key=lambda s: s.name
         )
-

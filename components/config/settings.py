@@ -170,4 +170,3 @@ class Settings(Model):
         if not self.promote_same_registry and upstream.cache_prefix == self.ecr_prefix:
             raise ValueError("promoteFrom.cachePrefix must differ from this stack's ECR repository prefix")
         return self
-

@@ -43,6 +43,7 @@ class HelmWriterSettings(Model):
         examples=[45678901],
     )
 
+
 class Hostnames(Model):
     """Public host names (TLS) of the event intake and the UIs behind SSO.
 
@@ -76,6 +77,7 @@ class Hostnames(Model):
     def _each_its_own(self) -> Self:
         _refuse_equal_fields(self, "each host name must differ from the others")
         return self
+
 
 def _annotation_key(value: str) -> str:
     prefix, slash, name = value.rpartition("/")
@@ -163,4 +165,3 @@ class RbacSettings(Model):
         description="GitHub team slugs per project (services.yaml project); left out, the project name.",
         examples=[{"storefront": ["storefront-devs", "storefront-leads"]}],
     )
-

@@ -110,6 +110,7 @@ class EcrSettings(Model):
         examples=["arn:aws:kms:eu-west-1:123456789012:alias/ecr"],
     )
 
+
 class PromoteFrom(Model):
     """Build once, promote many (off by default; docs/optional-features.md, "Build once, promote many").
 

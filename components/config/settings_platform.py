@@ -49,6 +49,7 @@ class Namespaces(Model):
         _refuse_equal_fields(self, "every platform namespace must differ from the others")
         return self
 
+
 class Amounts(Model):
     cpu: Quantity = Field(description="CPU, as a Kubernetes quantity.", examples=["250m"])
     memory: Quantity = Field(description="Memory, as a Kubernetes quantity.", examples=["256Mi"])
@@ -214,6 +215,7 @@ class Sizes(Model):
             raise ValueError("needs at least 2 replicas (GitHub does not redeliver by itself)")
         return value
 
+
 class ArgoCdSettings(Model):
     """How Argo CD itself runs (the argo-cd chart)."""
 
@@ -274,5 +276,3 @@ class ToolImages(Model):
         description="Registry and path the release-tools and buildkit-ecr images are pushed to.",
         examples=["123456789012.dkr.ecr.eu-west-1.amazonaws.com/platform"],
     )
-
-

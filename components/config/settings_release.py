@@ -193,4 +193,3 @@ class MetricsSettings(Model):
         if self.grafana_dashboard is not None and not self.release_metrics:
             raise ValueError("'grafanaDashboard' needs 'releaseMetrics': the dashboard shows the release metrics")
         return self
-
