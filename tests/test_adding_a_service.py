@@ -139,7 +139,7 @@ def assert_invariants(stack: str, resources: list[dict[str, Any]], manifests: li
 
 # The project's services.yaml is the teams' file: a test may check that it is valid, never what it lists.
 READS_THE_PROJECTS_SERVICES = re.compile(r'(ROOT|PROJECT_DIR|parent|parents\[1\])\s*/\s*"services\.yaml"')
-MAY_READ_IT = {"test_config.py", "test_config_rules.py", "test_worked_example.py"}  # only to check rules on it
+MAY_READ_IT = {"test_config_services.py", "test_config_rules.py", "test_worked_example.py"}  # only to check rules on it
 
 
 def test_no_test_depends_on_what_the_projects_services_file_lists() -> None:

@@ -565,7 +565,7 @@ def test_the_pre_commit_hook_runs_the_check_on_the_files_it_reads():
     assert exe == ".venv/bin/python" and args[:2] == ["-m", "components"]
     assert build_parser().parse_args(args[2:]).command == "check"
     files = re.compile(hook["files"])
-    for path in ["services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS), "components/config.py"]:
+    for path in ["services.yaml", *(f"Pulumi.{s}.yaml" for s in STACKS), "components/config/services.py"]:
         assert files.search(path), path
     for path in ["Pulumi.yaml", "README.md", "tests/services.yaml", "components/cli.py"]:
         assert not files.search(path), path

@@ -7,8 +7,10 @@ word as `check` does.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +20,17 @@ import yaml
 from pydantic import BaseModel
 
 from components import config
-from components.config import ConfigError, ServicesFile, parse_services
+from components.config import ConfigError, ServicesFile, load_stack_settings, parse_services
+from tests.config_support import GOOD, edit, messages, project_copy, with_field
 from tests.conftest import ROOT, SERVICES_FILE, copy_project
 from tests.samples import VBSIV
 
+# Every model of the package, whichever of its modules defines it.
+MODULES = [importlib.import_module(m.name) for m in pkgutil.iter_modules(config.__path__, f"{config.__name__}.")]
 MODEL_NAMES = sorted(
-    name for name, value in vars(config).items()
-    if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == config.__name__
+    name for module in MODULES
+    for name, value in vars(module).items()
+    if inspect.isclass(value) and issubclass(value, BaseModel) and value.__module__ == module.__name__
 )
 
 
@@ -173,3 +179,87 @@ def test_render_reports_bad_input_word_for_word_as_check(tmp_path: Path) -> None
     assert render.stderr.splitlines() == [*reported, "3 problem(s) in 2 file(s)"]
     assert check.stderr.splitlines() == ["3 problem(s) in 2 file(s)"]
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------- 9: strict types
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ("    rollout: {port: on}\n", "rollout.port",
+         "must be a whole number, not True (YAML reads on/off/yes/no/true/false as booleans)"),
+        ("    rollout: {replicas: yes}\n", "rollout.replicas",
+         "must be a whole number, not True (YAML reads on/off/yes/no/true/false as booleans)"),
+        ("    rollout: {port: '8080'}\n", "rollout.port", "must be a whole number, not '8080'"),
+        ("    canary: {dev: [{setWeight: yes}]}\n", "canary.dev.0.setWeight",
+         "must be a whole number, not True (YAML reads on/off/yes/no/true/false as booleans)"),
+        ("    triggerOnPush: 'yes'\n", "triggerOnPush", "must be true or false (unquoted), not 'yes'"),
+        ("    rollout: {trafficRouting: 1}\n", "rollout.trafficRouting", "must be true or false (unquoted), not 1"),
+    ],
+)
+def test_integers_refuse_booleans_and_booleans_refuse_strings(extra: str, field: str, message: str) -> None:
+    [problem] = problems_of(GOOD + extra)
+    assert problem == f"services.yaml:10: service 'vbsiv': {field}: {message}"
+
+
+def test_strict_fields_take_their_own_types() -> None:
+    text = GOOD + (
+        "    triggerOnPush: true\n    environments: [dev, live]\n"
+        "    canary: {dev: [{setWeight: 10}, {pause: {duration: 5m}}]}\n"
+        "    rollout: {port: 9090, replicas: 2, scaleDown: onsuccess, trafficRouting: true}\n"
+        "    imageUpdater: {enabled: true, tagPolicy: {kind: semver, constraint: '~1.2'}}\n"
+    )
+    service = parse_services(text, "services.yaml").services[0]
+    assert (service.rollout.port, service.rollout.replicas, service.trigger_on_push) == (9090, 2, True)
+    assert service.canary["dev"][0].set_weight == 10 and service.rollout.scale_down == "onsuccess"
+
+
+def test_stack_integer_setting_refuses_a_boolean(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.dev.yaml"
+    edit(path, "appId: 1000001", "appId: yes")
+    assert messages(project, ["dev"]) == [
+        f"{path}:26: settings: helmWriter.appId: must be a whole number, not True "
+        "(YAML reads on/off/yes/no/true/false as booleans)"
+    ]
+
+
+# ---------------------------------------------------- 13: values said in words
+
+
+def test_a_long_value_is_not_repeated_in_full() -> None:
+    name = "Q" * 1_000_000
+    problems = problems_of(GOOD.replace("name: vbsiv", f"name: {name}"))
+    assert problems and all(len(p) < 1000 for p in problems)
+    assert problems[0].startswith(f"services.yaml:2: service '{'Q' * 99}...: name: must be a DNS-1123 label")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("canary", "{dev: [{pause: {duration: 10 minutes}}]}", "canary.dev.0.pause.duration: must be a duration in "
+         "whole seconds, minutes or hours, like 30s, 10m or 2h, not '10 minutes'"),
+        ("canary", "{dev: [{pause: {duration: 0s}}]}", "canary.dev.0.pause.duration: must be a duration in "
+         "whole seconds, minutes or hours, like 30s, 10m or 2h, not '0s'"),
+    ],
+)
+def test_a_mismatched_pattern_is_explained_in_words_where_it_has_a_name(field: str, value: str, message: str) -> None:
+    [problem] = problems_of(with_field(field, value))
+    assert problem.endswith(f"service 'vbsiv': {message}")
+
+
+def test_an_account_id_says_what_it_must_be_and_to_quote_it(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.dev.yaml"
+    text = path.read_text()
+    account = load_stack_settings(project, "dev").aws.account_id
+    for written, message in [
+        (account, f"must be text, not {account} (quote it: YAML reads it as a number or a boolean)"),
+        ('"12345"', "must be a 12-digit AWS account id, quoted so YAML keeps it a string, not '12345'"),
+    ]:
+        path.write_text(text.replace(f"accountId: \"{account}\"", f"accountId: {written}", 1))
+        assert path.read_text() != text
+        with pytest.raises(ConfigError) as err:
+            load_stack_settings(project, "dev")
+        assert [(p.field, p.message) for p in err.value.problems] == [("aws.accountId", message)]
