@@ -220,6 +220,15 @@ from components import names
 from components.config import Service, Settings, Size
 from components.registry import promote_source
 from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
+from components.workflows.timing import (
+    MARGIN_SECONDS,
+    attempts_seconds,
+    build_step_seconds,
+    build_workflow_seconds,
+    retry_strategy,
+    step_seconds,
+    verify_seconds,
+)
 
 TYPE = "release-pipeline:components:ReleaseWorkflows"
 PIPELINE = "release-pipeline"
@@ -272,56 +281,6 @@ STAGE_NOTICES: tuple[tuple[str, str, str], ...] = (
     ("promote", "promoted", "pushed {{tasks.promote.outputs.parameters.revision}}"),
 )
 
-# --- retries (module docstring) ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Retry:
-    """A step's bounded `retryStrategy`: `limit` retries when Argo's `policy` says so."""
-
-    limit: int
-    policy: str  # Always (the step failed or errored) | OnError (Argo or the pod failed, not the script)
-
-
-RETRY_BACKOFF_SECONDS = 15
-RETRY_BACKOFF_FACTOR = 2
-# Template name -> its retries. A pod template not listed here is in NOT_RETRIED.
-RETRIES: dict[str, Retry] = {
-    "changed": Retry(2, "Always"),  # the checkout (init container) clones from GitHub
-    "promote": Retry(2, "Always"),  # GitHub App token, clone and push; a rerun is idempotent
-    "verify": Retry(1, "OnError"),  # a lost pod; verify.py retries the API and its failure is the verdict
-    "notify": Retry(2, "Always"),  # Slack; the script exits 0, so only a lost pod retries
-    "announce": Retry(2, "Always"),
-    "slack-stage": Retry(2, "Always"),
-    "supersede": Retry(2, "Always"),  # Kubernetes API; listing and stopping again is harmless
-    "newest-check": Retry(2, "Always"),
-    "image-exists": Retry(2, "Always"),  # ECR API
-    "reuse": Retry(2, "Always"),  # ECR API; copying an image by digest again is harmless
-    "buildkit": Retry(1, "Always"),  # checkout, base images, push to ECR; a build is long: once
-}
-# Step templates that are not retried: a failed unit test is the team's code failing; the
-# `build` step would start the whole child build again, whose own steps already retry.
-NOT_RETRIED = frozenset({"tests", "build"})
-
-
-def retry_strategy(template: str) -> m.RetryStrategy | None:
-    retry = RETRIES.get(template)
-    if retry is None:
-        return None
-    return m.RetryStrategy(
-        limit=m.IntOrString(retry.limit),
-        retry_policy=retry.policy,
-        backoff=m.Backoff(duration=f"{RETRY_BACKOFF_SECONDS}s", factor=m.IntOrString(RETRY_BACKOFF_FACTOR)),
-    )
-
-
-def attempts_seconds(template: str, seconds: int) -> int:
-    """How long a step may take with its retries: every attempt's deadline and every backoff."""
-    limit = RETRIES[template].limit if template in RETRIES else 0
-    backoff = sum(RETRY_BACKOFF_SECONDS * RETRY_BACKOFF_FACTOR ** i for i in range(limit))
-    return (1 + limit) * seconds + backoff
-
-
 # --- paths inside the pods -------------------------------------------------------------
 SCRIPTS_DIR = "/opt/release-pipeline/scripts"
 WORKSPACE = "/workspace"
@@ -337,7 +296,6 @@ SECRET_FILE_MODE = 0o400
 SCRIPT_FILE_MODE = 0o444
 
 # --- time -----------------------------------------------------------------------------
-MARGIN_SECONDS = 300
 TTL_AFTER_SUCCESS_SECONDS = 24 * 3600  # long enough to read yesterday's logs in the UI
 TTL_AFTER_FAILURE_SECONDS = 7 * 24 * 3600  # a week to investigate a failed release
 
@@ -351,7 +309,7 @@ SLACK_TOKEN_KEY = hv.SLACK_TOKEN_KEY
 SCRIPTS_SKIPPED_DIRS = frozenset({"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
-SCRIPTS_PROJECT_DIR = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS_PROJECT_DIR = Path(__file__).resolve().parents[2] / "scripts"
 
 Manifest = dict[str, Any]
 
@@ -373,26 +331,6 @@ def workflow_parameter(name: str) -> str:
 def literal(value: str) -> str:
     """A string Kubernetes passes through unchanged: `$(VAR)` expansion undone by `$$`."""
     return value.replace("$", "$$")
-
-
-def step_seconds(settings: Settings) -> int:
-    return settings.release.step_timeout_minutes * 60
-
-
-def verify_seconds(settings: Settings) -> int:
-    """The verify pod's deadline: the script's own timeout plus a margin, at least a step's."""
-    return max(step_seconds(settings), settings.release.verify_timeout_minutes * 60 + MARGIN_SECONDS)
-
-
-def build_workflow_seconds(settings: Settings) -> int:
-    """The build Workflow's deadline: image check, reuse and build, one after the other, with retries."""
-    step = step_seconds(settings)
-    return sum(attempts_seconds(t, step) for t in ("image-exists", "reuse", "buildkit")) + MARGIN_SECONDS
-
-
-def build_step_seconds(settings: Settings) -> int:
-    """How long the release's `build` step waits for its child Workflow."""
-    return build_workflow_seconds(settings) + MARGIN_SECONDS
 
 
 def release_workflow_seconds(service: Service, settings: Settings) -> int:
