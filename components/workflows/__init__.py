@@ -205,7 +205,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,9 +217,58 @@ from hera.workflows import models as m
 
 from components import helm_values as hv
 from components import names
-from components.config import Service, Settings, Size
+from components.config import Service, Settings
 from components.registry import promote_source
-from components.versions import BUILDKIT_ECR, RELEASE_TOOLS
+from components.versions import BUILDKIT_ECR
+from components.workflows.pods import (
+    APP_KEY_DIR,
+    ARGO_API_VERSION,
+    BUILDKIT_STATE,
+    ENCODED_ENV_SUFFIX,
+    ENCODED_PARAMETERS,
+    OUTPUT_DIR,
+    PARAMETERS,
+    PAYLOAD_PARAMETERS,
+    PIPELINE,
+    REVISION,
+    SCRIPT_FILE_MODE,
+    SCRIPTS_DIR,
+    SCRIPTS_MOUNT,
+    SLACK_SECRET_NAME,
+    SLACK_TOKEN_KEY,
+    STEP_UID,
+    TMP,
+    TMP_MOUNT,
+    WORKSPACE,
+    WORKSPACE_MOUNT,
+    Manifest,
+    buildkit_container_security,
+    checkout_container,
+    checkout_volumes,
+    dump_template,
+    empty_dir_volume,
+    encoded_env,
+    env_vars,
+    labels,
+    literal,
+    mounts_of,
+    no_token,
+    output_parameter,
+    pod_security,
+    pod_template,
+    resources,
+    restricted_container,
+    secret_env,
+    secret_volume,
+    slack_channel,
+    spec_defaults,
+    template_metadata,
+    tool_env,
+    tools_container,
+    with_secrets,
+    workflow_parameter,
+    workflow_url,
+)
 from components.workflows.timing import (
     MARGIN_SECONDS,
     attempts_seconds,
@@ -230,18 +279,44 @@ from components.workflows.timing import (
     verify_seconds,
 )
 
-TYPE = "release-pipeline:components:ReleaseWorkflows"
-PIPELINE = "release-pipeline"
-ARGO_API_VERSION = "argoproj.io/v1alpha1"
+# What callers and tests import from `components.workflows`.
+__all__ = [
+    "ANNOUNCE",
+    "ENCODED_ENV_SUFFIX",
+    "ENCODED_PARAMETERS",
+    "MARGIN_SECONDS",
+    "METRIC_HELP",
+    "NEWEST_CHECK",
+    "OUTPUT_DIR",
+    "PAYLOAD_PARAMETERS",
+    "SCRIPTS_CONFIG_MAP_PREFIX",
+    "SCRIPTS_DIR",
+    "SCRIPT_FILE_MODE",
+    "SLACK_SECRET_NAME",
+    "SLACK_STAGE",
+    "SLACK_TOKEN_KEY",
+    "STEP_UID",
+    "SUPERSEDE",
+    "THREAD_OUTPUT",
+    "ReleaseWorkflows",
+    "ReleaseWorkflowsArgs",
+    "ScriptsError",
+    "attempts_seconds",
+    "build_template",
+    "buildctl_args",
+    "child_build_workflow",
+    "exit_handler",
+    "mutex_name",
+    "read_scripts",
+    "release_template",
+    "release_workflow_seconds",
+    "retry_strategy",
+    "scripts_config_map",
+    "scripts_config_map_name",
+    "step_seconds",
+]
 
-# --- the Workflow's arguments (the Sensor passes all six, as strings) -------------------
-REVISION = "revision"
-PARAMETERS: tuple[str, ...] = ("revision", "pr-number", "pr-title", "author", "repository", "trigger")
-# Attacker-controlled text: only ever an environment variable's value.
-PAYLOAD_PARAMETERS: tuple[str, ...] = tuple(p for p in PARAMETERS if p != REVISION)
-# Carried as `b64:` + base64 by the Sensor: only the whole value of a `<NAME>_B64` variable.
-ENCODED_PARAMETERS: tuple[str, ...] = ("pr-title", "author", "repository")
-ENCODED_ENV_SUFFIX = "_B64"
+TYPE = "release-pipeline:components:ReleaseWorkflows"
 
 # --- release metrics (module docstring) ------------------------------------------------
 METRIC_OUTCOMES = "release_outcomes"
@@ -281,56 +356,18 @@ STAGE_NOTICES: tuple[tuple[str, str, str], ...] = (
     ("promote", "promoted", "pushed {{tasks.promote.outputs.parameters.revision}}"),
 )
 
-# --- paths inside the pods -------------------------------------------------------------
-SCRIPTS_DIR = "/opt/release-pipeline/scripts"
-WORKSPACE = "/workspace"
-TMP = "/tmp"
-OUTPUT_DIR = "/tmp/outputs"
-SSH_KEY_DIR = "/etc/release-pipeline/ssh"
-APP_KEY_DIR = "/etc/release-pipeline/github-app"
-BUILDKIT_STATE = "/home/user/.local/share/buildkit"
-
-# --- who the pods run as ----------------------------------------------------------------
-STEP_UID = 1000  # see the module docstring
-SECRET_FILE_MODE = 0o400
-SCRIPT_FILE_MODE = 0o444
-
-# --- time -----------------------------------------------------------------------------
-TTL_AFTER_SUCCESS_SECONDS = 24 * 3600  # long enough to read yesterday's logs in the UI
-TTL_AFTER_FAILURE_SECONDS = 7 * 24 * 3600  # a week to investigate a failed release
-
 # --- objects this component creates ----------------------------------------------------
 SCRIPTS_CONFIG_MAP_PREFIX = "release-pipeline-scripts"
 SCRIPTS_HASH_LENGTH = 10
 CONFIG_MAP_MAX_BYTES = 1024 * 1024
-SLACK_SECRET_NAME = "release-notify-slack"
-SLACK_TOKEN_KEY = hv.SLACK_TOKEN_KEY
 # What of `scripts/` is not shipped: tests and caches.
 SCRIPTS_SKIPPED_DIRS = frozenset({"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 SCRIPTS_PROJECT_DIR = Path(__file__).resolve().parents[2] / "scripts"
 
-Manifest = dict[str, Any]
-
 
 # ------------------------------------------------------------------ small pieces
-
-
-def labels(component: str, service: str | None = None) -> dict[str, str]:
-    result = {"app.kubernetes.io/managed-by": PIPELINE, "app.kubernetes.io/component": component}
-    if service is not None:
-        result[f"{PIPELINE}/service"] = service
-    return result
-
-
-def workflow_parameter(name: str) -> str:
-    return f"{{{{workflow.parameters.{name}}}}}"
-
-
-def literal(value: str) -> str:
-    """A string Kubernetes passes through unchanged: `$(VAR)` expansion undone by `$$`."""
-    return value.replace("$", "$$")
 
 
 def release_workflow_seconds(service: Service, settings: Settings) -> int:
@@ -352,10 +389,6 @@ def runs_tests(service: Service) -> bool:
     return service.tests is not None and not service.tests.skip
 
 
-def slack_channel(service: Service, settings: Settings) -> str:
-    return hv.slack_channel(service.slack_channel or settings.slack.channel)
-
-
 def values_file(service: Service, settings: Settings) -> str:
     """The values file `promote.py` edits, relative to the helm repository's root."""
     return posixpath.join(service.helm.path, service.helm.values_file or settings.values_file)
@@ -367,219 +400,22 @@ def mutex_name(helm_repo: str, branch: str) -> str:
     return names.bounded(slug, names.DNS1123_LABEL_MAX)
 
 
-def workflow_url(settings: Settings) -> str:
-    return f"https://{settings.hostnames.workflows}/workflows/{settings.namespaces.workflows}/{{{{workflow.name}}}}"
-
-
-def _env(items: Iterable[tuple[str, str]]) -> list[m.EnvVar]:
-    return [m.EnvVar(name=key, value=value) for key, value in items]
-
-
-def _encoded_env(name: str, parameter: str) -> tuple[str, str]:
-    """`<NAME>_B64` = an encoded payload parameter, whole (module docstring)."""
-    assert parameter in ENCODED_PARAMETERS, parameter
-    return f"{name}{ENCODED_ENV_SUFFIX}", workflow_parameter(parameter)
-
-
-def _with_secrets(env: list[m.EnvVar], *secrets: m.EnvVar) -> list[m.EnvVar]:
-    """`env`, then the secrets: `$(NAME)` in a value expands only names defined before it."""
-    return [*env, *secrets]
-
-
-def _secret_env(name: str, secret: str, key: str) -> m.EnvVar:
-    return m.EnvVar(
-        name=name,
-        value_from=m.EnvVarSource(secret_key_ref=m.SecretKeySelector(name=secret, key=key)),
-    )
-
-
-def _resources(size: Size) -> m.ResourceRequirements:
-    amounts = size.resources
-    return m.ResourceRequirements(
-        requests={"cpu": m.Quantity(amounts.requests.cpu), "memory": m.Quantity(amounts.requests.memory)},
-        limits={"cpu": m.Quantity(amounts.limits.cpu), "memory": m.Quantity(amounts.limits.memory)},
-    )
-
-
-def restricted_container() -> m.SecurityContext:
-    """The `restricted` Pod Security Standard, and a read-only root filesystem."""
-    return m.SecurityContext(
-        allow_privilege_escalation=False,
-        capabilities=m.Capabilities(drop=["ALL"]),
-        privileged=False,
-        read_only_root_filesystem=True,
-        run_as_non_root=True,
-        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
-    )
-
-
-def buildkit_container_security() -> m.SecurityContext:
-    """Rootless BuildKit: exactly its relaxations of `restricted` (module docstring)."""
-    return m.SecurityContext(
-        # newuidmap/newgidmap are setuid: no_new_privs would stop them mapping uids.
-        allow_privilege_escalation=True,
-        app_armor_profile=m.AppArmorProfile(type="Unconfined"),
-        privileged=False,
-        read_only_root_filesystem=False,
-        run_as_group=STEP_UID,
-        run_as_non_root=True,
-        run_as_user=STEP_UID,
-        seccomp_profile=m.SeccompProfile(type="Unconfined"),
-    )
-
-
-def pod_security() -> m.PodSecurityContext:
-    return m.PodSecurityContext(
-        fs_group=STEP_UID,
-        run_as_group=STEP_UID,
-        run_as_non_root=True,
-        run_as_user=STEP_UID,
-        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
-    )
-
-
-def _empty_dir(name: str) -> m.Volume:
-    return m.Volume(name=name, empty_dir=m.EmptyDirVolumeSource())
-
-
-def _scripts_volume(config_map: str) -> m.Volume:
-    return m.Volume(
-        name="scripts",
-        config_map=m.ConfigMapVolumeSource(name=config_map, default_mode=SCRIPT_FILE_MODE),
-    )
-
-
-def _secret_volume(name: str, secret: str, key: str) -> m.Volume:
-    """One key of a Secret as a file, owner-read-only (group-readable through fsGroup)."""
-    return m.Volume(
-        name=name,
-        secret=m.SecretVolumeSource(
-            secret_name=secret,
-            default_mode=SECRET_FILE_MODE,
-            items=[m.KeyToPath(key=key, path=key)],
-        ),
-    )
-
-
-def _mount(name: str, path: str, *, read_only: bool = False) -> m.VolumeMount:
-    return m.VolumeMount(name=name, mount_path=path, read_only=read_only or None)
-
-
-SCRIPTS_MOUNT = ("scripts", SCRIPTS_DIR, True)
-TMP_MOUNT = ("tmp", TMP, False)
-WORKSPACE_MOUNT = ("workspace", WORKSPACE, False)
-
-
-def _mounts(*specs: tuple[str, str, bool]) -> list[m.VolumeMount]:
-    return [_mount(name, path, read_only=ro) for name, path, ro in specs]
-
-
-def _script_command(script: str) -> list[str]:
-    return ["python3", f"{SCRIPTS_DIR}/{script}"]
-
-
-def _tool_env(*items: tuple[str, str]) -> list[m.EnvVar]:
-    """Environment of a release-tools step: its inputs, then where it may write."""
-    return _env([*items, ("HOME", TMP), ("OUTPUT_DIR", OUTPUT_DIR)])
-
-
-def _tools_container(settings: Settings, script: str, env: list[m.EnvVar],
-                     mounts: list[m.VolumeMount]) -> m.Container:
-    return m.Container(
-        image=RELEASE_TOOLS.ref(settings.tool_images.registry),
-        command=_script_command(script),
-        env=env,
-        volume_mounts=mounts,
-        resources=_resources(settings.sizes.workflow_step),
-        security_context=restricted_container(),
-    )
-
-
-def _checkout(service: Service, settings: Settings, depth: int) -> m.UserContainer:
-    """Init container: the service's repository at the revision, into /workspace."""
-    return m.UserContainer(
-        name="checkout",
-        image=RELEASE_TOOLS.ref(settings.tool_images.registry),
-        command=_script_command("checkout.py"),
-        env=_tool_env(
-            ("REPO", service.repo),
-            ("REVISION", workflow_parameter(REVISION)),
-            ("DEST", WORKSPACE),
-            ("DEPTH", str(depth)),
-            ("SSH_KEY_FILE", f"{SSH_KEY_DIR}/ssh-privatekey"),
-        ),
-        volume_mounts=_mounts(SCRIPTS_MOUNT, TMP_MOUNT, WORKSPACE_MOUNT, ("ssh-key", SSH_KEY_DIR, True)),
-        resources=_resources(settings.sizes.workflow_step),
-        security_context=restricted_container(),
-    )
-
-
-def _checkout_volumes(service: Service) -> list[m.Volume]:
-    return [
-        _empty_dir("workspace"),
-        _secret_volume("ssh-key", names.deploy_key_secret_name(service.repo), "ssh-privatekey"),
-    ]
-
-
-def _output(name: str) -> m.Parameter:
-    return m.Parameter(name=name, value_from=m.ValueFrom(path=f"{OUTPUT_DIR}/{name}"))
-
-
-def _no_token() -> dict[str, Any]:
-    """Template fields of a pod whose containers hold no Kubernetes token (module docstring)."""
-    return {
-        "automount_service_account_token": False,
-        "executor": m.ExecutorConfig(service_account_name=names.EXECUTOR_SERVICE_ACCOUNT),
-    }
-
-
-def _pod_template(name: str, settings: Settings, config_map: str, *, deadline: int | None = None,
-                  volumes: Sequence[m.Volume] = (), **fields: Any) -> m.Template:
-    """A pod template: deadline, retries, pod securityContext, the scripts and /tmp volumes."""
-    return m.Template(
-        name=name,
-        active_deadline_seconds=m.IntOrString(deadline or step_seconds(settings)),
-        retry_strategy=retry_strategy(name),
-        security_context=pod_security(),
-        volumes=[_scripts_volume(config_map), _empty_dir("tmp"), *volumes],
-        **fields,
-    )
-
-
-def _metadata(name: str, namespace: str, component: str, service: str) -> m.ObjectMeta:
-    return m.ObjectMeta(name=name, namespace=namespace, labels=labels(component, service))
-
-
-def _spec_defaults() -> dict[str, Any]:
-    return {
-        "pod_gc": m.PodGC(strategy="OnPodSuccess"),
-        "ttl_strategy": m.TTLStrategy(
-            seconds_after_success=TTL_AFTER_SUCCESS_SECONDS,
-            seconds_after_failure=TTL_AFTER_FAILURE_SECONDS,
-        ),
-    }
-
-
-def _dump(template: m.WorkflowTemplate) -> Manifest:
-    return template.model_dump(by_alias=True, exclude_none=True, mode="json")
-
-
 # ---------------------------------------------------------------- release template
 
 
 def _changed_template(service: Service, settings: Settings, config_map: str) -> m.Template:
-    return _pod_template(
+    return pod_template(
         "changed", settings, config_map,
-        volumes=_checkout_volumes(service),
-        init_containers=[_checkout(service, settings, depth=2)],
-        container=_tools_container(
+        volumes=checkout_volumes(service),
+        init_containers=[checkout_container(service, settings, depth=2)],
+        container=tools_container(
             settings, "changed.py",
-            _tool_env(("DEST", WORKSPACE), ("REVISION", workflow_parameter(REVISION)),
+            tool_env(("DEST", WORKSPACE), ("REVISION", workflow_parameter(REVISION)),
                       ("SERVICE_PATH", service.path)),
-            _mounts(SCRIPTS_MOUNT, TMP_MOUNT, WORKSPACE_MOUNT),
+            mounts_of(SCRIPTS_MOUNT, TMP_MOUNT, WORKSPACE_MOUNT),
         ),
-        outputs=m.Outputs(parameters=[_output("changed")]),
-        **_no_token(),
+        outputs=m.Outputs(parameters=[output_parameter("changed")]),
+        **no_token(),
     )
 
 
@@ -595,21 +431,21 @@ def _tests_env(own: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def _tests_template(service: Service, settings: Settings, config_map: str) -> m.Template:
     assert service.tests is not None
-    return _pod_template(
+    return pod_template(
         "tests", settings, config_map,
-        volumes=_checkout_volumes(service),
-        init_containers=[_checkout(service, settings, depth=1)],
+        volumes=checkout_volumes(service),
+        init_containers=[checkout_container(service, settings, depth=1)],
         # The team's own image and command, in its directory; no token, no secret.
         container=m.Container(
             image=service.tests.image,
             command=[literal(part) for part in service.tests.command],
             working_dir=posixpath.join(WORKSPACE, service.path) if service.path else WORKSPACE,
-            env=_env(_tests_env(service.tests.env)),
-            volume_mounts=_mounts(TMP_MOUNT, WORKSPACE_MOUNT),
-            resources=_resources(settings.sizes.unit_tests),
+            env=env_vars(_tests_env(service.tests.env)),
+            volume_mounts=mounts_of(TMP_MOUNT, WORKSPACE_MOUNT),
+            resources=resources(settings.sizes.unit_tests),
             security_context=restricted_container(),
         ),
-        **_no_token(),
+        **no_token(),
     )
 
 
@@ -660,7 +496,7 @@ def _build_step_template(service: Service, settings: Settings) -> m.Template:
 
 def _promote_template(service: Service, settings: Settings, config_map: str) -> m.Template:
     writer = names.writer_secret_name(service.helm.repo)
-    env = _tool_env(
+    env = tool_env(
         ("HELM_REPO", service.helm.repo),
         ("BRANCH", settings.helm_branch),
         ("VALUES_FILE", values_file(service, settings)),
@@ -672,26 +508,26 @@ def _promote_template(service: Service, settings: Settings, config_map: str) -> 
         ("SOURCE_REPO", service.repo),
         ("PRIVATE_KEY_FILE", f"{APP_KEY_DIR}/private-key"),
     )
-    env = _with_secrets(env, _secret_env("APP_ID", writer, "app-id"),
-                        _secret_env("INSTALLATION_ID", writer, "installation-id"))
-    return _pod_template(
+    env = with_secrets(env, secret_env("APP_ID", writer, "app-id"),
+                        secret_env("INSTALLATION_ID", writer, "installation-id"))
+    return pod_template(
         "promote", settings, config_map,
-        volumes=[_secret_volume("github-app", writer, "private-key")],
-        container=_tools_container(
+        volumes=[secret_volume("github-app", writer, "private-key")],
+        container=tools_container(
             settings, "promote.py", env,
-            _mounts(SCRIPTS_MOUNT, TMP_MOUNT, ("github-app", APP_KEY_DIR, True)),
+            mounts_of(SCRIPTS_MOUNT, TMP_MOUNT, ("github-app", APP_KEY_DIR, True)),
         ),
         # Only the push is serialised: one release at a time per helm repo and branch.
         synchronization=m.Synchronization(
             mutexes=[m.Mutex(name=mutex_name(service.helm.repo, settings.helm_branch))]
         ),
-        outputs=m.Outputs(parameters=[_output("revision")]),
-        **_no_token(),
+        outputs=m.Outputs(parameters=[output_parameter("revision")]),
+        **no_token(),
     )
 
 
 def _verify_template(service: Service, settings: Settings, config_map: str) -> m.Template:
-    env = _tool_env(
+    env = tool_env(
         ("APPLICATION", names.application_name(service.name, settings.environment)),
         ("APPLICATION_NAMESPACE", settings.namespaces.argocd),
         ("ROLLOUT", names.rollout_name(service.name)),
@@ -701,48 +537,48 @@ def _verify_template(service: Service, settings: Settings, config_map: str) -> m
         ("IMAGE_TAG", workflow_parameter(REVISION)),
         ("TIMEOUT_SECONDS", str(settings.release.verify_timeout_minutes * 60)),
     )
-    status = _output("status")
+    status = output_parameter("status")
     status.global_name = "verify-status"
-    return _pod_template(
+    return pod_template(
         "verify", settings, config_map,
         deadline=verify_seconds(settings),
         inputs=m.Inputs(parameters=[m.Parameter(name="helm-revision")]),
-        container=_tools_container(settings, "verify.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        container=tools_container(settings, "verify.py", env, mounts_of(SCRIPTS_MOUNT, TMP_MOUNT)),
         # The release account's token, for this step (and its executor) alone.
         automount_service_account_token=True,
         outputs=m.Outputs(parameters=[status]),
     )
 
 
-def _superseded_by_env(service: Service, settings: Settings) -> list[m.EnvVar]:
+def superseded_by_env(service: Service, settings: Settings) -> list[m.EnvVar]:
     """Newest-wins only: the newer release that stopped this one (empty when none)."""
     if not service.newest_wins_in(settings):
         return []
-    return _env([("SUPERSEDED_BY", f"{{{{workflow.annotations.{SUPERSEDED_BY_ANNOTATION}}}}}")])
+    return env_vars([("SUPERSEDED_BY", f"{{{{workflow.annotations.{SUPERSEDED_BY_ANNOTATION}}}}}")])
 
 
 def _notify_template(service: Service, settings: Settings, config_map: str) -> m.Template:
-    env = _tool_env(
+    env = tool_env(
         ("CHANNEL", literal(slack_channel(service, settings))),
         ("STATUS", "{{workflow.status}}"),
         ("SERVICE", service.name),
         ("ENVIRONMENT", settings.environment),
         ("REVISION", workflow_parameter(REVISION)),
         ("PR_NUMBER", workflow_parameter("pr-number")),
-        _encoded_env("PR_TITLE", "pr-title"),
-        _encoded_env("AUTHOR", "author"),
+        encoded_env("PR_TITLE", "pr-title"),
+        encoded_env("AUTHOR", "author"),
         # Set when verify ran; otherwise Argo leaves the tag as it is, and notify.py
         # treats anything but "paused" alike.
         ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}"),
         ("WORKFLOW_URL", workflow_url(settings)),
         ("ARGOCD_URL", hv.argocd_app_url(settings, names.application_name(service.name, settings.environment))),
     )
-    env += _superseded_by_env(service, settings)
-    env = _with_secrets(env, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
-    return _pod_template(
+    env += superseded_by_env(service, settings)
+    env = with_secrets(env, secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
+    return pod_template(
         "notify", settings, config_map,
-        container=_tools_container(settings, "notify.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
-        **_no_token(),
+        container=tools_container(settings, "notify.py", env, mounts_of(SCRIPTS_MOUNT, TMP_MOUNT)),
+        **no_token(),
     )
 
 
@@ -828,18 +664,18 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
         _build_step_template(service, settings),
         _promote_template(service, settings, scripts_config_map),
         _verify_template(service, settings, scripts_config_map),
-        (_slack_thread_template("finish", service, settings, scripts_config_map) if slack_threads
+        (slack_thread_template("finish", service, settings, scripts_config_map) if slack_threads
          else _notify_template(service, settings, scripts_config_map)),
     ]
     if slack_threads:
         templates += [
-            _slack_thread_template("announce", service, settings, scripts_config_map),
-            _slack_thread_template("stage", service, settings, scripts_config_map),
+            slack_thread_template("announce", service, settings, scripts_config_map),
+            slack_thread_template("stage", service, settings, scripts_config_map),
         ]
     if newest_wins:
         templates += [
-            _supersede_template(SUPERSEDE, service, settings, scripts_config_map),
-            _supersede_template(NEWEST_CHECK, service, settings, scripts_config_map),
+            supersede_template(SUPERSEDE, service, settings, scripts_config_map),
+            supersede_template(NEWEST_CHECK, service, settings, scripts_config_map),
         ]
     workflow_metrics = None
     if settings.metrics.release_metrics:
@@ -850,7 +686,7 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
     template = m.WorkflowTemplate(
         api_version=ARGO_API_VERSION,
         kind="WorkflowTemplate",
-        metadata=_metadata(names.release_template_name(service.name), settings.namespaces.workflows,
+        metadata=template_metadata(names.release_template_name(service.name), settings.namespaces.workflows,
                            "release-workflow", service.name),
         spec=m.WorkflowSpec(
             entrypoint="release",
@@ -864,27 +700,27 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
             metrics=workflow_metrics,
             workflow_metadata=(m.WorkflowMetadata(annotations={SUPERSEDED_BY_ANNOTATION: ""}) if newest_wins
                                else None),
-            **_spec_defaults(),
+            **spec_defaults(),
         ),
     )
-    return _dump(template)
+    return dump_template(template)
 
 
 # ------------------------------------------------------- one Slack thread per release
 
 
-def _slack_thread_template(mode: str, service: Service, settings: Settings, config_map: str) -> m.Template:
+def slack_thread_template(mode: str, service: Service, settings: Settings, config_map: str) -> m.Template:
     """`slack_thread.py` as `announce`, `slack-stage` or the exit handler's `notify` (mode `finish`)."""
     application = names.application_name(service.name, settings.environment)
-    env = _tool_env(
+    env = tool_env(
         ("MODE", mode),
         ("CHANNEL", literal(slack_channel(service, settings))),
         ("SERVICE", service.name),
         ("ENVIRONMENT", settings.environment),
         ("REVISION", workflow_parameter(REVISION)),
         ("PR_NUMBER", workflow_parameter("pr-number")),
-        _encoded_env("PR_TITLE", "pr-title"),
-        _encoded_env("AUTHOR", "author"),
+        encoded_env("PR_TITLE", "pr-title"),
+        encoded_env("AUTHOR", "author"),
         ("WORKFLOW_URL", workflow_url(settings)),
         ("ARGOCD_URL", hv.argocd_app_url(settings, application)),
         ("APPLICATION", application),
@@ -894,24 +730,24 @@ def _slack_thread_template(mode: str, service: Service, settings: Settings, conf
     )
     if mode != "announce":
         # Unsubstituted when announce opened no thread: the script then sees no thread.
-        env += _env([("THREAD", f"{{{{workflow.outputs.parameters.{THREAD_OUTPUT}}}}}")])
+        env += env_vars([("THREAD", f"{{{{workflow.outputs.parameters.{THREAD_OUTPUT}}}}}")])
     if mode == "stage":
-        env += _env([("STAGE", "{{inputs.parameters.stage}}"), ("STATE", "{{inputs.parameters.state}}")])
+        env += env_vars([("STAGE", "{{inputs.parameters.stage}}"), ("STATE", "{{inputs.parameters.state}}")])
     if mode == "finish":
-        env += _env([("STATUS", "{{workflow.status}}"),
+        env += env_vars([("STATUS", "{{workflow.status}}"),
                      ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
-        env += _superseded_by_env(service, settings)
-    env = _with_secrets(env, _secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
+        env += superseded_by_env(service, settings)
+    env = with_secrets(env, secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
     fields: dict[str, Any] = {}
     if mode == "announce":
-        thread = _output("thread")
+        thread = output_parameter("thread")
         thread.global_name = THREAD_OUTPUT
         fields["outputs"] = m.Outputs(parameters=[thread])
     if mode == "stage":
         fields["inputs"] = m.Inputs(parameters=[m.Parameter(name="stage"), m.Parameter(name="state")])
-    return _pod_template(
+    return pod_template(
         {"announce": ANNOUNCE, "stage": SLACK_STAGE, "finish": "notify"}[mode], settings, config_map,
-        container=_tools_container(settings, "slack_thread.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        container=tools_container(settings, "slack_thread.py", env, mounts_of(SCRIPTS_MOUNT, TMP_MOUNT)),
         # The release account's token: record the thread on its Application and Rollout.
         automount_service_account_token=True,
         **fields,
@@ -921,10 +757,10 @@ def _slack_thread_template(mode: str, service: Service, settings: Settings, conf
 # ------------------------------------------------------------------ newest-wins
 
 
-def _supersede_template(name: str, service: Service, settings: Settings, config_map: str) -> m.Template:
+def supersede_template(name: str, service: Service, settings: Settings, config_map: str) -> m.Template:
     """`supersede` (stop older releases) or `newest-check` (stop this one if a newer one claimed)."""
     guard = name == NEWEST_CHECK
-    env = _tool_env(
+    env = tool_env(
         ("MODE", "guard" if guard else "supersede"),
         ("SERVICE", service.name),
         ("ENVIRONMENT", settings.environment),
@@ -933,12 +769,12 @@ def _supersede_template(name: str, service: Service, settings: Settings, config_
         ("WORKFLOWS_NAMESPACE", settings.namespaces.workflows),
         ("BUILD_NAMESPACE", settings.namespaces.build),
     )
-    outputs = [_output("stopped")]
+    outputs = [output_parameter("stopped")]
     if guard:
-        outputs.append(_output("superseded"))
-    return _pod_template(
+        outputs.append(output_parameter("superseded"))
+    return pod_template(
         name, settings, config_map,
-        container=_tools_container(settings, "supersede.py", env, _mounts(SCRIPTS_MOUNT, TMP_MOUNT)),
+        container=tools_container(settings, "supersede.py", env, mounts_of(SCRIPTS_MOUNT, TMP_MOUNT)),
         # The release account's token: list and stop this service's releases.
         automount_service_account_token=True,
         outputs=m.Outputs(parameters=outputs),
@@ -1023,38 +859,38 @@ def build_arg_env(key: str) -> str:
 
 
 def _image_exists_template(settings: Settings, config_map: str, repository_name: str) -> m.Template:
-    return _pod_template(
+    return pod_template(
         "image-exists", settings, config_map,
-        container=_tools_container(
+        container=tools_container(
             settings, "image_exists.py",
-            _tool_env(("REPOSITORY", repository_name), ("REVISION", workflow_parameter(REVISION)),
+            tool_env(("REPOSITORY", repository_name), ("REVISION", workflow_parameter(REVISION)),
                       ("AWS_REGION", settings.aws.region)),
-            _mounts(SCRIPTS_MOUNT, TMP_MOUNT),
+            mounts_of(SCRIPTS_MOUNT, TMP_MOUNT),
         ),
-        outputs=m.Outputs(parameters=[_output("exists")]),
+        outputs=m.Outputs(parameters=[output_parameter("exists")]),
     )
 
 
 def _buildkit_template(service: Service, settings: Settings, config_map: str,
                        repository_url: str) -> m.Template:
-    env = _env([
+    env = env_vars([
         ("BUILDKITD_FLAGS", "--oci-worker-no-process-sandbox"),
         ("AWS_REGION", settings.aws.region),
         # docker-credential-ecr-login: no credentials cache on disk.
         ("AWS_ECR_DISABLE_CACHE", "true"),
     ])
-    env += _env((build_arg_env(k), literal(v)) for k, v in sorted(service.build.args.items()))
-    return _pod_template(
+    env += env_vars((build_arg_env(k), literal(v)) for k, v in sorted(service.build.args.items()))
+    return pod_template(
         "buildkit", settings, config_map,
-        volumes=[*_checkout_volumes(service), _empty_dir("buildkit")],
-        init_containers=[_checkout(service, settings, depth=1)],
+        volumes=[*checkout_volumes(service), empty_dir_volume("buildkit")],
+        init_containers=[checkout_container(service, settings, depth=1)],
         container=m.Container(
             image=BUILDKIT_ECR.ref(settings.tool_images.registry),
             command=["buildctl-daemonless.sh"],
             args=buildctl_args(service, repository_url, settings.ecr.cache_tag),
             env=env,
-            volume_mounts=_mounts(WORKSPACE_MOUNT, ("buildkit", BUILDKIT_STATE, False)),
-            resources=_resources(settings.sizes.image_build),
+            volume_mounts=mounts_of(WORKSPACE_MOUNT, ("buildkit", BUILDKIT_STATE, False)),
+            resources=resources(settings.sizes.image_build),
             security_context=buildkit_container_security(),
         ),
     )
@@ -1062,15 +898,15 @@ def _buildkit_template(service: Service, settings: Settings, config_map: str,
 
 def _reuse_template(settings: Settings, config_map: str, repository_name: str,
                     source_repository: str) -> m.Template:
-    return _pod_template(
+    return pod_template(
         "reuse", settings, config_map,
-        container=_tools_container(
+        container=tools_container(
             settings, "reuse_image.py",
-            _tool_env(("SOURCE_REPOSITORY", source_repository), ("REPOSITORY", repository_name),
+            tool_env(("SOURCE_REPOSITORY", source_repository), ("REPOSITORY", repository_name),
                       ("REVISION", workflow_parameter(REVISION)), ("AWS_REGION", settings.aws.region)),
-            _mounts(SCRIPTS_MOUNT, TMP_MOUNT),
+            mounts_of(SCRIPTS_MOUNT, TMP_MOUNT),
         ),
-        outputs=m.Outputs(parameters=[_output("reused")]),
+        outputs=m.Outputs(parameters=[output_parameter("reused")]),
     )
 
 
@@ -1112,7 +948,7 @@ def build_template(service: Service, settings: Settings, scripts_config_map: str
     template = m.WorkflowTemplate(
         api_version=ARGO_API_VERSION,
         kind="WorkflowTemplate",
-        metadata=_metadata(names.build_template_name(service.name), settings.namespaces.build,
+        metadata=template_metadata(names.build_template_name(service.name), settings.namespaces.build,
                            "build-workflow", service.name),
         spec=m.WorkflowSpec(
             entrypoint="build-image",
@@ -1130,10 +966,10 @@ def build_template(service: Service, settings: Settings, scripts_config_map: str
                 *reuse,
                 _buildkit_template(service, settings, scripts_config_map, repository_url),
             ],
-            **_spec_defaults(),
+            **spec_defaults(),
         ),
     )
-    return _dump(template)
+    return dump_template(template)
 
 
 # ------------------------------------------------------------------------ scripts
@@ -1266,7 +1102,7 @@ class ReleaseWorkflows(pulumi.ComponentResource):
             # The spec waits for the repository's URL and name; the metadata does not.
             spec = pulumi.Output.all(args.repository_urls[service.name],
                                      args.repository_names[service.name]).apply(build_spec)
-            build_metadata = _metadata(names.build_template_name(service.name), settings.namespaces.build,
+            build_metadata = template_metadata(names.build_template_name(service.name), settings.namespaces.build,
                                        "build-workflow", service.name).model_dump(by_alias=True, exclude_none=True)
             self._template(f"{name}-{service.name}-build", {"metadata": build_metadata}, args.namespaces["build"],
                            spec, [*argo_depends, config_maps["build"]])
