@@ -202,7 +202,6 @@ Ref: https://github.com/awslabs/amazon-ecr-credential-helper
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
@@ -268,6 +267,14 @@ from components.workflows.pods import (
     with_secrets,
     workflow_parameter,
     workflow_url,
+)
+from components.workflows.scripts import (
+    SCRIPTS_CONFIG_MAP_PREFIX,
+    SCRIPTS_PROJECT_DIR,
+    ScriptsError,
+    read_scripts,
+    scripts_config_map,
+    scripts_config_map_name,
 )
 from components.workflows.timing import (
     MARGIN_SECONDS,
@@ -355,16 +362,6 @@ STAGE_NOTICES: tuple[tuple[str, str, str], ...] = (
     ("build", "image", "pushed"),
     ("promote", "promoted", "pushed {{tasks.promote.outputs.parameters.revision}}"),
 )
-
-# --- objects this component creates ----------------------------------------------------
-SCRIPTS_CONFIG_MAP_PREFIX = "release-pipeline-scripts"
-SCRIPTS_HASH_LENGTH = 10
-CONFIG_MAP_MAX_BYTES = 1024 * 1024
-# What of `scripts/` is not shipped: tests and caches.
-SCRIPTS_SKIPPED_DIRS = frozenset({"tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
-CONFIG_MAP_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-SCRIPTS_PROJECT_DIR = Path(__file__).resolve().parents[2] / "scripts"
 
 
 # ------------------------------------------------------------------ small pieces
@@ -970,56 +967,6 @@ def build_template(service: Service, settings: Settings, scripts_config_map: str
         ),
     )
     return dump_template(template)
-
-
-# ------------------------------------------------------------------------ scripts
-
-
-class ScriptsError(ValueError):
-    """`scripts/` cannot be shipped as a ConfigMap."""
-
-
-def read_scripts(directory: Path) -> dict[str, str]:
-    """Every file of `scripts/` that ships (not tests, not caches), by file name, sorted."""
-    if not directory.is_dir():
-        raise ScriptsError(f"{directory} is missing: the workflow steps run the scripts in it")
-    files: dict[str, str] = {}
-    for path in sorted(directory.iterdir()):
-        if path.is_dir():
-            if path.name in SCRIPTS_SKIPPED_DIRS:
-                continue
-            raise ScriptsError(f"{path}: a ConfigMap holds files, not directories; keep the scripts flat")
-        if path.name.startswith(".") or path.suffix in {".pyc", ".pyo"} or path.name.startswith("test_") \
-                or path.name == "conftest.py":
-            continue
-        if not CONFIG_MAP_KEY.match(path.name):
-            raise ScriptsError(f"{path}: not a valid ConfigMap key")
-        files[path.name] = path.read_text(encoding="utf-8")
-    if not files:
-        raise ScriptsError(f"{directory} holds no scripts")
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in files.items())
-    if size > CONFIG_MAP_MAX_BYTES:
-        raise ScriptsError(f"{directory}: {size} bytes, more than a ConfigMap holds ({CONFIG_MAP_MAX_BYTES})")
-    return files
-
-
-def scripts_config_map_name(files: Mapping[str, str]) -> str:
-    """`release-pipeline-scripts-<hash>`: a change to any script is a new ConfigMap."""
-    digest = hashlib.sha256()
-    for name, text in sorted(files.items()):
-        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
-    return f"{SCRIPTS_CONFIG_MAP_PREFIX}-{digest.hexdigest()[:SCRIPTS_HASH_LENGTH]}"
-
-
-def scripts_config_map(files: Mapping[str, str], namespace: str) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": scripts_config_map_name(files), "namespace": namespace,
-                     "labels": labels("step-scripts")},
-        "immutable": True,
-        "data": dict(sorted(files.items())),
-    }
 
 
 # ---------------------------------------------------------------------- component
