@@ -219,6 +219,13 @@ from components import names
 from components.config import Service, Settings
 from components.registry import promote_source
 from components.versions import BUILDKIT_ECR
+from components.workflows.newest_wins import (
+    NEWEST_CHECK,
+    SUPERSEDE,
+    SUPERSEDED_BY_ANNOTATION,
+    supersede_template,
+    superseded_by_env,
+)
 from components.workflows.pods import (
     APP_KEY_DIR,
     ARGO_API_VERSION,
@@ -343,14 +350,6 @@ STAGE_BUCKETS: tuple[float, ...] = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600,
 LEAD_TIME_BUCKETS: tuple[float, ...] = (120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 43200, 86400)
 # Templates whose runs are stages (every pod step of the release).
 STAGES: tuple[str, ...] = ("changed", "tests", "build", "promote", "verify", "supersede", "newest-check")
-
-# --- newest-wins (module docstring) ----------------------------------------------------
-SUPERSEDE = "supersede"
-# Set by supersede.py on a release it stops (the newer release's name); declared empty in
-# `workflowMetadata` so `{{workflow.annotations.<name>}}` is a known global (Argo
-# re-reads the Workflow's annotations on every operation, so the exit handler sees the patch).
-SUPERSEDED_BY_ANNOTATION = "release-pipeline/superseded-by"
-NEWEST_CHECK = "newest-check"
 
 # --- one Slack thread per release (module docstring) ------------------------------------
 ANNOUNCE = "announce"
@@ -545,13 +544,6 @@ def _verify_template(service: Service, settings: Settings, config_map: str) -> m
         automount_service_account_token=True,
         outputs=m.Outputs(parameters=[status]),
     )
-
-
-def superseded_by_env(service: Service, settings: Settings) -> list[m.EnvVar]:
-    """Newest-wins only: the newer release that stopped this one (empty when none)."""
-    if not service.newest_wins_in(settings):
-        return []
-    return env_vars([("SUPERSEDED_BY", f"{{{{workflow.annotations.{SUPERSEDED_BY_ANNOTATION}}}}}")])
 
 
 def _notify_template(service: Service, settings: Settings, config_map: str) -> m.Template:
@@ -751,31 +743,6 @@ def slack_thread_template(mode: str, service: Service, settings: Settings, confi
     )
 
 
-# ------------------------------------------------------------------ newest-wins
-
-
-def supersede_template(name: str, service: Service, settings: Settings, config_map: str) -> m.Template:
-    """`supersede` (stop older releases) or `newest-check` (stop this one if a newer one claimed)."""
-    guard = name == NEWEST_CHECK
-    env = tool_env(
-        ("MODE", "guard" if guard else "supersede"),
-        ("SERVICE", service.name),
-        ("ENVIRONMENT", settings.environment),
-        ("RELEASE_TEMPLATE", names.release_template_name(service.name)),
-        ("WORKFLOW_NAME", "{{workflow.name}}"),
-        ("WORKFLOWS_NAMESPACE", settings.namespaces.workflows),
-        ("BUILD_NAMESPACE", settings.namespaces.build),
-    )
-    outputs = [output_parameter("stopped")]
-    if guard:
-        outputs.append(output_parameter("superseded"))
-    return pod_template(
-        name, settings, config_map,
-        container=tools_container(settings, "supersede.py", env, mounts_of(SCRIPTS_MOUNT, TMP_MOUNT)),
-        # The release account's token: list and stop this service's releases.
-        automount_service_account_token=True,
-        outputs=m.Outputs(parameters=outputs),
-    )
 
 
 # ------------------------------------------------------------------ release metrics
