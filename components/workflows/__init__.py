@@ -283,6 +283,13 @@ from components.workflows.scripts import (
     scripts_config_map,
     scripts_config_map_name,
 )
+from components.workflows.slack_threads import (
+    ANNOUNCE,
+    SLACK_STAGE,
+    STAGE_NOTICES,
+    THREAD_OUTPUT,
+    slack_thread_template,
+)
 from components.workflows.timing import (
     MARGIN_SECONDS,
     attempts_seconds,
@@ -350,17 +357,6 @@ STAGE_BUCKETS: tuple[float, ...] = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600,
 LEAD_TIME_BUCKETS: tuple[float, ...] = (120, 300, 600, 900, 1200, 1800, 2700, 3600, 7200, 14400, 43200, 86400)
 # Templates whose runs are stages (every pod step of the release).
 STAGES: tuple[str, ...] = ("changed", "tests", "build", "promote", "verify", "supersede", "newest-check")
-
-# --- one Slack thread per release (module docstring) ------------------------------------
-ANNOUNCE = "announce"
-SLACK_STAGE = "slack-stage"
-THREAD_OUTPUT = "slack-thread"  # announce's output, global: `<channel id>/<ts>`
-# Main task -> (its notice task, the state table's line, the line's value).
-STAGE_NOTICES: tuple[tuple[str, str, str], ...] = (
-    ("tests", "tests", "passed"),
-    ("build", "image", "pushed"),
-    ("promote", "promoted", "pushed {{tasks.promote.outputs.parameters.revision}}"),
-)
 
 
 # ------------------------------------------------------------------ small pieces
@@ -693,56 +689,6 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
         ),
     )
     return dump_template(template)
-
-
-# ------------------------------------------------------- one Slack thread per release
-
-
-def slack_thread_template(mode: str, service: Service, settings: Settings, config_map: str) -> m.Template:
-    """`slack_thread.py` as `announce`, `slack-stage` or the exit handler's `notify` (mode `finish`)."""
-    application = names.application_name(service.name, settings.environment)
-    env = tool_env(
-        ("MODE", mode),
-        ("CHANNEL", literal(slack_channel(service, settings))),
-        ("SERVICE", service.name),
-        ("ENVIRONMENT", settings.environment),
-        ("REVISION", workflow_parameter(REVISION)),
-        ("PR_NUMBER", workflow_parameter("pr-number")),
-        encoded_env("PR_TITLE", "pr-title"),
-        encoded_env("AUTHOR", "author"),
-        ("WORKFLOW_URL", workflow_url(settings)),
-        ("ARGOCD_URL", hv.argocd_app_url(settings, application)),
-        ("APPLICATION", application),
-        ("APPLICATION_NAMESPACE", settings.namespaces.argocd),
-        ("ROLLOUT", names.rollout_name(service.name)),
-        ("ROLLOUT_NAMESPACE", service.namespace),
-    )
-    if mode != "announce":
-        # Unsubstituted when announce opened no thread: the script then sees no thread.
-        env += env_vars([("THREAD", f"{{{{workflow.outputs.parameters.{THREAD_OUTPUT}}}}}")])
-    if mode == "stage":
-        env += env_vars([("STAGE", "{{inputs.parameters.stage}}"), ("STATE", "{{inputs.parameters.state}}")])
-    if mode == "finish":
-        env += env_vars([("STATUS", "{{workflow.status}}"),
-                     ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
-        env += superseded_by_env(service, settings)
-    env = with_secrets(env, secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
-    fields: dict[str, Any] = {}
-    if mode == "announce":
-        thread = output_parameter("thread")
-        thread.global_name = THREAD_OUTPUT
-        fields["outputs"] = m.Outputs(parameters=[thread])
-    if mode == "stage":
-        fields["inputs"] = m.Inputs(parameters=[m.Parameter(name="stage"), m.Parameter(name="state")])
-    return pod_template(
-        {"announce": ANNOUNCE, "stage": SLACK_STAGE, "finish": "notify"}[mode], settings, config_map,
-        container=tools_container(settings, "slack_thread.py", env, mounts_of(SCRIPTS_MOUNT, TMP_MOUNT)),
-        # The release account's token: record the thread on its Application and Rollout.
-        automount_service_account_token=True,
-        **fields,
-    )
-
-
 
 
 # ------------------------------------------------------------------ release metrics
