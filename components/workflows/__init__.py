@@ -22,8 +22,8 @@ builder account `components.registry`), the checkout-key and helm-writer Secrets
 (`components.versions`), the Sensor (`components.sensors`), the Argo Workflows
 controller's settings (`components.helm_values`).
 
-Decisions: docs/decisions/0340 to 0350 (each module links its own),
-docs/decisions/0100-payload-base64-from-the-sensor.md, docs/decisions/0102-retry-transient-steps.md.
+Decisions: docs/decisions/0351-templates-built-with-hera-models.md; each module links
+those it implements (docs/decisions/0340 to 0350, 0100, 0102).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ build namespace's admission of BuildKit (`components.namespaces`), the images
 
 Decisions: docs/decisions/0341-image-build-as-a-child-workflow.md,
 docs/decisions/0345-rootless-buildkit-with-a-registry-cache.md,
-docs/decisions/0344-pod-security-contexts.md.
+docs/decisions/0344-pod-security-contexts.md,
+docs/decisions/0343-services-yaml-strings-are-literal-in-pods.md.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ hera's models of Argo Workflows), the ConfigMap's content (`scripts`), the accou
 (`components.access`, `components.registry`), the checkout-key and helm-writer Secrets
 (`components.github_access`), the Argo Workflows controller (`components.helm_values`).
 
-Decisions: docs/decisions/0350-step-scripts-in-a-hashed-config-map.md.
+Decisions: docs/decisions/0350-step-scripts-in-a-hashed-config-map.md,
+docs/decisions/0351-templates-built-with-hera-models.md.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def restricted_container() -> m.SecurityContext:
 
 
 def buildkit_container_security() -> m.SecurityContext:
-    """Rootless BuildKit: exactly its relaxations of `restricted` (docs/decisions/0344)."""
+    """Rootless BuildKit: exactly its relaxations of `restricted` (docs/decisions/0344-pod-security-contexts.md)."""
     return m.SecurityContext(
         # newuidmap/newgidmap are setuid: no_new_privs would stop them mapping uids.
         allow_privilege_escalation=True,
@@ -247,7 +247,10 @@ def output_parameter(name: str) -> m.Parameter:
 
 
 def no_token() -> dict[str, Any]:
-    """Template fields of a pod whose containers hold no Kubernetes token (docs/decisions/0342)."""
+    """Template fields of a pod whose containers hold no Kubernetes token.
+
+    docs/decisions/0342-kubernetes-tokens-only-where-a-step-needs-the-api.md
+    """
     return {
         "automount_service_account_token": False,
         "executor": m.ExecutorConfig(service_account_name=names.EXECUTOR_SERVICE_ACCOUNT),

@@ -15,6 +15,7 @@ Decisions: docs/decisions/0340-checkout-per-step-no-shared-volume.md,
 docs/decisions/0341-image-build-as-a-child-workflow.md,
 docs/decisions/0342-kubernetes-tokens-only-where-a-step-needs-the-api.md,
 docs/decisions/0346-step-and-workflow-deadlines.md,
+docs/decisions/0347-newest-wins-releases.md, docs/decisions/0349-one-slack-thread-per-release.md,
 docs/decisions/0100-payload-base64-from-the-sensor.md.
 """
 
