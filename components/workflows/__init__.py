@@ -5,16 +5,13 @@ WorkflowTemplate `<service>-release` (workflows namespace: change check -> unit 
 image build as a child Workflow -> promote -> verify, and the Slack notice on exit) and
 the build WorkflowTemplate `<service>-build` (build namespace: image check -> rootless
 BuildKit build and push); once per stack, the step scripts ConfigMap in both namespaces
-and the notify step's Slack token Secret. The modules:
+and the notify step's Slack token Secret.
 
-- `pods`: pod and container building blocks; `timing`: retries and deadlines;
-- `release`: the release template; `build`: the build template;
-- `newest_wins`, `slack_threads`, `metrics`: one module per optional feature;
-- `scripts`: the scripts ConfigMap; `component`: `ReleaseWorkflows`, the Pulumi resources.
-
-The builders are pure (service, settings, a few names -> plain dicts built with hera's
-models of Argo Workflows); only `component` touches Pulumi. This package re-exports what
-the program and the tests import from `components.workflows`.
+Modules: `pods` (pod and container building blocks), `timing` (retries, deadlines),
+`release`, `build`, one module per optional feature (`newest_wins`, `slack_threads`, `metrics`),
+`scripts` (the ConfigMap) and `component` (`ReleaseWorkflows`, the only one that touches
+Pulumi; the others are pure builders). This package re-exports what the program and the
+tests import from `components.workflows`.
 
 Does not own: the ServiceAccounts and Roles the pods run as (`components.access`, the
 builder account `components.registry`), the checkout-key and helm-writer Secrets
