@@ -119,9 +119,6 @@ def mutex_name(helm_repo: str, branch: str) -> str:
     return names.bounded(slug, names.DNS1123_LABEL_MAX)
 
 
-# ---------------------------------------------------------------- release template
-
-
 def _changed_template(service: Service, settings: Settings, config_map: str) -> m.Template:
     return pod_template(
         "changed", settings, config_map,
