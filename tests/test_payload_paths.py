@@ -31,7 +31,7 @@ from components import workflows as wf
 from components.config import STACKS, load_services, load_stack_settings
 from tests.conftest import ROOT, SERVICES_FILE
 from tests.payload_sim import argo_substitute, container_environment, k8s_expand, mapping_func_for, sensor_deliveries
-from tests.test_workflows import walk
+from tests.workflows_support import walk
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from _common import StepError, payload_text  # the scripts' own decoder
