@@ -286,3 +286,22 @@ def test_b64_parameters_are_decoded_to_compare() -> None:
     assert dl.render_template("pull_request", event) == "pull_request"
     with pytest.raises(dl.RouteError):
         dl.render_template("{{ .Input.body | upper }}", event)
+
+
+def test_a_pod_naming_a_missing_secret_fails_the_run(render_stack: RenderStack, tmp_path: Path) -> None:
+    resources, manifests = render_stack("dev")
+    release_namespace = _sensors(manifests)[0]["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"][
+        "metadata"]["namespace"]
+    removed = sorted(m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"
+                     and m["metadata"].get("namespace") == release_namespace
+                     and m["metadata"]["name"].startswith("source-"))
+    assert removed
+    kept = [m for m in manifests if not (m["kind"] == "Secret" and m["metadata"].get("namespace") == release_namespace
+                                         and m["metadata"]["name"] in removed)]
+    outcome = _run(_write(tmp_path / "out", "dev", kept, resources))
+    assert outcome.code == 1, outcome.out + outcome.err
+    failures = [line for line in outcome.out.splitlines() if line.startswith("FAIL dev: references: pod ")]
+    assert len(failures) == len(_sensors(manifests)), outcome.out
+    for line in failures:
+        assert re.fullmatch(rf"FAIL dev: references: pod {release_namespace}/\S+, pod: volume \S+ secret names Secret "
+                            rf"{release_namespace}/({'|'.join(removed)}), which does not exist", line), line

@@ -26,7 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.e2e import controller
+from components.e2e import controller, refs
 from components.e2e import deliveries as dl
 from components.e2e.bus import Bus
 from components.e2e.load import run_load
@@ -271,8 +271,22 @@ def run_controller(client: ApiClient, ca_pem: bytes, binary: Path, resources: li
             report.notes.append(f"Workflow {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
         else:
             report.fail("controller", f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
+    check_references(client, [pod for w in found for pod in controller.pods_of(client, w)], report)
     if holder.process.popen.poll() is not None:
         report.fail("controller", "workflow-controller", f"exited:\n{holder.process.tail(10)}")
+
+
+def check_references(client: ApiClient, pods: list[dict[str, Any]], report: StackReport) -> None:
+    """Every Secret, ConfigMap and ServiceAccount each admitted pod names exists (`refs`)."""
+    problems, notes = refs.check_pods(client, pods)
+    for problem in problems:
+        report.fail("references", problem.split(":", 1)[0], problem.split(":", 1)[1].strip())
+    report.notes.extend(notes)
+    for pod in sorted(pods, key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"])):
+        meta = pod["metadata"]
+        containers = sorted(c.get("name", "") for group in refs.CONTAINER_LISTS for c in pod["spec"].get(group) or [])
+        report.notes.append(f"pod {meta.get('namespace')}/{meta['name']} (containers {', '.join(containers)}): "
+                            f"{len(refs.pod_refs(pod))} references to Secrets, ConfigMaps, ServiceAccounts read")
 
 
 def _stop_started(owner: Bus | Program) -> None:
