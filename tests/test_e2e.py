@@ -218,6 +218,20 @@ def test_without_create_on_workflows_the_sensor_makes_none(
         assert f"FAIL dev: e2e: {sensor['metadata']['name']}: merged PR: 0 Workflows created" in outcome.out
 
 
+@pytest.mark.parametrize("stack", ["sandbox", "integration", "live"])
+def test_the_other_stacks_basic_path_holds(render_stack: RenderStack, tmp_path: Path, stack: str) -> None:
+    """Each other stack once, without load (about a minute each on a quiet 2-core machine, two to three when
+    loaded): its Workflows are created as the contract says, taken by the controller, their pods and the child
+    build Workflows' pods admitted, every object they name present."""
+    resources, manifests = render_stack(stack)
+    outcome = _run(_write(tmp_path / "out", stack, manifests, resources), stack)
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert outcome.out.rstrip().endswith(f"{stack}: ok")
+    assert len(outcome.workflows) == len(_sensors(manifests)) >= 1
+    assert len(re.findall(r"note: child Workflow \S+: (Pending|Running), [1-9][0-9]* pod\(s\) admitted",
+                          outcome.out)) == len(outcome.workflows), outcome.out
+
+
 # --- without servers ---------------------------------------------------------------------
 
 

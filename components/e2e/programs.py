@@ -111,10 +111,12 @@ class Program:
         self.bus_config: dict[str, Any] = {}
         self.started_with: tuple[list[str], int, int, str] | None = None
         self.restarts = 0
+        self.killed = False  # killed on purpose, until restarted
 
     def kill(self) -> None:
         """SIGKILL to the program's process group: a crash, no chance to ack or close anything."""
         assert self.process is not None
+        self.killed = True
         _kill(self.process)
 
     def restart(self) -> None:
@@ -122,6 +124,7 @@ class Program:
         assert self.started_with is not None
         self.restarts += 1
         self.start(*self.started_with, log=f"program-{self.restarts}.log")
+        self.killed = False
 
     @property
     def name(self) -> str:

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 from components.e2e import child, controller, refs
 from components.e2e import deliveries as dl
 from components.e2e.bus import Bus
+from components.e2e.kubelet import BACKOFF, Kubelet
 from components.e2e.load import run_load
 from components.e2e.programs import Program, ProgramError, kubeconfig, secret_refs, service_account_token
 from components.e2e.sandbox import UnixToTcp, helper_argv
@@ -236,8 +237,22 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
             "sensor": lambda: _crash_and_restart(sensors, report),
             "bus": lambda: _crash_and_restart_bus(bus, report),
         }
-        for fault in faults:
-            run_load(client, load, routes, values, sockets, report, workflows, fault, injectors[fault])
+        kubelet = Kubelet(programs)
+        kubelet.start()
+        try:
+            for fault in faults:
+                kubelet.during = fault
+                run_load(client, load, routes, values, sockets, report, workflows, fault, injectors[fault])
+        finally:
+            kubelet.stop()
+        for crash in kubelet.crashes:
+            text = (f"{crash.program} exited with {crash.code} during the load with fault {crash.during}"
+                    f"{': ' + crash.reason if crash.reason else ''}; restarted after {BACKOFF:.0f} s as the kubelet "
+                    "would")
+            if crash.during == "none":
+                report.fail("load", crash.program, text)
+            else:
+                report.notes.append(text)
     if observe is not None:
         observe([*cases, *redeliveries], found)
     report.notes.extend(f"Workflow {w['metadata'].get('namespace')}/{w['metadata']['name']} created" for w in found)
