@@ -70,10 +70,20 @@ def _deliver(case: dl.Case, socket: Path, deadline: float) -> int:
         again += 1
 
 
+def _count(client: ApiClient, workflows: Callable[[ApiClient], list[dict[str, Any]]],
+           first_sent: dict[str, float]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for workflow in workflows(client):
+        for sha in first_sent:
+            if workflow["metadata"]["name"].endswith(sha):
+                counts[sha] = counts.get(sha, 0) + 1
+    return counts
+
+
 def run_load(client: ApiClient, count: int, routes: list[dl.Route], secrets: dict[tuple[str, str], str],
              socket_for: dict[str, Path], report: StackReport,
              workflows: Callable[[ApiClient], list[dict[str, Any]]], fault: str = "none",
-             inject: Fault | None = None) -> None:
+             inject: Fault | None = None, recover: Fault | None = None) -> None:
     """Send ``count`` deliveries (plus duplicates), run ``inject`` (the fault) once half of them are sent, and add
     the figures (and any loss) to ``report``."""
     cases: list[dl.Case] = []
@@ -128,11 +138,21 @@ def run_load(client: ApiClient, count: int, routes: list[dl.Route], secrets: dic
             break
         time.sleep(POLL)
     time.sleep(SETTLE)  # redelivered messages that would make a second Workflow have had their chance
-    counts = {}
-    for workflow in workflows(client):
-        for sha in first_sent:
-            if workflow["metadata"]["name"].endswith(sha):
-                counts[sha] = counts.get(sha, 0) + 1
+    counts = _count(client, workflows, first_sent)
+    stalled = sorted(sha for sha in first_sent if counts.get(sha, 0) == 0)
+    if stalled and recover is not None:
+        # Are they lost, or waiting in the stream? Restart the Sensors (an operator's rollout restart) and look again.
+        recover()
+        deadline = time.monotonic() + BASE_TIMEOUT + PER_DELIVERY * len(stalled)
+        while time.monotonic() < deadline and any(counts.get(sha, 0) == 0 for sha in stalled):
+            time.sleep(POLL)
+            counts = _count(client, workflows, first_sent)
+            now = time.monotonic()
+            for sha in stalled:
+                if counts.get(sha, 0):
+                    seen.setdefault(sha, now)
+        time.sleep(SETTLE)
+        counts = _count(client, workflows, first_sent)
     lost = sorted(sha for sha in first_sent if counts.get(sha, 0) == 0)
     duplicated = sorted(sha for sha, n in counts.items() if n > 1)
     latencies = [seen[sha] - first_sent[sha] for sha in seen]
@@ -144,6 +164,9 @@ def run_load(client: ApiClient, count: int, routes: list[dl.Route], secrets: dic
         figures += (f", latency p50 {_percentile(latencies, 0.5):.2f} s, p95 {_percentile(latencies, 0.95):.2f} s, "
                     f"max {max(latencies):.2f} s")
     report.notes.append(figures)
+    if stalled and recover is not None:
+        report.notes.append(f"load (fault {fault}): {len(stalled)} deliveries had no Workflow until the Sensors were "
+                            f"restarted by hand (a Sensor stuck after the bus came back); after that {len(lost)} lost")
     for error in fault_errors:
         report.fail("load", f"fault {fault}", f"could not be injected: {error}")
     if lost:

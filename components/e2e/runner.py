@@ -242,7 +242,8 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
         try:
             for fault in faults:
                 kubelet.during = fault
-                run_load(client, load, routes, values, sockets, report, workflows, fault, injectors[fault])
+                recover = (lambda: _crash_and_restart(sensors, report, "after fault bus")) if fault == "bus" else None
+                run_load(client, load, routes, values, sockets, report, workflows, fault, injectors[fault], recover)
         finally:
             kubelet.stop()
         for crash in kubelet.crashes:
@@ -340,14 +341,15 @@ def check_references(client: ApiClient, pods: list[dict[str, Any]], report: Stac
                             f"{len(refs.pod_refs(pod))} references to Secrets, ConfigMaps, ServiceAccounts read")
 
 
-def _crash_and_restart(programs: list[Program], report: StackReport) -> None:
+def _crash_and_restart(programs: list[Program], report: StackReport, when: str = "fault sensor") -> None:
     """SIGKILL every program, OUTAGE seconds, start each again (the pods crashed and were restarted)."""
     for program in programs:
         program.kill()
     time.sleep(OUTAGE)
     for program in programs:
         program.restart()
-    report.notes.append(f"fault sensor: {len(programs)} Sensor programs killed (SIGKILL) mid-burst and restarted "
+    what = "mid-burst" if when == "fault sensor" else "once the burst's Workflows stopped coming"
+    report.notes.append(f"{when}: {len(programs)} Sensor programs killed (SIGKILL) {what} and restarted "
                         f"after {OUTAGE:.0f} s")
 
 
