@@ -9,6 +9,12 @@ Workflows created, lost (a delivery without a Workflow), duplicated (more than o
 Workflow for one commit), and the latency from send to the Workflow being seen
 (p50/p95/max; seen by polling every POLL seconds, so that is the resolution).
 
+With a fault (`--fault sensor|bus`), the runner's injector runs once half of the posts
+have started; a post answered 5xx or not at all is redelivered by the sender (GitHub's
+"Redeliver", done by an App or a person: GitHub does not retry), never one answered
+2xx; after the bus case, deliveries still without a Workflow are looked for again once
+the Sensors are restarted, and reported as stalled (decision 0261).
+
 Owns: the load cases, sending them, counting. Does not own: starting anything (`runner`).
 """
 

@@ -3,12 +3,14 @@
 Owns: what makes the input unusable (exit 2, one line: no render folder, a stack not
 rendered, no EventBus / EventSource / Sensor, a Sensor whose route cannot be read, a tool
 neither provided nor built, the local servers not starting), the order of the run
-(API server with the render, known webhook secrets, bus, relays, programs, deliveries),
-the checks on the Workflows and the report; and that everything started is stopped, on
-return, on an exception and on a signal (each server and program in its own process
-group, `components.verify.apiserver`).
+(API server with the render, known webhook secrets, bus, relays, programs, deliveries,
+the controller with the release pods, the child build Workflows and their pods, then
+the load bursts with their faults), the checks on the Workflows and the report; and
+that everything started is stopped, on return, on an exception and on a signal (each
+server and program in its own process group, `components.verify.apiserver`).
 
-Does not own: the pieces (`bus`, `programs`, `sandbox`, `deliveries`), the API server
+Does not own: the pieces (`bus`, `programs`, `sandbox`, `deliveries`, `controller`, `refs`,
+`child`, `load`, `kubelet`), the API server
 (`components.verify`).
 """
 
