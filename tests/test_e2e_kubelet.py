@@ -1,4 +1,5 @@
-"""`components.e2e.kubelet`: a program that exits during the load is restarted, one killed on purpose is not."""
+"""`components.e2e.kubelet` and the load's recovery step, without servers: a program that exits during the load is
+restarted (one killed on purpose is not); deliveries waiting behind a stuck Sensor are told from lost ones."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Any
 
 import pytest
 
-from components.e2e import kubelet
+from components.e2e import deliveries as dl
+from components.e2e import kubelet, load
 from components.verify.apiserver import _Process
+from components.verify.report import StackReport
+from tests.conftest import RenderStack
 
 
 class FakeProgram:
@@ -53,3 +57,56 @@ def test_an_exited_program_is_restarted_after_the_backoff_and_recorded(
     finally:
         crashed.process.popen.kill()
         crashed.process.popen.wait()
+
+
+def test_deliveries_waiting_for_a_stuck_sensor_are_stalled_not_lost_and_a_real_loss_still_fails(
+    render_stack: RenderStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, manifests = render_stack("dev")
+    sources = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "EventSource"}
+    routes = [dl.route_of(s, sources) for s in manifests if s["kind"] == "Sensor"]
+    secrets = {r.secret_ref: "s3cret" for r in routes}
+    for name, value in (("BASE_TIMEOUT", 0.3), ("PER_DELIVERY", 0.0), ("SETTLE", 0.0), ("POLL", 0.01)):
+        monkeypatch.setattr(load, name, value)
+
+    def send(case: dl.Case, _socket: Path) -> None:
+        case.status = 200
+
+    monkeypatch.setattr(load.dl, "send", send)
+    posted: list[str] = []
+    restarted: list[bool] = []
+
+    def workflows(_client: Any) -> list[dict[str, Any]]:
+        # Before the Sensors' restart half of the commits have a Workflow; after it, all but those in `missing`.
+        shas = posted if restarted else posted[: len(posted) // 2]
+        return [{"metadata": {"name": f"w-{sha}"}} for sha in shas if sha not in missing]
+
+    original = dl.delivery
+
+    def delivery(*args: Any, **kwargs: Any) -> tuple[bytes, dict[str, str], str]:
+        body, headers, sha = original(*args, **kwargs)
+        if sha not in posted:
+            posted.append(sha)
+        return body, headers, sha
+
+    monkeypatch.setattr(load.dl, "delivery", delivery)
+    missing: list[str] = []
+    report = StackReport("dev")
+    load.run_load(None, 4, routes, secrets, {r.event_source: Path("x") for r in routes}, report,  # type: ignore[arg-type]
+                  workflows, "bus", None, lambda: restarted.append(True))
+    assert report.findings == [], report.findings
+    assert "load (fault bus): 2 deliveries had no Workflow until the Sensors were restarted by hand" in report.notes[1]
+    assert report.notes[1].endswith("after that 0 lost")
+
+    posted.clear()
+    restarted.clear()
+
+    def workflows_losing_one(client: Any) -> list[dict[str, Any]]:
+        missing[:] = [posted[-1]]
+        return workflows(client)
+
+    report = StackReport("dev")
+    load.run_load(None, 4, routes, secrets, {r.event_source: Path("x") for r in routes}, report,  # type: ignore[arg-type]
+                  workflows_losing_one, "bus", None, lambda: restarted.append(True))
+    assert [f.subject for f in report.findings] == ["fault bus: 1 of 4 deliveries"]
+    assert report.notes[1].endswith("after that 1 lost")
