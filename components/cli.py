@@ -501,6 +501,9 @@ def _add_e2e(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs of every program)")
     parser.add_argument("--load", type=_count, default=0, metavar="N",
                         help="also send N merged-PR deliveries at once (plus duplicates) and report loss and latency")
+    parser.add_argument("--fault", choices=["none", "sensor", "bus", "all"], default="none",
+                        help="with --load: during the burst, SIGKILL and restart the Sensor programs (sensor) or "
+                             "nats-server (bus); all: one burst per case (none, sensor, bus)")
     parser.set_defaults(handler=_run_e2e)
 
 
@@ -519,7 +522,12 @@ def _run_e2e(args: argparse.Namespace, _validator: Validator | None) -> int:
     from components.verify.apiserver import Interrupted
 
     try:
-        return run(args.render_dir, args.stack, keep=args.keep, load=args.load)
+        if args.fault != "none" and not args.load:
+            print(f"e2e: --fault {args.fault} needs --load N (the faults are injected during the load)",
+                  file=sys.stderr)
+            return 2
+        faults = ("none", "sensor", "bus") if args.fault == "all" else (args.fault,)
+        return run(args.render_dir, args.stack, keep=args.keep, load=args.load, faults=faults)
     except Interrupted as exc:  # everything it started is already stopped
         print(f"e2e: interrupted by signal {exc.signum}; local servers and programs stopped", file=sys.stderr)
         return 128 + exc.signum

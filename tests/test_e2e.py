@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ def _write(folder: Path, stack: str, manifests: Manifests, resources: list[dict[
     return folder
 
 
-def _run(folder: Path, stack: str = "dev", load: int = 0) -> Outcome:
+def _run(folder: Path, stack: str = "dev", load: int = 0, faults: tuple[str, ...] = ("none",)) -> Outcome:
     try:
         tools = runner.find_tools(runner.TOOLS)
     except InputError as exc:
@@ -60,7 +61,7 @@ def _run(folder: Path, stack: str = "dev", load: int = 0) -> Outcome:
         outcome.cases, outcome.workflows = cases, workflows
 
     outcome.code = runner.run(folder, stack, out=out, err=err, tool_finder=lambda: tools, observe=observe,
-                              load=load)
+                              load=load, faults=faults)
     outcome.out, outcome.err = out.getvalue(), err.getvalue()
     return outcome
 
@@ -68,7 +69,8 @@ def _run(folder: Path, stack: str = "dev", load: int = 0) -> Outcome:
 @pytest.fixture(scope="module")
 def dev(render_stack: RenderStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[Manifests, Outcome]:
     resources, manifests = render_stack("dev")
-    return manifests, _run(_write(tmp_path_factory.mktemp("e2e-dev"), "dev", manifests, resources), load=LOAD)
+    return manifests, _run(_write(tmp_path_factory.mktemp("e2e-dev"), "dev", manifests, resources), load=LOAD,
+                           faults=load.FAULTS)
 
 
 def _sensors(manifests: Manifests) -> list[dict[str, Any]]:
@@ -134,15 +136,47 @@ def test_the_workflows_controller_takes_each_workflow_and_its_first_pod_is_admit
         name = workflow["metadata"]["name"]
         assert re.search(rf"note: Workflow {name}: (Pending|Running), [1-9][0-9]* pod\(s\) admitted", outcome.out), \
             outcome.out
+    # Each admitted pod was read back, with the containers the controller adds itself.
+    pods = re.findall(r"note: pod (\S+)/\S+ \(containers ([^)]*)\): [1-9][0-9]* references to Secrets", outcome.out)
+    assert len(pods) == 2 * len(outcome.workflows), outcome.out
+    assert all("wait" in containers.split(", ") and "init" in containers.split(", ") for _, containers in pods)
 
 
-def test_load_loses_and_duplicates_nothing(dev: tuple[Manifests, Outcome]) -> None:
-    _, outcome = dev
+def test_the_build_step_creates_its_child_as_the_release_identity_and_the_childs_pod_is_admitted(
+    dev: tuple[Manifests, Outcome],
+) -> None:
+    manifests, outcome = dev
+    build_namespace = next(m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"
+                           and m["metadata"]["labels"].get("release-pipeline/role") == "build")
+    for workflow in outcome.workflows:
+        meta = workflow["metadata"]
+        account = next(t["spec"]["serviceAccountName"] for t in manifests if t["kind"] == "WorkflowTemplate"
+                       and t["metadata"]["name"] == workflow["spec"]["workflowTemplateRef"]["name"])
+        created = re.search(rf"note: Workflow {meta['namespace']}/{meta['name']}, step build: child Workflow "
+                            rf"{build_namespace}/(\S+) created as ServiceAccount {meta['namespace']}/{account}\n",
+                            outcome.out)
+        assert created, outcome.out
+        assert re.search(rf"note: child Workflow {created.group(1)}: (Pending|Running), [1-9][0-9]* pod\(s\) admitted",
+                         outcome.out), outcome.out
+        assert re.search(rf"note: pod {build_namespace}/{created.group(1)}-\S+ \(containers [^)]*wait[^)]*\)",
+                         outcome.out), outcome.out
+
+
+def test_load_loses_and_duplicates_nothing_without_a_fault_and_with_the_sensors_or_the_bus_crashed(
+    dev: tuple[Manifests, Outcome],
+) -> None:
+    manifests, outcome = dev
     duplicates = len(range(0, LOAD, load.DUPLICATE_EVERY))
-    line = re.search(r"note: load: sent (\d+) \((\d+) deliveries \+ (\d+) duplicates, 0 not answered 200\), "
-                     r"Workflows created (\d+), lost 0, duplicated 0, latency p50 [\d.]+ s", outcome.out)
-    assert line, outcome.out
-    assert [int(n) for n in line.groups()] == [LOAD + duplicates, LOAD, duplicates, LOAD]
+    for fault in load.FAULTS:
+        line = re.search(rf"note: load \(fault {fault}\): sent (\d+) \((\d+) deliveries \+ (\d+) duplicates; \d+ "
+                         r"redelivered by the sender after a non-2xx answer, 0 never answered 2xx\), "
+                         r"Workflows created (\d+), lost 0, duplicated 0, latency p50 [\d.]+ s", outcome.out)
+        assert line, outcome.out
+        assert [int(n) for n in line.groups()] == [LOAD + duplicates, LOAD, duplicates, LOAD]
+    # The faults happened, mid-burst (the run also fails when a restarted program exits).
+    assert (f"note: fault sensor: {len(_sensors(manifests))} Sensor programs killed (SIGKILL) mid-burst and restarted"
+            in outcome.out)
+    assert "note: fault bus: nats-server killed (SIGKILL) mid-burst and restarted" in outcome.out
 
 
 def test_everything_started_is_stopped(dev: tuple[Manifests, Outcome]) -> None:
@@ -182,6 +216,20 @@ def test_without_create_on_workflows_the_sensor_makes_none(
     assert outcome.workflows == []
     for sensor in _sensors(manifests):
         assert f"FAIL dev: e2e: {sensor['metadata']['name']}: merged PR: 0 Workflows created" in outcome.out
+
+
+@pytest.mark.parametrize("stack", ["sandbox", "integration", "live"])
+def test_the_other_stacks_basic_path_holds(render_stack: RenderStack, tmp_path: Path, stack: str) -> None:
+    """Each other stack once, without load (about a minute each on a quiet 2-core machine, two to three when
+    loaded): its Workflows are created as the contract says, taken by the controller, their pods and the child
+    build Workflows' pods admitted, every object they name present."""
+    resources, manifests = render_stack(stack)
+    outcome = _run(_write(tmp_path / "out", stack, manifests, resources), stack)
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert outcome.out.rstrip().endswith(f"{stack}: ok")
+    assert len(outcome.workflows) == len(_sensors(manifests)) >= 1
+    assert len(re.findall(r"note: child Workflow \S+: (Pending|Running), [1-9][0-9]* pod\(s\) admitted",
+                          outcome.out)) == len(outcome.workflows), outcome.out
 
 
 # --- without servers ---------------------------------------------------------------------
@@ -241,8 +289,34 @@ def test_load_count_must_be_a_small_whole_number(capsys: pytest.CaptureFixture[s
             main(["e2e", "--in", "out", "--stack", "dev", "--load", bad])
         assert exit_.value.code == 2
         assert "a whole number from 0 to 10000" in capsys.readouterr().err
+    assert main(["e2e", "--in", "out", "--stack", "dev", "--fault", "bus"]) == 2
+    assert "--fault bus needs --load N" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["e2e", "--in", "out", "--stack", "dev", "--load", "5", "--fault", "etcd"])
+    assert "invalid choice: 'etcd'" in capsys.readouterr().err
     assert load._percentile([3.0, 1.0, 2.0, 4.0], 0.5) == 2.0
     assert load._percentile([3.0, 1.0, 2.0, 4.0], 0.95) == 4.0
+
+
+def test_the_sender_redelivers_after_a_5xx_or_no_answer_but_not_after_a_4xx(
+    render_stack: RenderStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route = _route(render_stack)
+    case = dl.standard_cases(route, "s3cret")[0]
+    answers: list[int | None] = []
+
+    def send(sent: dl.Case, _socket: Path) -> None:
+        sent.status = answers.pop(0)
+        sent.error = None if sent.status else "connection refused"
+
+    monkeypatch.setattr(load.dl, "send", send)
+    monkeypatch.setattr(load, "REDELIVER_FIRST", 0.01)
+    answers[:] = [500, None, 503, 200]
+    assert load._deliver(case, Path("x"), time.monotonic() + 60) == 3 and case.status == 200 and answers == []
+    answers[:] = [400, 200]
+    assert load._deliver(case, Path("x"), time.monotonic() + 60) == 0 and case.status == 400
+    answers[:] = [500, 500, 500]
+    assert load._deliver(case, Path("x"), time.monotonic()) == 0 and case.status == 500  # the time is up
 
 
 def test_judge_names_a_wrong_parameter_a_missing_and_an_unexpected_workflow(render_stack: RenderStack) -> None:
@@ -286,3 +360,41 @@ def test_b64_parameters_are_decoded_to_compare() -> None:
     assert dl.render_template("pull_request", event) == "pull_request"
     with pytest.raises(dl.RouteError):
         dl.render_template("{{ .Input.body | upper }}", event)
+
+
+def test_a_missing_secret_and_a_build_namespace_without_the_release_identity_fail_the_run(
+    render_stack: RenderStack, tmp_path: Path
+) -> None:
+    """One run for two faults (each run costs a minute): a Secret a release pod names is gone, and the release
+    identity may not create Workflows in the build namespace."""
+    resources, manifests = render_stack("dev")
+    release_namespace = _sensors(manifests)[0]["spec"]["triggers"][0]["template"]["k8s"]["source"]["resource"][
+        "metadata"]["namespace"]
+    build_namespace = next(m["metadata"]["name"] for m in manifests if m["kind"] == "Namespace"
+                           and m["metadata"]["labels"].get("release-pipeline/role") == "build")
+    removed = sorted(m["metadata"]["name"] for m in manifests if m["kind"] == "Secret"
+                     and m["metadata"].get("namespace") == release_namespace
+                     and m["metadata"]["name"].startswith("source-"))
+    accounts = sorted(m["metadata"]["name"] for m in manifests if m["kind"] == "ServiceAccount"
+                      and m["metadata"]["namespace"] == release_namespace
+                      and m["metadata"]["name"].startswith("release-"))
+    unbound = [m for m in manifests if m["kind"] == "RoleBinding" and m["metadata"]["namespace"] == build_namespace
+               and any(s.get("name") in accounts for s in m.get("subjects") or [])]
+    assert removed and accounts and unbound
+    kept = [m for m in manifests if m not in unbound and not (
+        m["kind"] == "Secret" and m["metadata"].get("namespace") == release_namespace
+        and m["metadata"]["name"] in removed)]
+    outcome = _run(_write(tmp_path / "out", "dev", kept, resources))
+    assert outcome.code == 1, outcome.out + outcome.err
+    failures = [line for line in outcome.out.splitlines() if line.startswith("FAIL dev: references: pod ")]
+    assert len(failures) == len(_sensors(manifests)), outcome.out
+    for line in failures:
+        assert re.fullmatch(rf"FAIL dev: references: pod {release_namespace}/\S+, pod: volume \S+ secret names Secret "
+                            rf"{release_namespace}/({'|'.join(removed)}), which does not exist", line), line
+    refused = [line for line in outcome.out.splitlines() if line.startswith("FAIL dev: child: ")]
+    assert len(refused) == len(_sensors(manifests)), outcome.out
+    for line in refused:
+        assert re.fullmatch(rf"FAIL dev: child: Workflow {release_namespace}/\S+, step build: creating the child "
+                            rf"Workflow as ServiceAccount {release_namespace}/({'|'.join(accounts)}) was refused: "
+                            rf".*forbidden.*in the namespace \"{build_namespace}\"", line), line
+    assert "child Workflow" not in outcome.out.replace("creating the child Workflow", "")

@@ -64,6 +64,7 @@ class Bus:
         self.password = secrets.token_hex(8)
         self.port = free_port()
         self.process: _Process | None = None
+        self.restarts = 0
 
     @property
     def name(self) -> str:
@@ -138,7 +139,21 @@ class Bus:
             encoding="utf-8",
         )
         conf.chmod(0o600)
-        self.process = _start("nats-server", [str(self.binary), "-c", str(conf)], self.folder / "nats.log")
+        self._run(self.folder / "nats.log")
+
+    def kill_and_restart(self, pause: float) -> None:
+        """SIGKILL to nats-server (a crash), ``pause`` seconds, then the same server again on the same port, config
+        and JetStream store (the pod's volume); the new log is nats-<n>.log."""
+        from components.e2e.programs import _kill
+
+        assert self.process is not None
+        _kill(self.process)
+        time.sleep(pause)
+        self.restarts += 1
+        self._run(self.folder / f"nats-{self.restarts}.log")
+
+    def _run(self, log: Path) -> None:
+        self.process = _start("nats-server", [str(self.binary), "-c", str(self.folder / "nats.conf")], log)
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.popen.poll() is not None:

@@ -22,9 +22,11 @@ starting it. Does not own: the namespaces and relays themselves (`sandbox`), the
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,13 @@ def kubeconfig(server: str, ca_pem: bytes, token: str) -> str:
     }, sort_keys=True)
 
 
+def _kill(process: _Process) -> None:
+    """SIGKILL to the whole process group, then reaped (no SIGTERM first: a crash, not a shutdown)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.popen.pid, signal.SIGKILL)
+    process.popen.wait()
+
+
 def _b64json(value: Any) -> str:
     return base64.b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
 
@@ -100,6 +109,22 @@ class Program:
         self.webhook_socket = folder / "webhook.sock"
         self.process: _Process | None = None
         self.bus_config: dict[str, Any] = {}
+        self.started_with: tuple[list[str], int, int, str] | None = None
+        self.restarts = 0
+        self.killed = False  # killed on purpose, until restarted
+
+    def kill(self) -> None:
+        """SIGKILL to the program's process group: a crash, no chance to ack or close anything."""
+        assert self.process is not None
+        self.killed = True
+        _kill(self.process)
+
+    def restart(self) -> None:
+        """The same start again (the pod restarted: same box, token, bus); the new log is program-<n>.log."""
+        assert self.started_with is not None
+        self.restarts += 1
+        self.start(*self.started_with, log=f"program-{self.restarts}.log")
+        self.killed = False
 
     @property
     def name(self) -> str:
@@ -168,7 +193,8 @@ class Program:
                 ports.add(int(port))
         return sorted(ports)
 
-    def start(self, argv: list[str], api_port: int, bus_port: int, pod_name: str) -> None:
+    def start(self, argv: list[str], api_port: int, bus_port: int, pod_name: str, log: str = "program.log") -> None:
+        self.started_with = (list(argv), api_port, bus_port, pod_name)
         spec_file = self.folder / "spec.json"
         spec_file.write_text(json.dumps(self.spec(api_port, bus_port, pod_name), sort_keys=True), encoding="utf-8")
         spec_file.chmod(0o600)
@@ -176,7 +202,7 @@ class Program:
         previous = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = env_path if not previous else f"{env_path}{os.pathsep}{previous}"
         try:
-            self.process = _start(self.name, [*argv, str(spec_file)], self.folder / "program.log")
+            self.process = _start(self.name, [*argv, str(spec_file)], self.folder / log)
         finally:
             if previous is None:
                 os.environ.pop("PYTHONPATH", None)

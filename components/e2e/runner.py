@@ -3,12 +3,14 @@
 Owns: what makes the input unusable (exit 2, one line: no render folder, a stack not
 rendered, no EventBus / EventSource / Sensor, a Sensor whose route cannot be read, a tool
 neither provided nor built, the local servers not starting), the order of the run
-(API server with the render, known webhook secrets, bus, relays, programs, deliveries),
-the checks on the Workflows and the report; and that everything started is stopped, on
-return, on an exception and on a signal (each server and program in its own process
-group, `components.verify.apiserver`).
+(API server with the render, known webhook secrets, bus, relays, programs, deliveries,
+the controller with the release pods, the child build Workflows and their pods, then
+the load bursts with their faults), the checks on the Workflows and the report; and
+that everything started is stopped, on return, on an exception and on a signal (each
+server and program in its own process group, `components.verify.apiserver`).
 
-Does not own: the pieces (`bus`, `programs`, `sandbox`, `deliveries`), the API server
+Does not own: the pieces (`bus`, `programs`, `sandbox`, `deliveries`, `controller`, `refs`,
+`child`, `load`, `kubelet`), the API server
 (`components.verify`).
 """
 
@@ -26,9 +28,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from components.e2e import controller
+from components.e2e import child, controller, refs
 from components.e2e import deliveries as dl
 from components.e2e.bus import Bus
+from components.e2e.kubelet import BACKOFF, Kubelet
 from components.e2e.load import run_load
 from components.e2e.programs import Program, ProgramError, kubeconfig, secret_refs, service_account_token
 from components.e2e.sandbox import UnixToTcp, helper_argv
@@ -56,6 +59,7 @@ READY_TIMEOUT = 90.0
 WORKFLOW_TIMEOUT = 60.0
 SETTLE_SECONDS = 8.0
 SUBSCRIBED = "started subscribing to events for trigger"
+OUTAGE = 3.0  # seconds between a crash and the restart (a pod's restart takes about that)
 
 
 def _objects(manifests: list[Manifest], kind: str) -> list[Manifest]:
@@ -168,7 +172,7 @@ Observer = Callable[[list[dl.Case], list[dict[str, Any]]], None]
 def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest], tools: dict[str, Path],
               folder: Path, stack_cleanup: ExitStack, err: TextIO, observe: Observer | None = None,
               resources: list[dict[str, Any]] | None = None, load: int = 0,
-              crds_dir: Path = CRDS_DIR) -> StackReport:
+              crds_dir: Path = CRDS_DIR, faults: tuple[str, ...] = ("none",)) -> StackReport:
     report = StackReport(stack)
     bus_obj, sources, routes = plan(manifests)
     kinds = {m["kind"] for m in manifests if m["apiVersion"].startswith("argoproj.io/")} | WORKFLOW_KINDS
@@ -222,14 +226,36 @@ def run_stack(client: ApiClient, ca: Path, stack: str, manifests: list[Manifest]
     time.sleep(SETTLE_SECONDS)
     found = workflows(client)
     judge(report, [*cases, *redeliveries], found)
-    if load:
-        sockets = {p.obj["metadata"]["name"]: p.webhook_socket for p in programs if p.kind == "EventSource"}
-        run_load(client, load, routes, values, sockets, report, workflows)
     if resources is None:
         report.notes.append("no resources.json in the render: the Workflows controller was not run")
     elif found:
         run_controller(client, ca.read_bytes(), tools["workflow-controller"], resources, found, folder,
                        stack_cleanup, report)
+    if load:
+        sockets = {p.obj["metadata"]["name"]: p.webhook_socket for p in programs if p.kind == "EventSource"}
+        sensors = [p for p in programs if p.kind == "Sensor"]
+        injectors: dict[str, Callable[[], None] | None] = {
+            "none": None,
+            "sensor": lambda: _crash_and_restart(sensors, report),
+            "bus": lambda: _crash_and_restart_bus(bus, report),
+        }
+        kubelet = Kubelet(programs)
+        kubelet.start()
+        try:
+            for fault in faults:
+                kubelet.during = fault
+                recover = (lambda: _crash_and_restart(sensors, report, "after fault bus")) if fault == "bus" else None
+                run_load(client, load, routes, values, sockets, report, workflows, fault, injectors[fault], recover)
+        finally:
+            kubelet.stop()
+        for crash in kubelet.crashes:
+            text = (f"{crash.program} exited with {crash.code} during the load with fault {crash.during}"
+                    f"{': ' + crash.reason if crash.reason else ''}; restarted after {BACKOFF:.0f} s as the kubelet "
+                    "would")
+            if crash.during == "none":
+                report.fail("load", crash.program, text)
+            else:
+                report.notes.append(text)
     if observe is not None:
         observe([*cases, *redeliveries], found)
     report.notes.extend(f"Workflow {w['metadata'].get('namespace')}/{w['metadata']['name']} created" for w in found)
@@ -271,8 +297,68 @@ def run_controller(client: ApiClient, ca_pem: bytes, binary: Path, resources: li
             report.notes.append(f"Workflow {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
         else:
             report.fail("controller", f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
+    check_references(client, [pod for w in found for pod in controller.pods_of(client, w)], report)
+    build_children(client, ca_pem, found, report)
     if holder.process.popen.poll() is not None:
         report.fail("controller", "workflow-controller", f"exited:\n{holder.process.tail(10)}")
+    _stop_started(holder)  # its work is judged; the load that may follow is the event path's alone
+
+
+def build_children(client: ApiClient, ca_pem: bytes, found: list[dict[str, Any]], report: StackReport) -> None:
+    """Each release's build step, done as the step would (`child`); the child's first pod must be admitted."""
+    children = [c for workflow in found for c in child.plan(client, workflow)]
+    created = []
+    for item in children:
+        child.create(client, ca_pem, item)
+        subject = f"Workflow {item.release}, step {item.step}"
+        if item.created is None:
+            report.fail("child", subject, f"creating the child Workflow as ServiceAccount {item.account} was refused: "
+                                          f"{item.refusal}")
+            continue
+        meta = item.created["metadata"]
+        report.notes.append(f"{subject}: child Workflow {meta['namespace']}/{meta['name']} created as ServiceAccount "
+                            f"{item.account}")
+        created.append(item.created)
+    if not created:
+        return
+    seen = controller.wait_first_pods(client, created, CONTROLLER_TIMEOUT)
+    for name, (phase, message, pods) in sorted(seen.items()):
+        if pods:
+            report.notes.append(f"child Workflow {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
+        else:
+            report.fail("child", f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
+    check_references(client, [pod for w in created for pod in controller.pods_of(client, w)], report)
+
+
+def check_references(client: ApiClient, pods: list[dict[str, Any]], report: StackReport) -> None:
+    """Every Secret, ConfigMap and ServiceAccount each admitted pod names exists (`refs`)."""
+    problems, notes = refs.check_pods(client, pods)
+    for problem in problems:
+        report.fail("references", problem.split(":", 1)[0], problem.split(":", 1)[1].strip())
+    report.notes.extend(notes)
+    for pod in sorted(pods, key=lambda p: (p["metadata"].get("namespace", ""), p["metadata"]["name"])):
+        meta = pod["metadata"]
+        containers = sorted(c.get("name", "") for group in refs.CONTAINER_LISTS for c in pod["spec"].get(group) or [])
+        report.notes.append(f"pod {meta.get('namespace')}/{meta['name']} (containers {', '.join(containers)}): "
+                            f"{len(refs.pod_refs(pod))} references to Secrets, ConfigMaps, ServiceAccounts read")
+
+
+def _crash_and_restart(programs: list[Program], report: StackReport, when: str = "fault sensor") -> None:
+    """SIGKILL every program, OUTAGE seconds, start each again (the pods crashed and were restarted)."""
+    for program in programs:
+        program.kill()
+    time.sleep(OUTAGE)
+    for program in programs:
+        program.restart()
+    what = "mid-burst" if when == "fault sensor" else "once the burst's Workflows stopped coming"
+    report.notes.append(f"{when}: {len(programs)} Sensor programs killed (SIGKILL) {what} and restarted "
+                        f"after {OUTAGE:.0f} s")
+
+
+def _crash_and_restart_bus(bus: Bus, report: StackReport) -> None:
+    bus.kill_and_restart(OUTAGE)
+    report.notes.append(f"fault bus: nats-server killed (SIGKILL) mid-burst and restarted after {OUTAGE:.0f} s "
+                        "on the same port and JetStream store")
 
 
 def _stop_started(owner: Bus | Program) -> None:
@@ -333,7 +419,7 @@ def print_report(report: StackReport, out: TextIO) -> int:
 
 def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO | None = None,
         tool_finder: Callable[[], dict[str, Path]] = lambda: find_tools(TOOLS), keep: bool = False,
-        observe: Observer | None = None, load: int = 0) -> int:
+        observe: Observer | None = None, load: int = 0, faults: tuple[str, ...] = ("none",)) -> int:
     """The whole command; returns the exit code (0 all hold, 1 a check fails, 2 unusable input)."""
     out = out or sys.stdout
     err = err or sys.stderr
@@ -361,7 +447,7 @@ def run(render_dir: Path, stack: str, *, out: TextIO | None = None, err: TextIO 
                       flush=True)
                 assert cluster.folder is not None
                 report = run_stack(client, cluster.folder / "ca.crt", stack, manifests, tools, folder, cleanup, err,
-                                   observe, resources, load)
+                                   observe, resources, load, faults=faults)
         except ClusterError as exc:
             print(f"e2e: {stack}: cannot start the local API server: {exc}", file=err)
             return EXIT_UNUSABLE
