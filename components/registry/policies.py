@@ -252,7 +252,7 @@ def upstream_registry_policy(downstreams: Sequence[PromotionDownstream]) -> dict
 
 
 def tag_mutability_exclusions(ecr: EcrSettings) -> list[dict[str, str]]:
-    """The one tag that may move: the build layer cache (module docstring)."""
+    """The one tag that may move: the build layer cache (decision 0404)."""
     return [{"filter": ecr.cache_tag, "filterType": "WILDCARD"}]
 
 
