@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from components.config import Settings
-from components.helm_values.argocd import argocd_policy_csv, argocd_values, dex_config
+from components.helm_values.argocd import argocd_policy_csv, argocd_values, dex_config, sso_teams
 from components.helm_values.common import (
     ARGOCD_NOTIFICATIONS_SECRET,
     ARGOCD_SECRET_LABELS,
@@ -103,6 +103,7 @@ __all__ = [
     "rollouts_values",
     "service_notifications",
     "slack_channel",
+    "sso_teams",
     "walk_strings",
     "workflows_values",
 ]
