@@ -5,27 +5,23 @@ Owns argument parsing, the pre-flight validation call and the exit codes:
 problem printed one per line, no traceback), 1 internal failure (details printed).
 
 Commands:
-- ``render``: the offline render of docs/architecture.md, "The offline render" (``components.render``).
-- ``check``: validate the services file and all four stack settings, cross-stack
-  rules included, and report every problem at once. It is the pre-commit hook and the
-  first CI job, so it imports ``components.config`` and nothing heavier: no Pulumi,
-  no render engine (the parser below takes its choices from ``components.config``
-  for the same reason).
-- ``tools``: build the pinned upstream programs the tests use (``components.toolchain``;
-  ``make tools``); exit 2 when one must be built and Go cannot, 1 when a build fails.
-- ``refresh-upstream``: copy the pinned upstream data files into ``upstream/``
-  (``components.upstream_data``); ``--check`` only compares (exit 1 on a difference).
-- ``settings-reference``: write docs/settings.md from the config models
-  (``components.settings_reference``); ``--check`` only compares (exit 1 when stale).
+- ``render``: the offline render (``components.render``).
+- ``check``: the services file and all four stack settings, cross-stack rules included,
+  every problem at once. It is the pre-commit hook and the first CI job, so it imports
+  ``components.config`` and nothing heavier (no Pulumi, no render engine).
+- ``tools``: build the pinned upstream programs the tests use (``components.toolchain``).
+- ``refresh-upstream``: copy the pinned upstream data into ``upstream/``
+  (``components.upstream_data``); ``settings-reference``: write docs/settings.md
+  (``components.settings_reference``); both with ``--check`` (exit 1 on a difference).
 - ``simulate-webhook``: one GitHub delivery through a rendered stack's Sensors with
   Argo Events' own code (``components.upstream_events``).
 - ``verify``: the render judged by a local kube-apiserver and the Argo tools
-  (``components.verify``); exit 0 all checks hold, 1 one fails, 2 unusable input.
-- ``e2e``: the release path run on loopback, real EventSource and Sensor programs and
-  signed GitHub deliveries (``components.e2e``); exit codes as ``verify``.
+  (``components.verify``); ``e2e``: the release path on loopback (``components.e2e``);
+  both exit 0 all checks hold, 1 one fails, 2 unusable input.
 
-Deliberately not here: what is valid (``components.config.validate_all``) and how a
-stack is rendered (``components.render.engine``).
+Does not own: what is valid (``components.config.validate_all``) and how a stack is
+rendered (``components.render.engine``).
+Decisions: docs/decisions/0232-command-line-conventions.md.
 """
 
 from __future__ import annotations

@@ -12,27 +12,7 @@ a `monitoring` namespace another team runs: it must exist, and be one the sideca
 searches); the metrics the dashboard shows (`components.workflows`, served by the Argo
 Workflows controller, `components.helm_values`).
 
-Decisions
----------
-- A ConfigMap for the sidecar rather than a Grafana API call or a GrafanaDashboard
-  custom resource: it is how Grafana installed by the grafana chart or
-  kube-prometheus-stack picks dashboards up, and needs no Grafana credentials here.
-- Defaults are kube-prometheus-stack's (label `grafana_dashboard`, value "1"); the
-  grafana chart's own default value "" accepts any value, "1" too.
-- The sidecar does not substitute `__inputs` (`${DS_PROMETHEUS}`) as the import dialog
-  does: a dashboard that needs them is refused. The dashboard picks its Prometheus
-  through a `datasource` template variable instead, which works both ways.
-- Not immutable: an edited dashboard updates the same ConfigMap and the sidecar
-  reloads it; the name stays `release-pipeline-dashboard`.
-
-Ref: https://github.com/grafana/helm-charts/blob/main/charts/grafana/values.yaml
-     (`sidecar.dashboards`: label `grafana_dashboard`, labelValue "", folderAnnotation
-     null, searchNamespace null = the sidecar's own namespace)
-Ref: https://github.com/prometheus-community/helm-charts/blob/main/charts/kube-prometheus-stack/values.yaml
-     (`grafana.sidecar.dashboards`: label `grafana_dashboard`, labelValue "1",
-     searchNamespace ALL)
-Ref: https://github.com/kiwigrid/k8s-sidecar (FOLDER_ANNOTATION, default
-     `k8s-sidecar-target-directory`; a relative value is joined to the target folder)
+Decisions: docs/decisions/0416-dashboard-as-a-sidecar-configmap.md.
 """
 
 from __future__ import annotations

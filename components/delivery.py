@@ -4,97 +4,23 @@ Owns (per service, per stack):
 - the Argo CD `Application` `<service>-<env>` (Argo CD namespace): the service's chart
   from this environment's branch of its helm repository, with the values file the
   promote step edits; automated sync with prune, self-heal and retry; Deployment
-  `replicas` ignored (and that respected on sync); the team's AppProject; per-service
-  Slack subscriptions; Argo CD's cascading-delete finalizer only where
-  `settings.release.cascadeDelete` says so;
+  `replicas` ignored; the team's AppProject; per-service Slack subscriptions; the
+  cascading-delete finalizer only where `settings.release.cascadeDelete` says so;
 - the Argo Rollouts `Rollout` `<service>` (service namespace): `workloadRef` to the
-  chart's Deployment, the environment's canary steps (or the service's own), Slack
-  subscriptions for paused / aborted / completed;
+  chart's Deployment, the canary steps, Slack subscriptions;
 - with `rollout.trafficRouting`: the `<service>-stable` and `<service>-canary` Services
   and ALB traffic routing through the chart's Ingress;
-- with `rollout.analysis`: the `AnalysisTemplate` `<service>-success-rate` (Prometheus,
-  from `settings.analysis`), run in the background of the canary so that a failing
-  canary is aborted and rolled back by the Rollouts controller.
+- with `rollout.analysis`: the `AnalysisTemplate` `<service>-success-rate`.
 
 Does not own: the chart, its Deployment, Service(s), Ingress and HPA (the service
 team's, synced by the Application); the AppProject (`components.access`); the release
-Workflow that promotes and verifies (its WorkflowTemplate and step scripts); the
-notification templates and triggers (`components.helm_values`); the namespaces.
+Workflow that promotes and verifies; the notification templates and triggers
+(`components.helm_values`); the namespaces.
 
-Decisions
----------
-Why the Rollout is Pulumi's and the Deployment the chart's (docs/architecture.md, "Who owns what at run time"): the
-platform owns release policy (steps, gates, analysis), the team owns the workload.
-`workloadRef` joins them; the chart keeps its Deployment at `replicas: 0` and points
-its HPA, if any, at the Rollout. Consequences, handled here:
-
-- Retention. Deleting a Rollout garbage-collects its ReplicaSets while the Deployment
-  sits at 0: an outage. The Rollout, its Services and its AnalysisTemplate are
-  `retain_on_delete` in every environment (never `protect`, which would make
-  `pulumi destroy` fail). Removing a service from services.yaml leaves them running;
-  decommissioning is a documented manual step (README).
-- Service selectors. The Rollouts controller adds `rollouts-pod-template-hash` to the
-  stable/canary Services' selectors; Pulumi registers them with
-  `ignore_changes=["spec.selector"]` so it never reverts that (a changed
-  `rollout.selector` therefore needs the Services replaced by hand, or recreated).
-- Replicas. With `workloadRef` the Rollout owns the replica count (Argo Rollouts'
-  default is 1, which would collapse every canary step to one canary pod beside one
-  stable pod). So `spec.replicas` is always written (`Service.replicas_in`: the
-  service's `rollout.replicasByEnvironment.<env>`, its `rollout.replicas`, the
-  stack's `release.replicas`, else the fewest pods that honour the canary steps),
-  except with `rollout.hpa`: an HPA that targets the Rollout writes `spec.replicas`
-  through the scale subresource, so the field is left out entirely and Pulumi never
-  owns it (its server-side apply leaves fields it did not set alone). The settings
-  refuse `rollout.hpa` next to a replica count (they would fight), and `check`
-  refuses a count the replica-weighted steps cannot be carried out with
-  (`components.canary`).
-- `scaleDown: never` by default: the Deployment is at 0 already and nothing should
-  touch it. `onsuccess` is for migrating a Deployment that still runs pods: the
-  Rollouts controller scales it to 0 once the Rollout is healthy. For charts that
-  still set `replicas`, the Application ignores `/spec/replicas` of Deployments and
-  `RespectIgnoreDifferences=true` keeps a sync from writing it back, so Argo CD's
-  self-heal does not undo the scale-down.
-
-Application:
-- Deleting it. Pulumi deletes the Application when its service leaves services.yaml
-  (or on `pulumi destroy`). With the finalizer `resources-finalizer.argocd.argoproj.io`
-  (dev, sandbox, integration) Argo CD then deletes what the chart deployed; without it
-  (live, `cascadeDelete: false`) the deletion is non-cascading and the chart's objects
-  stay. The Application itself is *not* retained in live: the absent finalizer already
-  keeps the running service, and a retained Application would keep auto-syncing and
-  self-healing a service the platform dropped, in an AppProject that the same change
-  may delete, and would outlive the Argo CD that reconciles it after a destroy.
-- `helm.releaseName` is the service name, not the Application name (`<service>-<env>`,
-  Argo CD's default), so the usual `fullname` helper names the Deployment `<service>`
-  in every environment: the Rollout's default `workloadRef`.
-- `CreateNamespace=false`: the platform owns namespaces (`components.namespaces`).
-  `FailOnSharedResource=true`: two Applications never take turns owning one object.
-- `retry.refresh: true`: a retried sync uses the newest revision, so a fix pushed
-  while a sync keeps failing is picked up without waiting for the retries to run out.
-
-Canary: replica weight by default (no Services, no traffic routing); steps from
-`service.canary[<env>]` when the service sets it, else `settings.canary`. With
-`rollout.trafficRouting` the weights are traffic percentages at the ALB: the chart's
-Ingress (`rollout.ingress`, default the service name) sends its rule to
-`rollout.rootService` (default `<service>-stable`) with port `use-annotation`, and the
-Rollouts controller writes the weighted action annotation. The Services are ClusterIP,
-so the Ingress must use `alb.ingress.kubernetes.io/target-type: ip`.
-
-Analysis: background analysis (`strategy.canary.analysis`) starting at the step after
-the first `setWeight`, so it measures a canary that takes traffic; a failed
-AnalysisRun aborts the Rollout (traffic and weight back to stable). The template's
-`successCondition` is `result[0] >= <threshold>`: no data (NaN) counts as failure, so
-a canary that serves nothing is not promoted on faith.
-
-Ref: https://argoproj.github.io/argo-rollouts/migrating/#reference-deployment-from-rollout
-Ref: https://argoproj.github.io/argo-rollouts/features/traffic-management/alb/
-Ref: https://argoproj.github.io/argo-rollouts/features/analysis/#background-analysis
-Ref: https://argoproj.github.io/argo-rollouts/analysis/prometheus/
-Ref: https://argoproj.github.io/argo-rollouts/features/hpa-support/
-Ref: https://argo-cd.readthedocs.io/en/stable/user-guide/auto_sync/
-Ref: https://argo-cd.readthedocs.io/en/stable/user-guide/sync-options/
-Ref: https://argo-cd.readthedocs.io/en/stable/user-guide/diffing/
-Ref: https://argo-cd.readthedocs.io/en/stable/user-guide/app_deletion/
+Decisions: docs/decisions/0406-rollout-is-pulumis-deployment-the-charts.md,
+docs/decisions/0407-application-sync-and-deletion.md,
+docs/decisions/0408-canary-traffic-routing-and-background-analysis.md,
+docs/decisions/0142-canary-steps-and-replicas.md.
 """
 
 from __future__ import annotations
@@ -234,7 +160,7 @@ def _notifications(service: Service, settings: Settings, triggers: tuple[str, ..
 
 
 def application_manifest(service: Service, settings: Settings) -> Manifest:
-    """The Argo CD Application of the service in this environment (module docstring)."""
+    """The Argo CD Application of the service in this environment (decision 0407)."""
     metadata = _metadata(
         names.application_name(service.name, settings.environment),
         settings.namespaces.argocd,
@@ -444,7 +370,7 @@ class ServiceDelivery(pulumi.ComponentResource):
             metadata=_object_meta(application, namespaces),
             spec=application["spec"],
             # Not retained, in any environment: without the cascading finalizer (live)
-            # deleting it leaves the chart's objects running (module docstring).
+            # deleting it leaves the chart's objects running (decision 0407).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*depends("Application"), *args.app_project]),
         )
 

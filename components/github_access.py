@@ -19,47 +19,8 @@ Secrets, minting installation tokens (the promote step does it per run, so no
 long-lived write token exists in the cluster), or the GitHub Apps themselves (made
 by hand once per environment; README, "Prerequisites for real use").
 
-Why write access is a GitHub App per environment plus a ruleset
-----------------------------------------------------------------
-The invariant is "a release in one environment cannot write another environment's
-GitOps branch" (docs/security-model.md, "Invariants"). All four environments' branches live in the
-same helm repository, so whatever credential the promote step holds must be able to
-write one branch of it and not the other three.
-
-- Deploy keys cannot do that: a write deploy key can push to every branch, and a
-  ruleset can only name deploy keys as a whole (actor type `DeployKey` has no id), so
-  dev's key could not be allowed onto `development` without every other environment's
-  key being allowed there too.
-- The `update` rule ("only bypass actors may update matching refs") would keep other
-  Apps out, but it would also stop people merging a reviewed pull request into the
-  GitOps branch (a hotfix of a values file, a rollback by revert): merging updates the
-  ref, and people are not bypass actors.
-- What is used: each environment has its own GitHub App, installed on the helm
-  repository with `contents: write` and `metadata: read` only. Each stack manages one
-  ruleset, on its own branch (`refs/heads/<helmBranch>`, nothing else), in which
-  its own App is the only bypass actor (`Integration`, `always`), and which requires
-  of everyone else a pull request with an approving review (stale approvals dismissed
-  on push, the last push approved by someone other than its author) and forbids
-  force-pushes, deletion and creation of the branch. So dev's App can push straight
-  to `development`; on `main` it is "everyone else" in live's ruleset and needs an
-  approved pull request, which it cannot open or approve: without the
-  `pull_requests` permission an App can do neither, and without `administration` it
-  cannot edit rulesets. Four stacks, four rulesets, each naming one branch and one
-  App: no stack edits another's rule, so deploying dev can never loosen live's.
-
-Limits, stated so nobody relies on more: a branch is protected from the moment its
-own stack is deployed (deploy all four before giving the Apps write access); people
-with admin access to the repository, and the Pulumi GitHub token (which must be able
-to administer the repository to manage webhooks, keys and rulesets), can still edit
-or delete the rulesets; organisation rulesets add to these, they do not replace them.
-Rulesets on a private repository need GitHub Pro, Team or Enterprise Cloud (on GitHub
-Free they exist for public repositories only); without them the program still registers
-the ruleset, and GitHub refuses it at `pulumi up`: the stack does not deploy an
-unprotected branch silently.
-
-Ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/about-rulesets
-Ref: https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-rulesets/available-rules-for-rulesets
-Ref: https://docs.github.com/en/authentication/connecting-to-github-with-ssh/managing-deploy-keys#deploy-keys
+Decisions: docs/decisions/0413-github-app-per-environment-and-branch-ruleset.md,
+docs/decisions/0240-apps-get-write-after-the-rulesets.md.
 """
 
 from __future__ import annotations
@@ -221,7 +182,7 @@ class RulesetSpec(TypedDict):
 def branch_ruleset(environment: str, branch: str, app_id: int) -> RulesetSpec:
     """The ruleset that lets one environment's App, and only it, push to its own branch.
 
-    See the module docstring for why. Everyone but the App goes through a reviewed
+    See decision 0413 for why. Everyone but the App goes through a reviewed
     pull request; nobody but the App may force-push, delete or create the branch.
     Ref: https://docs.github.com/en/rest/repos/rules#create-a-repository-ruleset
     """

@@ -1,79 +1,27 @@
 """Registry-driven updates: Argo CD Image Updater for the services that ask for it.
 
-For images pushed to a service's ECR repository by something other than this
-pipeline (another CI, a vendor, a manual `docker push`), a service may set
-`imageUpdater.enabled: true` in services.yaml. Argo CD Image Updater then watches
-that repository and, when a tag matching the service's tag policy is newer than the
-deployed one, commits it to this environment's branch of the helm repository, to the
-same values file and key the release Workflow's promote step edits. Argo CD syncs it
-and the Rollout releases it like any other change. Off by default; with no service
-opted in, nothing of the image updater exists in the stack (no CRD, no release, no
-role, no Secret, no object).
+A service may set `imageUpdater.enabled: true` in services.yaml for images pushed to
+its ECR repository by something other than this pipeline; the image updater then commits
+newer tags to this environment's branch of the helm repository, to the same values file
+and key the promote step edits. Off by default; with no service opted in, nothing of the
+image updater exists in the stack.
 
 Owns (only when some service of the stack opts in):
-- `ImageUpdaterAccess`: the image updater's own AWS identity, an IAM role allowed to
-  log in to ECR and read (list, describe, pull manifests and config blobs of) exactly
-  the opted-in services' repositories, bound to the chart's ServiceAccount
-  (`argocd-image-updater` in the Argo CD namespace) through EKS Pod Identity or IRSA
-  like the builder roles (`components.registry`); and the git write-back credentials:
-  this environment's GitHub App (app id, installation id, private key as a secret
-  Output) in a Secret of the Argo CD namespace, in the form the image updater reads
-  (`githubAppID`, `githubAppInstallationID`, `githubAppPrivateKey`).
-- `ImageUpdaters`: one `ImageUpdater` object per opted-in service, in the Argo CD
-  namespace, named like and matching exactly the service's Application
-  `<service>-<env>`; after the ImageUpdater CRD and the image updater's release.
-- The pure builders of both (manifests and policies; no Pulumi).
+- `ImageUpdaterAccess`: an IAM role allowed to log in to ECR and read exactly the
+  opted-in services' repositories, bound to the chart's ServiceAccount
+  (`argocd-image-updater`, Argo CD namespace) through Pod Identity or IRSA; and this
+  environment's GitHub App credentials in a Secret of the Argo CD namespace, in the
+  form the image updater reads;
+- `ImageUpdaters`: one `ImageUpdater` object per opted-in service, named like and
+  matching exactly the service's Application `<service>-<env>`;
+- the pure builders of both (manifests and policies; no Pulumi).
 
 Does not own: the CRD and the Helm release (`components.platform`, from
 `components.helm_values.image_updater_values`), the ECR repositories
 (`components.registry`), the branch ruleset that lets the App onto this branch and
 no other (`components.github_access`), the Application (`components.delivery`).
 
-Decisions
----------
-- The `ImageUpdater` custom resource, not Application annotations: the Application
-  stays Pulumi's plain object, and the whole configuration is one schema-checked
-  object. Only fields the pinned CRD (upstream/crds) knows are used (no
-  `imagesVerification`, no `plugin` target: those came in v1.3.0).
-- Registry credentials: the image updater's `ext:` credentials script runs
-  `aws ecr get-authorization-token` with the pod's own identity (the AWS CLI is in
-  the image updater's image and follows Pod Identity and IRSA through its default
-  credential chain) and the image updater re-runs it after `credsexpire` (11h; ECR
-  tokens last 12h). So no token is stored anywhere and there is no refresh job.
-- Tag policy `sha` (the default): only full 40-hex git shas
-  (`allowTags: regexp:^[0-9a-f]{40}$`) with strategy `newest-build`. Shas carry no
-  order, so `alphabetical` would pick a random commit and `semver` none at all;
-  `newest-build` picks the image built most recently (the image's creation date,
-  not its push date), which is what "the newest commit" means for a pusher that
-  builds each commit once. Caveats, in the README: a later rebuild of an old commit
-  counts as newest, and reproducible builds with a fixed creation date cannot be
-  ordered. The moving build cache tag never matches the pattern.
-- Tag policy `semver`: strategy `semver` with the service's constraint in
-  `imageName` (`<repository>:<constraint>`); tags that are not versions are ignored.
-- Write-back: method `git` with this environment's GitHub App Secret, over HTTPS
-  (App credentials are HTTPS-only, while the Application reads over SSH), to
-  `helmBranch`, target `helmvalues:/<helm.path>/<values file>` (absolute from the
-  repository root, `delivery.values_path_in_repo`, promote.py's VALUES_FILE), key
-  `helm.imageTagKey` for the tag (promote.py's KEY). The image updater's Helm
-  values write-back always writes the image name too, to `imageUpdater.imageNameKey`
-  (default `repository` beside the tag key), so the values file names the image it
-  runs. The App is the one the branch ruleset already allows onto exactly this
-  environment's branch: the image updater can no more write another environment's
-  branch than the promote step can.
-- Concurrency with promote: each write-back fetches the branch tip, edits the key
-  on it (a structured YAML edit, like promote), commits and pushes without force;
-  a rejected push fails that round and the next round (every 2 minutes) starts again
-  from the new tip: reset-and-reapply, the promote step's discipline, with the
-  polling interval as the pause. A round that finds the key already at the wanted
-  tag commits nothing; promote likewise leaves an equal tag alone.
-- The git Secret lives in the Argo CD namespace because the image updater only
-  reads Secrets of its ImageUpdater's namespace; Argo CD's own components can read
-  Secrets there anyway (they hold its repository credentials).
-
-Ref: https://argocd-image-updater.readthedocs.io/en/stable/basics/update-methods/
-Ref: https://argocd-image-updater.readthedocs.io/en/stable/basics/update-strategies/
-Ref: https://argocd-image-updater.readthedocs.io/en/stable/configuration/registries/
-Ref: https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html
+Decisions: docs/decisions/0414-image-updater-crd-credentials-and-write-back.md.
 """
 
 from __future__ import annotations
@@ -161,7 +109,7 @@ def write_back_method(settings: Settings) -> str:
 
 
 def update_settings(policy: ShaTagPolicy | SemverTagPolicy) -> dict[str, str]:
-    """`commonUpdateSettings` of the service's image, from its tag policy (module docstring)."""
+    """`commonUpdateSettings` of the service's image, from its tag policy (decision 0414)."""
     if isinstance(policy, SemverTagPolicy):
         return {"updateStrategy": SEMVER_STRATEGY}
     return {"updateStrategy": SHA_STRATEGY, "allowTags": f"regexp:{SHA_TAG_REGEXP}"}
@@ -176,7 +124,7 @@ def image_name(service: Service, repository_url: str) -> str:
 
 
 def image_updater_manifest(service: Service, settings: Settings, repository_url: str) -> Manifest:
-    """The ImageUpdater object of one opted-in service (module docstring)."""
+    """The ImageUpdater object of one opted-in service (decision 0414)."""
     if not service.image_updater.enabled:
         raise ValueError(f"service {service.name!r} does not opt in to the image updater")
     application = names.application_name(service.name, settings.environment)

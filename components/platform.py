@@ -3,18 +3,16 @@
 Owns:
 - the Argo CRDs as Pulumi resources, one `kubernetes:yaml/v2:ConfigFile` per upstream
   CRD file at the pinned application version (fetched by URL at deploy time), each
-  retained on delete (`retain_on_delete`, not `protect`, which would make
-  `pulumi destroy` fail);
+  retained on delete;
 - the argo-cd, argo-workflows, argo-events and argo-rollouts `helm.v3.Release`s
   (argo-helm repository, pinned versions, `skip_crds`, atomic, values from
   `components.helm_values`), each after its namespace and its CRDs;
 - only when some service opts in (`ArgoPlatformArgs.image_updater`): the
   argocd-image-updater CRD and release, after Argo CD and after the registry
   identity and git Secret `components.image_updater` makes for it;
-- the Secrets those values name: Dex's GitHub client secret, the generated Dex
-  static-client secret of Argo Workflows (in both namespaces that read it), and the
-  Slack token of both notification controllers; every value a secret Output,
-  passed as `stringData` (Kubernetes encodes it; nothing is base64-encoded here);
+- the Secrets those values name (Dex's GitHub client secret, the Argo Workflows SSO
+  client secret in both namespaces that read it, the Slack token), every value a
+  secret Output passed as `stringData`;
 - `depends_for(kind)`: what an Argo custom resource of `kind` must depend on (its
   CRD and its controller's release), so that a destroy deletes the object while
   the controller holding its finalizers still runs.
@@ -24,14 +22,7 @@ Does not own: the namespaces (`components.namespaces`), the Argo objects themsel
 ServiceAccounts that SSO RBAC maps people to (`components.access`), the values
 (`components.helm_values`), the versions (`components.versions`).
 
-Retention of the CRDs: `retain_on_delete` is set on each ConfigFile. The ConfigFile
-is a provider-side component; the provider passes the option to the component it
-constructs, and the engine gives each child that leaves the option unset the value
-of its parent (`inheritFromParent`, pulumi/pkg/resource/deploy/source_eval.go; see
-also pulumi/pulumi#19654). So each CustomResourceDefinition it creates is retained
-too: `pulumi destroy --preview` lists them as `delete[retain]`. No resource
-transform is used: transforms do not run under the mock engine (pulumi/pulumi#17090),
-so the offline render could not show them, and the program registers none.
+Decisions: docs/decisions/0415-crds-retained-through-the-configfile.md.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Owns, per service and stack, the Sensor `<service>` in the events namespace:
 - the dependency `merged`: a pull request of the service's repository merged into
   this environment's branch (and, with `trigger_on_push`, the dependency `pushed`: a
-  push to that branch);
+  push to that branch), each held by anchored, exact data filters;
 - one `k8s` trigger that creates the release Workflow of the contract
   (docs/release-contract.md, section 1) in the workflows namespace, named
-  `names.workflow_name_prefix(service, env)` + the commit sha;
+  `names.workflow_name_prefix(service, env)` + the commit sha, its arguments either
+  held to a shape by a filter or carried base64-encoded;
 - the Sensor pod: ServiceAccount `names.SENSOR_SERVICE_ACCOUNT`, resources from
   `settings.sizes.sensor`, the `restricted` Pod Security settings.
 
@@ -16,72 +17,9 @@ deleted before them), event names (`components.intake`), the ServiceAccount and 
 Role that may create Workflows (`components.access`), the WorkflowTemplate the
 Workflow refers to, the names (`components.names`).
 
-Exact filters (Argo Events v1.9.10, pkg/sensors/dependencies/filter.go)
------------------------------------------------------------------------
-A `string` data filter is a Go regexp matched *unanchored* (`regexp.Match`): the
-value `development` also passes `feature/development-old`. So every string filter
-here is anchored `^...$` and every literal part (branch, repository) is escaped like
-Go's `regexp.QuoteMeta`. The event type is read from the request header, which the
-github EventSource passes as a *list* under `headers` (canonical key `X-Github-Event`):
-the filter takes its first element (`headers.X-Github-Event.0`); on the whole list the
-regexp would run against the JSON text `["pull_request"]`. The repository name is
-compared case-insensitively (`^(?i:owner/name)$`): GitHub names are unique regardless
-of case and its payloads use the canonical spelling, which services.yaml need not
-repeat; a look-alike (`owner/name-fork`, `other/owner/name`) still fails. The
-EventSource's `repositories` list does not filter deliveries (it is used only to
-create hooks), hence the repository filter. `merged` is a `bool` filter whose value is
-the *string* "true" (the field is `[]string`; an unquoted YAML `true` makes the whole
-Sensor undecodable). The revision must match `^[0-9a-f]{40}$`, so it is safe in the
-Workflow's name and in the objects the release creates from it. Data filters are
-AND-ed; a missing path fails the dependency.
-
-Redelivery, and a merge seen twice
-----------------------------------
-The Workflow's name is fixed by service, environment and commit: a redelivered
-webhook, an event the bus delivers again, or (with `trigger_on_push`) the same merge
-seen as `pull_request` and as `push` (`merge_commit_sha` is the push's `after`) all
-create the same name, and the second create fails with AlreadyExists: one build per
-commit. Argo Events treats that like any other error of the trigger
-(pkg/sensors/listener.go, standard-k8s.go: no special case for AlreadyExists): it
-retries it `retryStrategy.steps` times in all (3 here, a few seconds), logs
-"failed to trigger actions", counts `argo_events_action_retries_failed_total`, and
-acknowledges the message. It is never retried forever. A person may re-run a
-commit's release by deleting its Workflow and redelivering the webhook.
-
-`retryStrategy` only has an effect with `atLeastOnce: true`: without it the trigger
-runs in a goroutine whose error the retry loop never sees (listener.go
-`triggerActions`). `atLeastOnce` also acknowledges the bus message only after the
-trigger has run, so a Sensor pod that dies mid-trigger gets the event again, which
-the fixed name makes harmless. `policy.k8s` is not set: it only waits for labels on
-the created object, which says nothing about a release.
-
-Payload text
-------------
-Every value the Workflow takes from a delivery is either checked for its shape by a
-filter or carried base64-encoded (docs/decisions/0100-payload-base64-from-the-sensor.md):
-- `revision` (`^[0-9a-f]{40}$`) and `pr-number` (`^[1-9][0-9]{0,9}$`) stay plain: the
-  revision is appended to the Workflow's name and used by git, the image tag and the
-  child build Workflow; the number is digits. Neither can hold `$(`, `{{`, or a
-  newline. They come with `dataKey` (a `dataTemplate` would render numbers as float64,
-  `2.79e+08`).
-- Free text (`pr-title`, `author`, `repository`) is `ENCODED_PREFIX` + base64 of the
-  UTF-8 text, rendered by a `dataTemplate` (`b64:{{ .Input.<path> | toString | b64enc }}`).
-  argo-events runs it with Go text/template and sprig once; the event's text is data to
-  it, never parsed, and the output is not evaluated again. Base64 has no `$`, `(`, `{`
-  or control character, so neither Kubernetes' `$(VAR)` expansion nor Argo's (repeated)
-  `{{...}}` substitution can touch it; the step scripts decode it
-  (`scripts/_common.py` `payload_text`). The prefix keeps the output non-empty: upstream
-  treats an empty template result as an error, which would fail the trigger for an
-  empty field.
-The `trigger` argument is a constant (`pull_request` or `push`), a template without
-actions: a `value` would not do, since upstream uses a parameter's `value` also when
-its dependency did *not* fire, so the push's constant would overwrite the PR's. Nothing
-else in the Sensor is built from payload text: the Workflow's name takes only the
-filtered 40-hex sha.
-
-Ref: https://argoproj.github.io/argo-events/sensors/filters/data/
-Ref: https://argoproj.github.io/argo-events/sensors/triggers/k8s-object-trigger/
-Ref: https://argoproj.github.io/argo-events/sensors/more-about-sensors-and-triggers/
+Decisions: docs/decisions/0411-sensor-filters-anchored-and-exact.md,
+docs/decisions/0412-one-release-per-commit-at-least-once.md,
+docs/decisions/0100-payload-base64-from-the-sensor.md.
 """
 
 from __future__ import annotations

@@ -14,21 +14,7 @@ passed in); the notification controllers' `webhook` service and templates that c
 the relay (`components.helm_values`, `relay_url` here); the subscriptions on the
 Applications and Rollouts (`components.delivery`).
 
-Decisions
----------
-- Why a relay: notifications-engine keeps Slack thread ids in memory only, so the
-  controllers cannot reply in the thread the release Workflow opened. They call the
-  relay with the object's kind, name, namespace and event (no text); the relay reads
-  the thread from the object's annotation (scripts/slack_thread.py says why there).
-- A Slack outage never fails a release: the relay answers 200 anyway and logs a
-  warning; the controllers are never asked to retry.
-- One replica: a lost event is one missing line in a Slack thread, nothing more; the
-  state merge is safe with several replicas should that change.
-- The token reaches the pod only as a secretKeyRef environment variable, never an
-  argument; the root filesystem is read-only, `/tmp` an emptyDir.
-
-Ref: https://argocd-notifications.readthedocs.io/en/stable/services/webhook/
-Ref: https://kubernetes.io/docs/concepts/services-networking/network-policies/
+Decisions: docs/decisions/0417-slack-relay-joins-controller-events-to-the-thread.md.
 """
 
 from __future__ import annotations

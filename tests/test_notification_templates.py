@@ -23,6 +23,7 @@ import yaml
 
 from components import helm_values as hv
 from components.config import load_stack_settings
+from components.helm_values.notifications import rollouts_notifications
 
 ROOT = Path(__file__).resolve().parents[1]
 RENDER_GO = Path(__file__).resolve().parent / "gotemplate" / "render.go"
@@ -134,7 +135,7 @@ ESCAPED = "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt; &amp; &
 
 def _rollout_message(template_name: str) -> str:
     settings = load_stack_settings(ROOT, "live")
-    templates = hv.rollouts_notifications(settings)["templates"]
+    templates = rollouts_notifications(settings)["templates"]
     return str(yaml.safe_load(templates[f"template.{template_name}"])["message"])
 
 

@@ -4,7 +4,8 @@ Owns the public entry points of the render: ``render`` (many stacks, one process
 each, all-or-nothing into ``DIR/<stack>/``), ``render_stack_in_process`` and
 ``render_stack_isolated`` (one stack, returned as ``Rendered``), and the two error
 types the CLI maps to exit codes. The pieces live in ``engine`` (running the
-program), ``mocks`` (the recording mock engine) and ``output`` (file format).
+program), ``mocks`` (the recording mock engine: ``monitor`` and
+``plausible`` outputs) and ``output`` (file format).
 """
 
 from components.render.engine import (

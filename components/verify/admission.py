@@ -2,27 +2,24 @@
 
 Owns: turning each container/script/containerSet template of a WorkflowTemplate into
 the Pod the Argo Workflows controller would create for it, as far as the template
-decides it: the `main` container (script templates: their container fields), the
-template's init containers and sidecars, the pod security context, service account
-and token automount, volumes, node selection and `podSpecPatch` (template's, else the
-workflow's), with `templateDefaults` merged in; then the admission checks:
-
-- every such pod, the pod each Sensor and EventSource runs (as far as its
-  `spec.template` decides it) and the pod template of each Deployment (StatefulSet,
-  DaemonSet, Job) of the render is admitted in the namespace it runs in;
+decides it (the `main` container, init containers and sidecars, pod security context,
+service account and token automount, volumes, node selection, `podSpecPatch`, with
+`templateDefaults` merged in); then the admission checks:
+- every such pod, the pod each Sensor and EventSource runs and the pod template of each
+  Deployment (StatefulSet, DaemonSet, Job) of the render is admitted in the namespace
+  it runs in;
 - every build-namespace pod that needs a relaxation of `restricted` (seccomp or
   AppArmor Unconfined, privilege escalation; rootless BuildKit) is refused by Pod
   Security in the workflows namespace;
 - probes built from a build pod, each with one forbidden change (privileged, hostPath,
   host network, host port, added capability, uid 0), are refused in the build namespace
-  (its ValidatingAdmissionPolicy), and a privileged probe in every other namespace
-  (Pod Security `restricted`).
+  (its ValidatingAdmissionPolicy), and a privileged probe in every other namespace.
 
-NOT modelled (the controller adds them from its own configuration, not the template):
-the `init` and `wait` executor containers, their volumes and the executor
-ServiceAccount's token, and the pods of `resource`, `suspend`, `steps`, `dag`, `http`
-and `plugin` templates (argoexec agent/resource pods). `{{...}}` placeholders are
-replaced by an inert word, since the controller substitutes them before creating a pod.
+NOT modelled (the controller adds them from its own configuration): the `init` and
+`wait` executor containers, their volumes and the executor's token, and the pods of
+`resource`, `suspend`, `steps`, `dag`, `http` and `plugin` templates. `{{...}}`
+placeholders are replaced by an inert word, since the controller substitutes them
+before creating a pod.
 
 Does not own: the HTTP call, the namespaces' labels or the policy (components.namespaces).
 """

@@ -7,7 +7,7 @@ services, Applications, Rollouts and Deployments exist), and judging the answers
 every "must" allowed, every "must not" denied. A ServiceAccount the render creates
 that no row covers is itself a finding, so a new account cannot go unchecked.
 
-The intent comes from docs/security-model.md and components/access.py; the rows do
+The intent comes from docs/security-model.md and components/access/; the rows do
 NOT read the render's Roles (that would check the Roles against themselves): they
 read only which objects exist.
 
