@@ -15,16 +15,11 @@ Step script of the release pipeline (docs/release-contract.md, section 4); runs 
 
 Result: the work tree at DEST, HEAD detached at REVISION. No output files.
 
-Owns: `git init`, `git fetch --depth DEPTH origin REVISION`, a detached checkout. Does
-not own: deciding what to run on the tree (`changed.py`, the test and build steps).
+Owns: `git init`, `git fetch --depth DEPTH origin REVISION`, a detached checkout, and the
+deploy key's private copy (removed on every exit). Does not own: deciding what to run on
+the tree (`changed.py`, the test and build steps).
 
-Security: ssh only trusts the pinned GitHub host keys (StrictHostKeyChecking=yes) and
-offers only the deploy key (IdentitiesOnly=yes). The mounted key is root-owned and
-group-readable, which ssh refuses, so it is copied to a private 0600 file that is
-removed on every exit: success, failure, and SIGTERM or SIGINT (a stopped Workflow;
-the signal becomes an exception, git is killed, the key directory removed). Only
-SIGKILL leaves it, in the pod's own temporary directory. The key is never logged or
-put on a command line (only its path is).
+Decisions: docs/decisions/0422-checkout-trusts-pinned-host-keys-and-one-key.md.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """Tell the service's Slack channel how a release ended. Never fails the release.
 
 Step script of the release Workflow's onExit handler (docs/release-contract.md,
-sections 2 and 4); runs in the `release-tools` image as `python3 notify.py`:
+sections 2 and 4, where its variables are listed); runs in the `release-tools` image as
+`python3 notify.py`:
 
     SLACK_TOKEN    bot token (chat:write), from a Secret; sent only in the Authorization header
-    CHANNEL        channel name or id
-    STATUS         the Workflow's status: Succeeded, Failed or Error
-    VERIFY_STATUS  the verify step's output: "healthy", "paused" or empty
-    SUPERSEDED_BY  newest-wins only: the newer release Workflow that stopped this one (the
-                   `release-pipeline/superseded-by` annotation supersede.py sets); empty, an
-                   unresolved `{{...}}` tag or anything but a Workflow name means not superseded
+    CHANNEL, STATUS, VERIFY_STATUS, SUPERSEDED_BY (newest-wins only)
     SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER (digits)
     PR_TITLE_B64, AUTHOR_B64   payload text as the Sensor encodes it: `b64:` + base64 (or empty)
     WORKFLOW_URL, ARGOCD_URL   links to the Argo Workflows and Argo CD UIs
@@ -19,14 +15,12 @@ sections 2 and 4); runs in the `release-tools` image as `python3 notify.py`:
 No outputs; exit code 0 always. A Slack outage, a bad token or a missing one prints a
 warning (never the token) and the release's own result stands.
 
-The PR title and the author are attacker-controlled payload text: they arrive only as
-base64 in environment variables (so neither Kubernetes nor Argo substituted into them;
-`_common.payload_text` decodes them; a bad value is left out with a warning), have
-control characters, line breaks and bidi overrides folded to a space (`fold`: a title
-cannot forge a line of the message), are escaped for Slack mrkdwn (&, <, >) so
-`<!channel>` or a link cannot be smuggled in, and are never interpreted by anything here.
-Ref: https://api.slack.com/methods/chat.postMessage and
-https://api.slack.com/reference/surfaces/formatting#escaping
+Owns the message (`message_text`): the PR title and author, attacker-controlled, are
+decoded, folded onto one line and escaped for Slack mrkdwn (&, <, >), never interpreted.
+Does not own: the Slack token's Secret, the thread of a release (`slack_thread.py`).
+
+Decisions: docs/decisions/0100-payload-base64-from-the-sensor.md,
+docs/decisions/0101-fold-control-characters-in-slack-text.md.
 """
 
 from __future__ import annotations

@@ -1,54 +1,28 @@
 """Set the service's image tag on this environment's branch of the helm (GitOps) repository.
 
-Step script of the release Workflow (docs/release-contract.md, sections 2 and 4); runs in
-the `release-tools` image as `python3 promote.py`, under a Workflow mutex per helm
-repository and branch:
-
-    HELM_REPO         owner/name of the helm repository on GitHub
-    BRANCH            this environment's branch of it
-    VALUES_FILE       values file to edit, relative to the repository root
-    KEY               dotted path of the tag in it, e.g. image.tag
-    REVISION          full commit sha (40 lowercase hex): the new tag
-    SERVICE           service name (commit message)
-    ENVIRONMENT       environment name (commit message)
-    PR_NUMBER         source pull request number, "" for a push (commit message)
-    SOURCE_REPO       optional owner/name of the source repository, so the message
-                      links `owner/name#<n>` instead of a bare `#<n>`
-    APP_ID            GitHub App id (this environment's helm writer)
-    INSTALLATION_ID   its installation id on the helm repository's owner
-    PRIVATE_KEY_FILE  its private key (PEM), default /etc/release-pipeline/github-app/private-key
-    GITHUB_API        default https://api.github.com
-    MAX_ATTEMPTS      pushes (and token requests, clones, fetches) to try before failing,
-                      default 5 (1..20)
-    BACKOFF_SECONDS   base of the exponential backoff (with jitter) between them, default 2 (0..60)
-    TIMEOUT_SECONDS   the whole step, retries included, default 600 (10..3600)
-    REMOTE_URL        replaces https://github.com/HELM_REPO.git (tests: a local bare
-                      repository; then an empty APP_ID skips minting a token)
-    OUTPUT_DIR        where outputs go, default /tmp/outputs
+Step script of the release Workflow (docs/release-contract.md, sections 2 and 4, where
+its variables are listed: HELM_REPO, BRANCH, VALUES_FILE, KEY, REVISION, SERVICE,
+ENVIRONMENT, PR_NUMBER, SOURCE_REPO, APP_ID, INSTALLATION_ID, PRIVATE_KEY_FILE,
+GITHUB_API, MAX_ATTEMPTS, BACKOFF_SECONDS, TIMEOUT_SECONDS, REMOTE_URL (tests: a local
+bare repository; then an empty APP_ID skips minting a token), OUTPUT_DIR); runs in the
+`release-tools` image as `python3 promote.py`, under a Workflow mutex per helm
+repository and branch.
 
 Output: `$OUTPUT_DIR/revision`, the helm repository commit that carries the tag: the
 one pushed, or the branch tip when the tag was already REVISION (idempotent rerun).
 
 How: (a) mint a one-hour installation token scoped to the one repository with
-`contents: write` only, from a ten-minute RS256 JWT signed with the App's key (GitHub's
-5xx and 429 are retried); (b) clone the branch at depth 1 over HTTPS, git getting the
-token from a credential helper that reads it from an environment variable (never the
-URL, an argument or a log) and answers only https requests for exactly the remote's
-host (a redirect elsewhere, or plain http, gets nothing); a clone that failed on the
-network is retried; (c) set KEY with the structured edit of `_values.py` (one line
-changes; a key shared through a YAML anchor is refused; a symlinked or non-UTF-8
-values file is refused); (d) commit as release-pipeline[bot]; (e) push with a lease
-on the commit the edit was made on (`--force-with-lease=refs/heads/BRANCH:<sha>`).
+`contents: write` only; (b) clone the branch at depth 1 over HTTPS, the token given by a
+credential helper to exactly the remote's host (never in a URL, an argument or a log);
+(c) set KEY with the structured edit of `_values.py`; (d) commit as
+release-pipeline[bot]; (e) push with a lease on the commit the edit was made on. On a
+refused push: fetch the new tip, reset to it, re-apply the edit, push again (at most
+MAX_ATTEMPTS times, within TIMEOUT_SECONDS).
 
-On a refused push (the branch moved: someone pushed first, or a person rolled it back
-by force-push, which a plain fast-forward push would undo) the step fetches the new
-tip, *resets* to it and re-applies the same structured edit, then pushes again, at
-most MAX_ATTEMPTS times with exponential backoff and jitter, within TIMEOUT_SECONDS.
-Reset-and-reapply rather than rebase: the edit is a pure function of the file ("KEY
-becomes REVISION"), so re-applying it on the new tip can never conflict, whereas a
-rebase of the textual diff conflicts whenever the other commit touched neighbouring
-lines of the same file; and when the new tip already has the tag (a rerun raced
-itself) there is simply nothing left to push.
+Decisions: docs/decisions/0121-promote-pushes-with-a-lease-and-answers-one-host.md,
+docs/decisions/0122-values-edit-composed-by-libyaml-checked-independently.md,
+docs/decisions/0120-one-retry-and-deadline-module-for-the-step-scripts.md,
+docs/decisions/0423-promote-resets-and-reapplies-rather-than-rebasing.md.
 """
 
 from __future__ import annotations

@@ -14,33 +14,13 @@ sections 3 and 4); runs in the `release-tools` image as `python3 reuse_image.py`
 
 Output: `$OUTPUT_DIR/reused` = "true" (the image is now in REPOSITORY under the tag, with
 the source's digest: BuildKit is skipped) or "false" (SOURCE_REPOSITORY has no such tag:
-build as usual). Anything else fails the step, so a broken permission or a corrupt copy
-never silently rebuilds an image the upstream environment tested, nor promotes a
-different one.
+build as usual). Anything else fails the step.
 
-How the copy works, and why this way: PutImage through the ECR API accepts a manifest
-only when every blob it references (config and layers) and, for an index, every child
-manifest is already in the *destination* repository (LayersNotFoundException,
-ReferencedImagesNotFoundException otherwise). ECR's blob mounting shares layers across
-repositories of one registry, but only for the OCI registry API's
-`POST /blobs/uploads/?mount=&from=` and only when enabled on the registry; the ECR API
-this script uses (boto3, credentials from the pod's identity) has no mount. So:
+Owns the copy through the ECR API (manifests by digest, missing blobs streamed from
+pre-signed URLs, each hashed and checked), never logging a pre-signed URL. Does not own:
+the repositories, the pull-through cache or the grants (components.registry).
 
-1. BatchGetImage of the tag in the source, asking for the stored media types (ECR would
-   otherwise convert a manifest, changing its digest); sha256 of the manifest bytes
-   must equal the digest ECR reports.
-2. For an index: the same for every child manifest (platform images and BuildKit's
-   attestation manifests), each put into the destination by digest, untagged, first.
-3. For each image manifest: BatchCheckLayerAvailability in the destination; every
-   missing blob is streamed from GetDownloadUrlForLayer's pre-signed URL into
-   InitiateLayerUpload / UploadLayerPart (ECR's part size) / CompleteLayerUpload,
-   hashed on the way: the bytes must have the descriptor's size and digest before the
-   upload is completed, and ECR's answer must name the same digest.
-4. PutImage of the very manifest bytes with `imageDigest` and the tag, then
-   DescribeImages of the tag in the destination: the digest must be the source's.
-
-The pre-signed URL carries a signature: it is never logged. It must be https (plain
-http only to the loopback address, which is what the tests serve).
+Decisions: docs/decisions/0420-reuse-image-copies-blobs-through-the-ecr-api.md.
 """
 
 from __future__ import annotations

@@ -1,38 +1,27 @@
 """The Slack relay: Argo CD's and Argo Rollouts' events into the release's own Slack thread.
 
 A long-running server (Deployment `release-pipeline-slack-relay`, workflows namespace;
-components.slack_relay) in the `release-tools` image, `python3 slack_relay.py`, when any
-service has Slack threads on (`slack.threads`, `slackThreads`; docs/release-contract.md,
-section 6). The notification controllers' `webhook` service `slack-thread` POSTs
+components.slack_relay) in the `release-tools` image, `python3 slack_relay.py`. The
+notification controllers' `webhook` service `slack-thread` POSTs to `/event`
 
     {"kind": "Application" | "Rollout", "name": ..., "namespace": ..., "event": ..., "step": "2"?}
 
-to `/event`: names only, never text. The relay reads the thread the release recorded on
-that object (`release-pipeline/slack-thread`, see slack_thread.py for why it lives
-there), replies in it, merges the `synced` (Application) or `canary` (Rollout) line into
-the Application's state annotation (resourceVersion precondition, retried on 409) and
-updates the parent. It reads and writes only through the Kubernetes API with its own
-ServiceAccount token (get and patch Applications, get Rollouts, by name).
+names only, never text. The relay reads the thread the release recorded on that object,
+replies in it, merges the `synced` (Application) or `canary` (Rollout) line into the
+Application's state annotation (resourceVersion precondition, retried on 409) and
+updates the parent, through the Kubernetes API with its own ServiceAccount token.
 
-    SLACK_TOKEN              bot token (chat:write), from the release Slack Secret
-    ENVIRONMENT              this stack's environment: a Rollout `<service>`'s Application
-                             is `<service>-<env>`
-    APPLICATION_NAMESPACE    where the Applications live (Argo CD's namespace)
-    PORT, LISTEN_ADDRESS     default 8080 and 0.0.0.0 (tests: 0 and 127.0.0.1)
-    SLACK_API                default https://slack.com/api (tests: a fake on 127.0.0.1)
-    SLACK_RETRY_SECONDS  base of the backoff before Slack is asked again (429, 5xx, no answer), default 1
-    K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   as in slack_thread.py (tests)
+Environment: SLACK_TOKEN, ENVIRONMENT (a Rollout `<service>`'s Application is
+`<service>-<env>`), APPLICATION_NAMESPACE, PORT and LISTEN_ADDRESS (default 8080,
+0.0.0.0), SLACK_API, SLACK_RETRY_SECONDS, K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE.
 
-Answers: 200 when the thread heard of it (also when Slack itself failed: a warning in
-the log, never the token; a Slack outage must not make the controllers retry or fail
-anything), 204 when there is nothing to do (the object has no thread, or is not there),
-400 for an unknown kind, event or name, 404/405 for other paths and methods, 411/413 for
-a body without a length or longer than MAX_BODY, 502 when the Kubernetes API fails.
-`GET /healthz` answers 200 for the probes.
+Answers: 200 when the thread heard of it (also when Slack failed: a warning, never the
+token), 204 nothing to do (no thread, no object), 400 unknown kind, event or name,
+404/405 other paths and methods, 411/413 a body without a length or over MAX_BODY, 502
+when the Kubernetes API fails. `GET /healthz` answers 200 for the probes.
 
-Why a relay at all: notifications-engine's Slack service keeps thread timestamps in
-memory, per controller, so it cannot reply in a thread that another sender opened or
-that outlived a restart; its `webhook` service can call us with the object's name.
+Decisions: docs/decisions/0417-slack-relay-joins-controller-events-to-the-thread.md,
+docs/decisions/0419-slack-thread-recorded-on-the-releases-objects.md.
 """
 
 from __future__ import annotations

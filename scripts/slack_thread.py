@@ -1,59 +1,27 @@
 """One Slack thread per release: open it, record it on the release's objects, update it.
 
 Step script of the release Workflow when Slack threads are on (`slack.threads` per
-stack, `slackThreads` per service; docs/release-contract.md, sections 2, 4 and 6).
-Runs in the `release-tools` image as `python3 slack_thread.py`, with the release
-ServiceAccount's token (patch its Application and its Rollout). Never fails the
-release: every path exits 0, a Slack or API failure is a warning.
+stack, `slackThreads` per service; docs/release-contract.md, sections 2, 4 and 6, where
+its variables are listed). Runs in the `release-tools` image as `python3 slack_thread.py`,
+with the release ServiceAccount's token (patch its Application and its Rollout). Never
+fails the release: every path exits 0, a Slack or API failure is a warning.
 
     MODE           announce | stage | finish
     SLACK_TOKEN    bot token (chat:write), from a Secret; sent only in the Authorization header
     CHANNEL        channel name or id (announce; finish without a thread)
     THREAD         stage/finish: `<channel id>/<ts>`, announce's output (may be empty or an
                    unsubstituted Argo tag when announce did not run: then no thread)
-    STAGE, STATE   stage: which line of the state table, and its new value (tests passed, ...)
-    STATUS, VERIFY_STATUS   finish: the Workflow's status and verify's output
-    SUPERSEDED_BY  finish, newest-wins only: as in notify.py (a valid Workflow name: the
-                   result is "superseded by <name>", not "failed")
-    SERVICE, ENVIRONMENT, REVISION (full sha), PR_NUMBER, PR_TITLE_B64, AUTHOR_B64,
-    WORKFLOW_URL, ARGOCD_URL   what notify.py takes, for the parent message's header
+    STAGE, STATE   stage: which line of the state table, and its new value
+    STATUS, VERIFY_STATUS, SUPERSEDED_BY   finish: as in notify.py
+    SERVICE ... ARGOCD_URL   what notify.py takes, for the parent message's header
     APPLICATION, APPLICATION_NAMESPACE, ROLLOUT, ROLLOUT_NAMESPACE   the objects that carry the thread
-    SLACK_API      default https://slack.com/api (tests: a fake on 127.0.0.1)
-    SLACK_RETRY_SECONDS  base of the backoff before Slack is asked again (429, 5xx, no answer), default 1
-    K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   as in verify.py (tests)
-    OUTPUT_DIR     default /tmp/outputs
+    SLACK_API, SLACK_RETRY_SECONDS, K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE, OUTPUT_DIR
 
-Outputs: `thread` (announce; "" when Slack refused).
+Outputs: `thread` (announce; "" when Slack refused). Payload text is decoded, folded and
+escaped by notify.py's `message_text` before it is posted or stored.
 
-Where the thread lives, and why there
--------------------------------------
-Three senders write to one release's thread: this script (the Workflow's stages), and
-Argo CD's and Argo Rollouts' notification controllers through the relay
-(`slack_relay.py`). notifications-engine keeps Slack thread ids only in memory, so the
-thread must be durable and readable by all three. It is recorded on the release's own
-objects, which all three already see: the Application `<service>-<env>` and the Rollout
-`<service>` get
-
-    release-pipeline/slack-thread           <channel id>/<ts>   (chat.postMessage's answer)
-    release-pipeline/slack-thread-revision  <source sha>        (the release it belongs to)
-
-and the Application alone, as the one place the state table is merged,
-
-    release-pipeline/slack-thread-state     {"tests": "passed", ...}  (compact JSON, fixed keys)
-    release-pipeline/slack-thread-header    the parent's first lines (escaped mrkdwn)
-
-No store of our own (a ConfigMap, a database) to create, back up or clean up; a new
-release simply overwrites them; the notification templates can pass the annotation
-without any lookup. Updates need a channel *id* (chat.update refuses names), and
-chat.postMessage answers with it, so storing the returned id is enough: no channel-id
-setting. The state is merged with a resourceVersion precondition (retried on 409), so
-the Workflow and the relay never lose each other's lines.
-
-Payload text (PR_TITLE_B64, AUTHOR_B64) is decoded, folded onto one line (control
-characters, line breaks, bidi overrides) and escaped for Slack mrkdwn by notify.py's
-`message_text` before it is posted or stored in the header annotation; it never reaches
-a notification template.
-Ref: https://api.slack.com/methods/chat.postMessage, https://api.slack.com/methods/chat.update
+Decisions: docs/decisions/0419-slack-thread-recorded-on-the-releases-objects.md,
+docs/decisions/0101-fold-control-characters-in-slack-text.md.
 """
 
 from __future__ import annotations

@@ -1,45 +1,29 @@
 """Newest-wins releases: stop this service's older releases, or this one if a newer one took over.
 
-Step script of the release Workflow when newest-wins is on (components/workflows.py,
-"Newest-wins releases"); runs in the `release-tools` image as `python3 supersede.py`,
-with the release ServiceAccount's token (list, get, patch `workflows` in the workflows
-and the build namespace):
+Step script of the release Workflow when newest-wins is on (components.workflows); runs
+in the `release-tools` image as `python3 supersede.py`, with the release ServiceAccount's
+token (list, get, patch `workflows` in the workflows and the build namespace):
 
     MODE                 "supersede" (the DAG's `supersede` task) or "guard" (`newest-check`)
     SERVICE, ENVIRONMENT this release's service and environment (from Pulumi config)
     RELEASE_TEMPLATE     the service's release WorkflowTemplate: only its Workflows count
     WORKFLOW_NAME        this release Workflow (`{{workflow.name}}`)
-    WORKFLOWS_NAMESPACE  where the release Workflows live
-    BUILD_NAMESPACE      where their child build Workflows live
+    WORKFLOWS_NAMESPACE, BUILD_NAMESPACE   where the releases and their child builds live
     MAX_ATTEMPTS         default 5, 1..20 (a conflict or a transient API error: list again)
-    BACKOFF_SECONDS      default 1, 0..60: base of the exponential backoff (with jitter) between tries
-    TIMEOUT_SECONDS      default 300, 1..3600: the whole step, every API call included, ends by it
-    K8S_API_URL          tests: replaces https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
-    K8S_TOKEN_FILE, K8S_CA_FILE  default: the pod's service account token and CA
+    BACKOFF_SECONDS      default 1, 0..60: base of the exponential backoff (with jitter)
+    TIMEOUT_SECONDS      default 300, 1..3600: the whole step, every API call included
+    K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   tests; default the pod's API, token and CA
     OUTPUT_DIR           default /tmp/outputs
 
-Outputs: `stopped` (how many releases this step stopped: supersede mode any number,
-guard mode 0 or 1); guard mode also `superseded` ("true" or "false"); `message`, written
-on every exit path (a bad setting, an API failure, the deadline, SIGTERM).
+Outputs: `stopped` (how many releases this step stopped); guard mode also `superseded`
+("true" or "false"); `message`, written on every exit path (a bad setting, an API
+failure, the deadline, SIGTERM).
 
-supersede: every release of this service and environment that is older than this one
-(creationTimestamp, then name), still Pending or Running, not already shut down and
-has not started `promote`, gets `spec.shutdown: Stop` (and the annotation
-`release-pipeline/superseded-by: <this release>`, in the same patch), and so do its child build
-Workflows that are still running. guard: if a newer release has claimed the
-environment (its `supersede` node is Running or Succeeded, and it is neither Failed,
-Errored nor shut down), this release stops itself (and writes `superseded=true` first,
-so the DAG skips promote whatever the timing of the stop), annotated as superseded by
-the newer release.
+Owns which Workflows to stop (pure functions `to_stop`, `newer_claim`) and the stop
+itself (a merge patch on the resourceVersion decided on). Does not own: the RBAC that
+allows it (components.access), the DAG that skips promote.
 
-Each stop is a JSON merge patch carrying the `metadata.resourceVersion` the decision was
-made on: if the Workflow changed in between (for example it just started promote),
-the API server answers 409 Conflict and the script lists again and decides again.
-Which Workflows to stop is decided by pure functions (`to_stop`, `newer_claim`) over the
-Workflow objects as the API returns them.
-
-Ref: https://argo-workflows.readthedocs.io/en/latest/fields/#workflowspec (shutdown)
-Ref: https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions
+Decisions: docs/decisions/0421-supersede-stops-by-merge-patch-with-resource-version.md.
 """
 
 from __future__ import annotations

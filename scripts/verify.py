@@ -4,54 +4,25 @@ Step script of the release Workflow (docs/release-contract.md, sections 2, 4 and
 in the `release-tools` image as `python3 verify.py`, with the release ServiceAccount's
 token (get/patch the Application, get the Deployment and the Rollout):
 
-    APPLICATION            Argo CD Application name
-    APPLICATION_NAMESPACE  its namespace (Argo CD's)
-    DEPLOYMENT             the chart's Deployment (the Rollout's workloadRef)
-    ROLLOUT                the Rollout
-    SERVICE_NAMESPACE      namespace of both
+    APPLICATION, APPLICATION_NAMESPACE   the Argo CD Application and its namespace
+    DEPLOYMENT, ROLLOUT, SERVICE_NAMESPACE   the chart's Deployment, the Rollout, their namespace
     HELM_REVISION          the helm repository commit `promote.py` pushed (40 hex)
     IMAGE_TAG              optional: the image tag it set (the source commit sha); lets a
                            later commit that carries the same tag count as synced
-    TIMEOUT_SECONDS        overall limit, default 1800 (1..86400): every API call ends by it too,
-                           however slowly the server answers
+    TIMEOUT_SECONDS        overall limit, default 1800 (1..86400): every API call ends by it too
     POLL_SECONDS           pause between polls, default 5 (0.05..600); a transient API error
                            (429, 5xx, no answer) is retried with exponential backoff from it
-    K8S_API_URL            tests: replaces https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT
-    K8S_TOKEN_FILE, K8S_CA_FILE  default: the pod's service account token and CA
+    K8S_API_URL, K8S_TOKEN_FILE, K8S_CA_FILE   tests; default the pod's API, token and CA
     OUTPUT_DIR             where outputs go, default /tmp/outputs
 
 Outputs: `status` = "healthy" or "paused" (exit 0); on failure "failed" or "timeout"
 (exit 1); `message`, a human sentence. Both are written on every exit path, SIGTERM
 included (then "failed").
 
-Steps and why each check:
-1. Merge-patch the Application's `argocd.argoproj.io/refresh: normal` annotation, so
-   Argo CD reads the branch now instead of at its next poll.
-2. Wait for `status.sync.revision == HELM_REVISION` *and* an operation that synced it:
-   `status.operationState.phase == "Succeeded"` with `syncResult.revision ==
-   HELM_REVISION`. "Synced and Healthy" alone is already true for the previous commit.
-   A Failed or Error operation for HELM_REVISION fails at once. With IMAGE_TAG set, a
-   successful sync of another commit also counts when the live Deployment's pod
-   template already runs the image tagged IMAGE_TAG: another release pushed to the
-   same branch right after ours, and Argo CD went straight to the newer tip.
-3. Read the Deployment's `metadata.generation` (its template now holds the new image),
-   then wait for the Rollout's `status.workloadObservedGeneration` (a string in the
-   API) to reach it, so its phase is about the new template, and for
-   `status.observedGeneration` to equal its own `metadata.generation`.
-4. Rollout phase "Healthy" -> "healthy"; "Paused" (a canary step waiting for a person,
-   `status.pauseConditions`) -> "paused", "waiting for promotion"; "Degraded" or
-   `status.abort: true` -> failure; "Progressing" -> keep waiting.
+Owns the refresh, the waits and the verdict. Does not own: the promotion
+(`promote.py`), the RBAC that allows the calls (components.access).
 
-Ref (Argo Rollouts v1.9, pkg/apis/rollouts/v1alpha1/types.go, RolloutStatus): `abort`,
-`pauseConditions`, `observedGeneration` ("Clients should only rely on the [phase] if
-status.observedGeneration equals metadata.generation"), `phase` (Healthy, Degraded,
-Progressing, Paused), `workloadObservedGeneration` ("The generation of referenced
-workload observed by the rollout controller"); rollout/sync.go sets it from the
-Deployment generation it resolved the template from.
-Ref (Argo CD, pkg/apis/application/v1alpha1/types.go): `status.sync.revision`,
-`status.operationState.{phase,message,syncResult.revision}`; the refresh annotation
-("normal, hard ... Removed by application controller after app is refreshed"):
-https://argo-cd.readthedocs.io/en/stable/user-guide/annotations-and-labels/
+Decisions: docs/decisions/0418-verify-waits-for-the-sync-of-this-commit-and-the-new-template.md.
 """
 
 from __future__ import annotations
