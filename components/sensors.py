@@ -70,7 +70,7 @@ GITHUB_EVENT_HEADER = "headers.X-Github-Event.0"  # canonical header key; values
 SHA = f"^[0-9a-f]{{{names.GIT_SHA_LENGTH}}}$"
 # A pull request number as gjson prints it (digits, no sign, no exponent).
 PR_NUMBER = "^[1-9][0-9]{0,9}$"
-# What every encoded argument starts with (module docstring, "Payload text").
+# What every encoded argument starts with (docs/decisions/0100-payload-base64-from-the-sensor.md).
 ENCODED_PREFIX = "b64:"
 
 SERVICE_LABEL = "release-pipeline/service"
@@ -132,7 +132,7 @@ PUSH_ARGUMENTS: dict[str, Source] = {
     "repository": Encoded("body.repository.full_name"),
     "trigger": Constant("push"),
 }
-# The arguments carried encoded, and those a filter holds to a shape (module docstring).
+# The arguments carried encoded, and those a filter holds to a shape (decisions 0100, 0411).
 ENCODED_ARGUMENTS: tuple[str, ...] = ("pr-title", "author", "repository")
 SHAPE_CHECKED_ARGUMENTS: tuple[str, ...] = ("revision", "pr-number")
 
@@ -310,7 +310,7 @@ def sensor_manifest(service: Service, settings: Settings) -> Manifest:
             dependencies=dependencies,
             triggers=[
                 EventsTrigger(
-                    # Needed for retry_strategy to act at all (see the module docstring).
+                    # Needed for retry_strategy to act at all (decision 0412).
                     at_least_once=True,
                     template=TriggerTemplate(
                         name=TRIGGER_NAME,

@@ -173,7 +173,7 @@ def test_branch_ruleset_names_one_branch_and_one_app() -> None:
     assert rules["pull_request"]["dismiss_stale_reviews_on_push"] is True
     assert rules["non_fast_forward"] is True
     assert rules["deletion"] is True
-    # Not `update`: it would also block people merging reviewed PRs (module docstring).
+    # Not `update`: it would also block people merging reviewed PRs (decision 0413).
     assert "update" not in rules
 
 
