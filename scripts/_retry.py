@@ -245,6 +245,44 @@ def _opener(watch: _Watch, context: object) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(HTTPHandler(), HTTPSHandler(), _NoRedirect())
 
 
+@contextlib.contextmanager
+def _exchange(request: urllib.request.Request, what: str, budget: float, read_timeout: float,
+              context: object) -> Iterator[http.client.HTTPResponse | urllib.error.HTTPError]:
+    """`request` answered: the answer, or urllib's HTTPError for an error status (readable too).
+
+    The connection is shut down once `budget` seconds have passed, which wakes a blocked
+    read; then, or when the answer was cut short by it, DeadlineExceeded. No answer is
+    Unreachable (its reason, never the URL's query or a header).
+    """
+    watch = _Watch()
+    timer = threading.Timer(budget, watch.expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        try:
+            answer: http.client.HTTPResponse | urllib.error.HTTPError
+            try:
+                answer = _opener(watch, context).open(request, timeout=read_timeout)
+            except urllib.error.HTTPError as error:
+                answer = error
+            with answer:
+                yield answer
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            if watch.expired:
+                raise DeadlineExceeded(f"{what}: no complete answer within {budget:.1f}s") from None
+            reason = getattr(error, "reason", None) or error
+            raise Unreachable(f"{what}: {type(error).__name__}: {reason}".rstrip(": ")) from None
+        if watch.expired:  # the answer may be cut short
+            raise DeadlineExceeded(f"{what}: no complete answer within {budget:.1f}s")
+    finally:
+        timer.cancel()
+        watch.close()
+
+
+def _what(request: urllib.request.Request) -> str:
+    return f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
+
+
 def fetch(request: urllib.request.Request, deadline: Deadline, *, timeout: float = 30.0,
           context: object = None) -> Response:
     """Send `request` and read the whole answer within min(timeout, what `deadline` leaves).
@@ -252,35 +290,17 @@ def fetch(request: urllib.request.Request, deadline: Deadline, *, timeout: float
     Any HTTP status is a Response; no answer is Unreachable (its reason, never the URL's
     query or a header); running out of time is DeadlineExceeded.
     """
-    what = f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
+    what = _what(request)
     budget = deadline.budget(timeout, what)
-    watch = _Watch()
-    timer = threading.Timer(budget, watch.expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        try:
-            with _opener(watch, context).open(request, timeout=budget) as answer:
-                response = Response(answer.status, answer.headers, answer.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                response = Response(error.code, error.headers, error.read())
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        if watch.expired:
-            raise DeadlineExceeded(f"{what}: no complete answer within {budget:.1f}s") from None
-        reason = getattr(error, "reason", None) or error
-        raise Unreachable(f"{what}: {type(error).__name__}: {reason}".rstrip(": ")) from None
-    finally:
-        timer.cancel()
-        watch.close()
-    if watch.expired:  # the answer may be cut short
-        raise DeadlineExceeded(f"{what}: no complete answer within {budget:.1f}s")
+    with _exchange(request, what, budget, budget, context) as answer:
+        status = answer.code if isinstance(answer, urllib.error.HTTPError) else answer.status
+        response = Response(status, answer.headers, answer.read())
     return response
 
 
 @contextlib.contextmanager
 def stream(request: urllib.request.Request, deadline: Deadline, *, timeout: float = 60.0,
-           context: object = None) -> Iterator[http.client.HTTPResponse]:
+           context: object = None) -> Iterator[http.client.HTTPResponse | urllib.error.HTTPError]:
     """The open answer to `request`, to be read in pieces, all of it before `deadline`.
 
     `timeout` bounds each read; the deadline bounds the whole exchange (a server sending a
@@ -288,29 +308,12 @@ def stream(request: urllib.request.Request, deadline: Deadline, *, timeout: floa
     down and DeadlineExceeded raised. An HTTP error status is HTTPStatusError; no answer is
     Unreachable (its reason, never the URL's query).
     """
-    what = f"{request.get_method()} {urllib.parse.urlsplit(request.full_url).path}"
+    what = _what(request)
     budget = deadline.budget(math.inf, what)
-    watch = _Watch()
-    timer = threading.Timer(budget, watch.expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        try:
-            with _opener(watch, context).open(request, timeout=min(timeout, budget)) as answer:
-                yield answer
-        except urllib.error.HTTPError as error:
-            with error:
-                raise HTTPStatusError(f"{what}: HTTP {error.code}", Response(error.code, error.headers, b"")) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            if watch.expired:
-                raise DeadlineExceeded(f"{what}: not complete within {budget:.1f}s") from None
-            reason = getattr(error, "reason", None) or error
-            raise Unreachable(f"{what}: {type(error).__name__}: {reason}".rstrip(": ")) from None
-        if watch.expired:  # the answer may be cut short
-            raise DeadlineExceeded(f"{what}: not complete within {budget:.1f}s")
-    finally:
-        timer.cancel()
-        watch.close()
+    with _exchange(request, what, budget, min(timeout, budget), context) as answer:
+        if isinstance(answer, urllib.error.HTTPError):
+            raise HTTPStatusError(f"{what}: HTTP {answer.code}", Response(answer.code, answer.headers, b""))
+        yield answer
 
 
 # ------------------------------------------------------------------ git
