@@ -45,6 +45,7 @@ from components.helm_values import (
     ROLLOUTS_TRIGGERS,
     service_notifications,
 )
+from components.namespaces import object_meta
 
 TYPE = "release-pipeline:components:ServiceDelivery"
 
@@ -367,7 +368,7 @@ class ServiceDelivery(pulumi.ComponentResource):
             f"{name}-application",
             api_version=ARGO_API_VERSION,
             kind="Application",
-            metadata=_object_meta(application, namespaces),
+            metadata=object_meta(application, namespaces),
             spec=application["spec"],
             # Not retained, in any environment: without the cascading finalizer (live)
             # deleting it leaves the chart's objects running (decision 0407).
@@ -382,7 +383,7 @@ class ServiceDelivery(pulumi.ComponentResource):
                 f"{name}-analysis-template",
                 api_version=ARGO_API_VERSION,
                 kind="AnalysisTemplate",
-                metadata=_object_meta(template, namespaces),
+                metadata=object_meta(template, namespaces),
                 spec=template["spec"],
                 opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True,
                                             depends_on=depends("AnalysisTemplate")),
@@ -396,7 +397,7 @@ class ServiceDelivery(pulumi.ComponentResource):
             f"{name}-rollout",
             api_version=ARGO_API_VERSION,
             kind="Rollout",
-            metadata=_object_meta(rollout, namespaces),
+            metadata=object_meta(rollout, namespaces),
             spec=rollout["spec"],
             # Deleting the Rollout deletes its ReplicaSets while the Deployment sits at 0.
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=rollout_needs),
@@ -407,25 +408,12 @@ class ServiceDelivery(pulumi.ComponentResource):
         self.register_outputs({"application_name": self.application_name, "rollout_name": self.rollout_name})
 
 
-def _object_meta(manifest: Manifest, namespaces: Mapping[str, pulumi.Input[str]]) -> k8s.meta.v1.ObjectMetaArgs:
-    """ObjectMeta with the namespace as the Namespace resource's Output, so the object waits for it."""
-    metadata = manifest["metadata"]
-    namespace = metadata["namespace"]
-    return k8s.meta.v1.ObjectMetaArgs(
-        name=metadata["name"],
-        namespace=namespaces.get(namespace, namespace),
-        labels=metadata["labels"],
-        annotations=metadata.get("annotations"),
-        finalizers=metadata.get("finalizers"),
-    )
-
-
 def _service(logical: str, manifest: Manifest, namespaces: Mapping[str, pulumi.Input[str]],
              parent: pulumi.Resource) -> k8s.core.v1.Service:
     spec = manifest["spec"]
     return k8s.core.v1.Service(
         logical,
-        metadata=_object_meta(manifest, namespaces),
+        metadata=object_meta(manifest, namespaces),
         spec=k8s.core.v1.ServiceSpecArgs(
             type=spec["type"],
             selector=spec["selector"],

@@ -14,11 +14,13 @@ added capabilities, no root, only the volume types `restricted` allows.
 
 Service namespaces are retained on delete: removing the last service of a namespace
 from services.yaml must not delete the running workload (docs/security-model.md, "Invariants").
+Also: `object_meta`, the ObjectMeta with which an object waits for its Namespace.
 Does not own: what goes into the namespaces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,20 @@ from components.config import Namespaces as NamespaceNames
 TYPE = "release-pipeline:components:Namespaces"
 RESTRICTED = "restricted"
 PRIVILEGED = "privileged"
+
+
+def object_meta(manifest: Mapping[str, Any], namespaces: Mapping[str, pulumi.Input[str]]) -> k8s.meta.v1.ObjectMetaArgs:
+    """The manifest's ObjectMeta with its namespace as the Namespace resource's Output (when
+    `namespaces` has it), so the object waits for its Namespace."""
+    metadata = manifest["metadata"]
+    namespace = metadata["namespace"]
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=metadata["name"],
+        namespace=namespaces.get(namespace, namespace),
+        labels=metadata["labels"],
+        annotations=metadata.get("annotations"),
+        finalizers=metadata.get("finalizers"),
+    )
 
 
 def pod_security_labels(level: str) -> dict[str, str]:

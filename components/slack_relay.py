@@ -29,6 +29,7 @@ import pulumi_kubernetes as k8s
 from components import access, names
 from components import helm_values as hv
 from components.config import Service, Settings
+from components.namespaces import object_meta
 from components.versions import RELEASE_TOOLS
 from components.workflows import SCRIPT_FILE_MODE, SCRIPTS_DIR, SLACK_SECRET_NAME, SLACK_TOKEN_KEY, STEP_UID
 
@@ -236,7 +237,7 @@ class SlackRelay(pulumi.ComponentResource):
         for key, manifest in manifests.items():
             kind = manifest["kind"]
             logical = f"{name}-{key}"
-            metadata = self._meta(manifest, args.namespaces)
+            metadata = object_meta(manifest, args.namespaces)
             child = pulumi.ResourceOptions(parent=self)
             if kind == "ServiceAccount":
                 waits.append(k8s.core.v1.ServiceAccount(logical, metadata=metadata, opts=child))
@@ -253,15 +254,8 @@ class SlackRelay(pulumi.ComponentResource):
             manifest = manifests["deployment"]
             k8s.apps.v1.Deployment(
                 f"{name}-deployment",
-                metadata=self._meta(manifest, args.namespaces),
+                metadata=object_meta(manifest, args.namespaces),
                 spec=manifest["spec"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*waits, *args.depends_on]),
             )
         self.register_outputs({"url": self.url})
-
-    @staticmethod
-    def _meta(manifest: Manifest, namespaces: Mapping[str, pulumi.Input[str]]) -> k8s.meta.v1.ObjectMetaArgs:
-        metadata = manifest["metadata"]
-        namespace = metadata["namespace"]
-        return k8s.meta.v1.ObjectMetaArgs(name=metadata["name"], namespace=namespaces.get(namespace, namespace),
-                                          labels=metadata["labels"])

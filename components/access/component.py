@@ -21,6 +21,7 @@ from components import names
 from components.access.manifests import access_manifests, teams
 from components.access.rbac import ARGO_API_VERSION, TOKEN_SECRET_SA_ANNOTATION, TOKEN_SECRET_TYPE, Manifest
 from components.config import Service, Settings
+from components.namespaces import object_meta
 
 TYPE = "release-pipeline:components:Access"
 
@@ -72,7 +73,7 @@ class Access(pulumi.ComponentResource):
         self.projects = {}
         for key, manifest in access_manifests(settings, services).items():
             logical = f"{name}-{key}"
-            metadata = _metadata(manifest, namespace_outputs)
+            metadata = object_meta(manifest, namespace_outputs)
             kind = manifest["kind"]
             if kind == "ServiceAccount":
                 sa = k8s.core.v1.ServiceAccount(
@@ -159,19 +160,6 @@ def _annotation(manifest: Manifest, key: str) -> str:
     metadata = manifest["metadata"]
     assert isinstance(metadata, dict)
     return str(metadata["annotations"][key])
-
-
-def _metadata(manifest: Manifest, namespaces: Mapping[str, pulumi.Input[str]]) -> k8s.meta.v1.ObjectMetaArgs:
-    """ObjectMeta with the namespace as the Namespace resource's Output, so the object waits for it."""
-    metadata = manifest["metadata"]
-    assert isinstance(metadata, dict)
-    namespace = metadata["namespace"]
-    return k8s.meta.v1.ObjectMetaArgs(
-        name=metadata["name"],
-        namespace=namespaces.get(namespace, namespace),
-        labels=metadata["labels"],
-        annotations=metadata.get("annotations"),
-    )
 
 
 def _policy_rule(data: Mapping[str, list[str]]) -> k8s.rbac.v1.PolicyRuleArgs:
