@@ -291,13 +291,7 @@ def run_controller(client: ApiClient, ca_pem: bytes, binary: Path, resources: li
     holder = Program("Controller", {"metadata": {"namespace": namespace, "name": "workflow-controller"}}, box)
     stack_cleanup.callback(_stop_started, holder)
     holder.process = _start("workflow-controller", [*helper_argv(box / "spec.json")], box / "program.log")
-    seen = controller.wait_first_pods(client, found, CONTROLLER_TIMEOUT)
-    for name, (phase, message, pods) in sorted(seen.items()):
-        if pods:
-            report.notes.append(f"Workflow {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
-        else:
-            report.fail("controller", f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
-    check_references(client, [pod for w in found for pod in controller.pods_of(client, w)], report)
+    judge_first_pods(client, found, report, check="controller", label="Workflow")
     build_children(client, ca_pem, found, report)
     if holder.process.popen.poll() is not None:
         report.fail("controller", "workflow-controller", f"exited:\n{holder.process.tail(10)}")
@@ -321,13 +315,19 @@ def build_children(client: ApiClient, ca_pem: bytes, found: list[dict[str, Any]]
         created.append(item.created)
     if not created:
         return
-    seen = controller.wait_first_pods(client, created, CONTROLLER_TIMEOUT)
+    judge_first_pods(client, created, report, check="child", label="child Workflow")
+
+
+def judge_first_pods(client: ApiClient, workflows: list[dict[str, Any]], report: StackReport, *, check: str,
+                     label: str) -> None:
+    """Each Workflow's first pod must be created by the controller and admitted; then its references (`refs`)."""
+    seen = controller.wait_first_pods(client, workflows, CONTROLLER_TIMEOUT)
     for name, (phase, message, pods) in sorted(seen.items()):
         if pods:
-            report.notes.append(f"child Workflow {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
+            report.notes.append(f"{label} {name}: {phase or 'no phase'}, {pods} pod(s) admitted")
         else:
-            report.fail("child", f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
-    check_references(client, [pod for w in created for pod in controller.pods_of(client, w)], report)
+            report.fail(check, f"Workflow {name}", f"no pod admitted ({phase or 'not taken'}: {message or '-'})")
+    check_references(client, [pod for w in workflows for pod in controller.pods_of(client, w)], report)
 
 
 def check_references(client: ApiClient, pods: list[dict[str, Any]], report: StackReport) -> None:
