@@ -94,7 +94,7 @@ def _image_exists_template(settings: Settings, config_map: str, repository_name:
         container=tools_container(
             settings, "image_exists.py",
             tool_env(("REPOSITORY", repository_name), ("REVISION", workflow_parameter(REVISION)),
-                      ("AWS_REGION", settings.aws.region)),
+                     ("AWS_REGION", settings.aws.region)),
             mounts_of(SCRIPTS_MOUNT, TMP_MOUNT),
         ),
         outputs=m.Outputs(parameters=[output_parameter("exists")]),
@@ -133,7 +133,7 @@ def _reuse_template(settings: Settings, config_map: str, repository_name: str,
         container=tools_container(
             settings, "reuse_image.py",
             tool_env(("SOURCE_REPOSITORY", source_repository), ("REPOSITORY", repository_name),
-                      ("REVISION", workflow_parameter(REVISION)), ("AWS_REGION", settings.aws.region)),
+                     ("REVISION", workflow_parameter(REVISION)), ("AWS_REGION", settings.aws.region)),
             mounts_of(SCRIPTS_MOUNT, TMP_MOUNT),
         ),
         outputs=m.Outputs(parameters=[output_parameter("reused")]),
@@ -179,7 +179,7 @@ def build_template(service: Service, settings: Settings, scripts_config_map: str
         api_version=ARGO_API_VERSION,
         kind="WorkflowTemplate",
         metadata=template_metadata(names.build_template_name(service.name), settings.namespaces.build,
-                           "build-workflow", service.name),
+                                   "build-workflow", service.name),
         spec=m.WorkflowSpec(
             entrypoint="build-image",
             arguments=m.Arguments(parameters=[m.Parameter(name=REVISION)]),

@@ -127,8 +127,9 @@ class ReleaseWorkflows(pulumi.ComponentResource):
             # The spec waits for the repository's URL and name; the metadata does not.
             spec = pulumi.Output.all(args.repository_urls[service.name],
                                      args.repository_names[service.name]).apply(build_spec)
-            build_metadata = template_metadata(names.build_template_name(service.name), settings.namespaces.build,
-                                       "build-workflow", service.name).model_dump(by_alias=True, exclude_none=True)
+            build_metadata = template_metadata(
+                names.build_template_name(service.name), settings.namespaces.build, "build-workflow", service.name,
+            ).model_dump(by_alias=True, exclude_none=True)
             self._template(f"{name}-{service.name}-build", {"metadata": build_metadata}, args.namespaces["build"],
                            spec, [*argo_depends, config_maps["build"]])
             self.build_templates[service.name] = build_metadata["name"]

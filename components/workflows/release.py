@@ -127,7 +127,7 @@ def _changed_template(service: Service, settings: Settings, config_map: str) -> 
         container=tools_container(
             settings, "changed.py",
             tool_env(("DEST", WORKSPACE), ("REVISION", workflow_parameter(REVISION)),
-                      ("SERVICE_PATH", service.path)),
+                     ("SERVICE_PATH", service.path)),
             mounts_of(SCRIPTS_MOUNT, TMP_MOUNT, WORKSPACE_MOUNT),
         ),
         outputs=m.Outputs(parameters=[output_parameter("changed")]),
@@ -225,7 +225,7 @@ def _promote_template(service: Service, settings: Settings, config_map: str) -> 
         ("PRIVATE_KEY_FILE", f"{APP_KEY_DIR}/private-key"),
     )
     env = with_secrets(env, secret_env("APP_ID", writer, "app-id"),
-                        secret_env("INSTALLATION_ID", writer, "installation-id"))
+                       secret_env("INSTALLATION_ID", writer, "installation-id"))
     return pod_template(
         "promote", settings, config_map,
         volumes=[secret_volume("github-app", writer, "private-key")],
@@ -396,7 +396,7 @@ def release_template(service: Service, settings: Settings, scripts_config_map: s
         api_version=ARGO_API_VERSION,
         kind="WorkflowTemplate",
         metadata=template_metadata(names.release_template_name(service.name), settings.namespaces.workflows,
-                           "release-workflow", service.name),
+                                   "release-workflow", service.name),
         spec=m.WorkflowSpec(
             entrypoint="release",
             on_exit="exit-handler",

@@ -83,7 +83,7 @@ def slack_thread_template(mode: str, service: Service, settings: Settings, confi
         env += env_vars([("STAGE", "{{inputs.parameters.stage}}"), ("STATE", "{{inputs.parameters.state}}")])
     if mode == "finish":
         env += env_vars([("STATUS", "{{workflow.status}}"),
-                     ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
+                         ("VERIFY_STATUS", "{{workflow.outputs.parameters.verify-status}}")])
         env += superseded_by_env(service, settings)
     env = with_secrets(env, secret_env("SLACK_TOKEN", SLACK_SECRET_NAME, SLACK_TOKEN_KEY))
     fields: dict[str, Any] = {}
