@@ -48,9 +48,9 @@ def render(tmp_path_factory: pytest.TempPathFactory) -> Render:
     return run
 
 
-def _message(template_name: str) -> str:
+def _message(template_name: str, notifications: Callable[..., dict[str, Any]] = hv.argocd_notifications) -> str:
     settings = load_stack_settings(ROOT, "live")
-    templates = hv.argocd_notifications(settings)["templates"]
+    templates = notifications(settings)["templates"]
     return str(yaml.safe_load(templates[f"template.{template_name}"])["message"])
 
 
@@ -133,12 +133,6 @@ MENTIONS = "<!channel> see <https://evil.example|the runbook> & <@U0123>"
 ESCAPED = "&lt;!channel&gt; see &lt;https://evil.example|the runbook&gt; &amp; &lt;@U0123&gt;"
 
 
-def _rollout_message(template_name: str) -> str:
-    settings = load_stack_settings(ROOT, "live")
-    templates = rollouts_notifications(settings)["templates"]
-    return str(yaml.safe_load(templates[f"template.{template_name}"])["message"])
-
-
 def test_cluster_written_text_cannot_mention_or_link_in_slack(render: Render) -> None:
     """Every message the cluster writes reaches Slack with &, < and > escaped (Slack's own rule)."""
     degraded = {"sync": {"revision": "abc"}, "health": {"status": "Degraded"},
@@ -152,5 +146,5 @@ def test_cluster_written_text_cannot_mention_or_link_in_slack(render: Render) ->
     assert f"Error: {ESCAPED}" in render(_message("app-sync-failed"), _application(failed)).splitlines()
     rollout = {"rollout": {"metadata": {"name": "vbsiv", "namespace": "datacollect"},
                            "status": {"message": MENTIONS, "currentStepIndex": 1}}}
-    assert f"Reason: {ESCAPED}" in render(_rollout_message("rollout-aborted"), rollout).splitlines()
+    assert f"Reason: {ESCAPED}" in render(_message("rollout-aborted", rollouts_notifications), rollout).splitlines()
     assert "<!channel>" not in out
